@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/internal/app"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "gatehouse",
+		Short:         "API gateway and OAuth 2.0 authorization server, compatible with Express Gateway",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newServe(stderr), newConfig(stdout), newVersion(stdout))
+	return root
+}
+
+func configDirFlag(cmd *cobra.Command, dir *string) {
+	def := os.Getenv("EG_CONFIG_DIR")
+	if def == "" {
+		def = "."
+	}
+	cmd.Flags().StringVar(dir, "config-dir", def, "folder holding gateway.config.yml and system.config.yml (env EG_CONFIG_DIR)")
+}
+
+func newServe(stderr io.Writer) *cobra.Command {
+	var (
+		dir, dataDir, logFormat, logLevel, accessLog, echoAddr string
+		reload                                                 time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(stderr, logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			access, closeAccess, err := accessLogger(stderr, accessLog, logFormat)
+			if err != nil {
+				return err
+			}
+			defer closeAccess()
+			if os.Getenv("EG_DISABLE_CONFIG_WATCH") == "true" {
+				reload = -1
+			}
+			a, err := app.Start(app.Options{
+				ConfigDir: dir, DataDir: dataDir, Logger: log, AccessLog: access,
+				EchoUpstream: echoAddr, ReloadInterval: reload,
+			})
+			if err != nil {
+				return err
+			}
+			sig := make(chan os.Signal, 2)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			for s := range sig {
+				if s == syscall.SIGHUP {
+					log.Info("SIGHUP: reloading gateway config")
+					_ = a.Reload()
+					continue
+				}
+				log.Info("shutting down: finishing in-flight requests", "signal", s.String())
+				signal.Stop(sig)
+				break
+			}
+			if err := a.Shutdown(context.Background()); err != nil {
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			log.Info("stopped")
+			return nil
+		},
+	}
+	configDirFlag(cmd, &dir)
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", "", "folder of the embedded store (default: data/ in the config dir)")
+	f.StringVar(&logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
+	f.StringVar(&logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	f.StringVar(&accessLog, "access-log", "stderr", "where access logs go: stderr, stdout, off, or a file path")
+	f.StringVar(&echoAddr, "echo-upstream", "", "also serve a demo echo upstream on this address (e.g. 127.0.0.1:9100)")
+	f.DurationVar(&reload, "reload-interval", 500*time.Millisecond, "how often gateway.config.yml is checked for changes (0 or less: only on SIGHUP)")
+	return cmd
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func newHandler(w io.Writer, format string, level slog.Level) (slog.Handler, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "json":
+		return slog.NewJSONHandler(w, opts), nil
+	case "text":
+		return slog.NewTextHandler(w, opts), nil
+	case "auto", "":
+		if isTerminal(w) {
+			return slog.NewTextHandler(w, opts), nil
+		}
+		return slog.NewJSONHandler(w, opts), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text, json or auto, not %q", format)
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", level)
+	}
+	h, err := newHandler(w, format, l)
+	if err != nil {
+		return nil, err
+	}
+	return slog.New(h), nil
+}
+
+func accessLogger(stderr io.Writer, dest, format string) (*slog.Logger, func(), error) {
+	var w io.Writer
+	closeFn := func() {}
+	switch dest {
+	case "off", "":
+		return nil, closeFn, nil
+	case "stderr":
+		w = stderr
+	case "stdout":
+		w = os.Stdout
+	default:
+		f, err := os.OpenFile(dest, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--access-log: %w", err)
+		}
+		w, closeFn = f, func() { f.Close() }
+		if format == "auto" {
+			format = "json"
+		}
+	}
+	h, err := newHandler(w, format, slog.LevelInfo)
+	if err != nil {
+		return nil, nil, err
+	}
+	return slog.New(h), closeFn, nil
+}
+
+func newConfig(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Work with the config files"}
+	var dir string
+	validate := &cobra.Command{
+		Use:   "validate",
+		Short: "Check gateway.config.yml and system.config.yml; print every error, or ok",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var errs config.Errors
+			if _, err := config.LoadSystem(dir, os.LookupEnv); err != nil {
+				errs = append(errs, config.AsErrors(err)...)
+			}
+			g, err := config.LoadGateway(dir, os.LookupEnv)
+			if err != nil {
+				errs = append(errs, config.AsErrors(err)...)
+			}
+			if g != nil && err == nil {
+				env := pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now, ConfigDir: dir}
+				rt, err := gateway.Build(g, &env, gateway.Policies())
+				if err != nil {
+					errs = append(errs, config.AsErrors(err)...)
+				} else {
+					rt.Close()
+				}
+			}
+			if len(errs) > 0 {
+				errs.Sort()
+				fmt.Fprintln(cmd.ErrOrStderr(), errs.Error())
+				return errors.New(plural(len(errs), "config error"))
+			}
+			fmt.Fprintln(stdout, "ok")
+			return nil
+		},
+	}
+	configDirFlag(validate, &dir)
+	cmd.AddCommand(validate)
+	return cmd
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func newVersion(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and commit",
+		Args:  cobra.NoArgs,
+		Run: func(*cobra.Command, []string) {
+			v, c := version, commit
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+					v = bi.Main.Version
+				}
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" && c == "" {
+						c = s.Value
+					}
+				}
+			}
+			if c == "" {
+				c = "unknown"
+			}
+			fmt.Fprintf(stdout, "gatehouse %s (commit %s, %s)\n", v, c, runtime.Version())
+		},
+	}
+}

@@ -1,0 +1,301 @@
+// Package app is the composition root: it loads the config directory, builds
+// the gateway, starts the listeners, reloads gateway.config.yml when it
+// changes, and shuts down gracefully.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/echo"
+	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// Options configure one gateway process.
+type Options struct {
+	ConfigDir string
+	DataDir   string
+	Logger    *slog.Logger
+	// AccessLog receives one line per request; nil disables access logs.
+	AccessLog *slog.Logger
+	// EchoUpstream, when set, also serves the echo upstream on this address
+	// (the quickstart's demo backend).
+	EchoUpstream string
+	// ReloadInterval is how often gateway.config.yml is checked for changes
+	// (default 500ms); negative disables polling (SIGHUP still reloads).
+	ReloadInterval time.Duration
+	// ShutdownTimeout bounds the wait for in-flight requests (default 30s).
+	ShutdownTimeout time.Duration
+	Lookup          config.Lookup
+}
+
+// Server limits used when the config sets none.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+)
+
+// App is a running gateway.
+type App struct {
+	opts    Options
+	log     *slog.Logger
+	gw      *gateway.Gateway
+	system  *config.System
+	servers []*http.Server
+	addrs   map[string]net.Addr
+	env     pipeline.Env
+	watch   *watcher
+
+	reloadMu sync.Mutex
+	done     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// Start loads the config, binds every listener and starts serving. It
+// returns once the listeners are bound; Shutdown stops them.
+func Start(opts Options) (*App, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Lookup == nil {
+		opts.Lookup = os.LookupEnv
+	}
+	if opts.ReloadInterval == 0 {
+		opts.ReloadInterval = 500 * time.Millisecond
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = 30 * time.Second
+	}
+	dir, err := filepath.Abs(opts.ConfigDir)
+	if err != nil {
+		return nil, err
+	}
+	opts.ConfigDir = dir
+	if opts.DataDir == "" {
+		opts.DataDir = filepath.Join(dir, "data")
+	}
+	a := &App{opts: opts, log: opts.Logger, addrs: map[string]net.Addr{}, done: make(chan struct{})}
+
+	sys, err := config.LoadSystem(dir, opts.Lookup)
+	if err != nil {
+		return nil, err
+	}
+	a.system = sys
+	a.env = pipeline.Env{Logger: opts.Logger, Now: time.Now, ConfigDir: dir}
+
+	a.watch, err = newWatcher(dir)
+	if err != nil {
+		return nil, err
+	}
+	g, data, err := a.watch.read()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.ParseGateway(filepath.Base(a.watch.path), data, opts.Lookup)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := gateway.Build(cfg, &a.env, gateway.Policies())
+	if err != nil {
+		return nil, err
+	}
+	a.watch.accept(g)
+	a.gw = gateway.New(rt, opts.Logger, opts.AccessLog)
+
+	if err := a.listen(cfg); err != nil {
+		a.Shutdown(context.Background())
+		return nil, err
+	}
+	if opts.ReloadInterval > 0 {
+		a.wg.Add(1)
+		go a.poll()
+	}
+	return a, nil
+}
+
+func (a *App) listen(cfg *config.Gateway) error {
+	if a.opts.EchoUpstream != "" {
+		if err := a.serve("echo", a.opts.EchoUpstream, echo.Handler("echo"), nil, nil); err != nil {
+			return err
+		}
+	}
+	if cfg.HTTP != nil {
+		if err := a.serve("http", cfg.HTTP.Addr(), a.gw, cfg.HTTP, nil); err != nil {
+			return err
+		}
+	}
+	if cfg.HTTPS != nil {
+		tlsConf, err := tlsConfig(cfg.HTTPS, a.opts.ConfigDir)
+		if err != nil {
+			return err
+		}
+		if err := a.serve("https", cfg.HTTPS.Addr(), a.gw, &cfg.HTTPS.Listener, tlsConf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *App) serve(name, addr string, h http.Handler, l *config.Listener, tlsConf *tls.Config) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s listener: %w", name, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	if l != nil {
+		if l.ReadHeaderTimeout > 0 {
+			srv.ReadHeaderTimeout = time.Duration(l.ReadHeaderTimeout)
+		}
+		if l.IdleTimeout > 0 {
+			srv.IdleTimeout = time.Duration(l.IdleTimeout)
+		}
+		srv.ReadTimeout = time.Duration(l.ReadTimeout)
+		srv.WriteTimeout = time.Duration(l.WriteTimeout)
+		if l.MaxHeaderBytes > 0 {
+			srv.MaxHeaderBytes = l.MaxHeaderBytes
+		}
+	}
+	ln = wrapTLS(ln, srv, tlsConf)
+	a.servers = append(a.servers, srv)
+	a.addrs[name] = ln.Addr()
+	a.log.Info("listening", "listener", name, "addr", ln.Addr().String())
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("listener stopped", "listener", name, "error", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the bound address of a listener ("http", "https", "echo"), nil
+// when it is not running.
+func (a *App) Addr(name string) net.Addr { return a.addrs[name] }
+
+// Gateway is the data plane, for tests.
+func (a *App) Gateway() *gateway.Gateway { return a.gw }
+
+// Shutdown stops accepting connections, waits for in-flight requests (up to
+// ctx or the shutdown timeout) and stops the reload loop.
+func (a *App) Shutdown(ctx context.Context) error {
+	select {
+	case <-a.done:
+	default:
+		close(a.done)
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.opts.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, s := range a.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	a.wg.Wait()
+	if a.gw != nil {
+		a.gw.Current().Close()
+	}
+	return errors.Join(errs...)
+}
+
+// Reload rereads gateway.config.yml now (SIGHUP). A file that fails to load
+// or build changes nothing; the error is returned and logged with its
+// file:line positions.
+func (a *App) Reload() error { return a.reload(true) }
+
+func (a *App) reload(force bool) error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	if force {
+		a.watch.accepted = generation{} // reread even when the stamp is unchanged
+	}
+	g, data, err := a.watch.read()
+	if err != nil {
+		a.log.Error("config reload failed", "error", err)
+		return err
+	}
+	if data == nil || (!force && !a.watch.changed(g)) {
+		a.watch.accept(g)
+		return nil
+	}
+	a.watch.accept(g) // a bad file is reported once, not on every poll
+	cfg, err := config.ParseGateway(filepath.Base(a.watch.path), data, a.opts.Lookup)
+	if err == nil {
+		var rt *gateway.Runtime
+		rt, err = gateway.Build(cfg, &a.env, gateway.Policies())
+		if err == nil {
+			old := a.gw.Swap(rt)
+			old.Close()
+			a.warnRestartOnly(old.Config, cfg)
+			a.log.Info("config reloaded", "file", a.watch.path, "routes", rt.Routes())
+			return nil
+		}
+	}
+	for _, e := range config.AsErrors(err) {
+		a.log.Error("config reload rejected, the previous config keeps serving", "error", e.Error())
+	}
+	return err
+}
+
+// warnRestartOnly logs listener changes, which take effect on restart only.
+func (a *App) warnRestartOnly(old, cur *config.Gateway) {
+	addr := func(l *config.Listener) string {
+		if l == nil {
+			return ""
+		}
+		return l.Addr()
+	}
+	var oldHTTPS, curHTTPS *config.Listener
+	if old.HTTPS != nil {
+		oldHTTPS = &old.HTTPS.Listener
+	}
+	if cur.HTTPS != nil {
+		curHTTPS = &cur.HTTPS.Listener
+	}
+	if addr(old.HTTP) != addr(cur.HTTP) || addr(oldHTTPS) != addr(curHTTPS) {
+		a.log.Warn("listener addresses changed in the config: restart gatehouse to apply them")
+	}
+}
+
+func (a *App) poll() {
+	defer a.wg.Done()
+	t := time.NewTicker(a.opts.ReloadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.done:
+			return
+		case <-t.C:
+			_ = a.reload(false)
+		}
+	}
+}

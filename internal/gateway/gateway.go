@@ -1,0 +1,194 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/requestid"
+)
+
+// Gateway serves requests through the current Runtime. Swap replaces the
+// Runtime atomically: a request keeps the snapshot it started with.
+type Gateway struct {
+	current atomic.Pointer[Runtime]
+	writers sync.Pool // *responseWriter, reused across requests
+	log     *slog.Logger
+	access  *slog.Logger // nil: no access log
+	// Pre handles requests before routing when it claims them (the OAuth2
+	// server's /oauth2/* and /login pages); nil when there is none.
+	Pre func(w http.ResponseWriter, r *http.Request) bool
+}
+
+// New returns a Gateway serving rt. access may be nil to disable access logs.
+func New(rt *Runtime, log, access *slog.Logger) *Gateway {
+	g := &Gateway{log: log, access: access}
+	g.current.Store(rt)
+	return g
+}
+
+// Swap installs rt and returns the previous Runtime, whose resources the
+// caller releases once in-flight requests are done with it.
+func (g *Gateway) Swap(rt *Runtime) *Runtime { return g.current.Swap(rt) }
+
+// Current is the Runtime serving new requests.
+func (g *Gateway) Current() *Runtime { return g.current.Load() }
+
+// ServeHTTP runs the request through its pipeline.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := &pipeline.State{RequestID: requestid.New(), Start: time.Now()}
+	rw, _ := g.writers.Get().(*responseWriter)
+	if rw == nil {
+		rw = new(responseWriter)
+	}
+	rw.reset(w)
+	r = pipeline.WithState(r, st)
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				g.finish(rw, r, st)
+				panic(p) // the server aborts the connection quietly
+			}
+			g.log.Error("panic while serving a request", "request_id", st.RequestID,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			pipeline.WriteError(rw, r, errors.New("panic"), g.log)
+		}
+		g.finish(rw, r, st)
+	}()
+
+	stripIdentityHeaders(r.Header)
+	rw.Header().Set("eg-request-id", st.RequestID)
+
+	if g.Pre != nil && g.Pre(rw, r) {
+		return
+	}
+	rt := g.current.Load()
+	rte, ok := rt.router.Match(r.Host, r.Method, r.URL.EscapedPath())
+	if !ok {
+		pipeline.WriteError(rw, r, pipeline.Reject(http.StatusNotFound, "not_found",
+			"no apiEndpoint matches "+r.Method+" "+r.URL.Path), g.log)
+		return
+	}
+	st.APIEndpoint, st.Pipeline, st.Scopes, st.MatchedPath = rte.endpoint, rte.pipeline, rte.scopes, rte.path
+	if err := rte.handler.Handle(rw, r); err != nil {
+		pipeline.WriteError(rw, r, err, g.log)
+	}
+}
+
+func (g *Gateway) finish(rw *responseWriter, r *http.Request, st *pipeline.State) {
+	if g.access != nil {
+		attrs := []slog.Attr{
+			slog.String("request_id", st.RequestID),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", rw.Status()),
+			slog.Int64("bytes", rw.bytes),
+			slog.Duration("duration", time.Since(st.Start)),
+			slog.String("remote", r.RemoteAddr),
+		}
+		if st.APIEndpoint != "" {
+			attrs = append(attrs, slog.String("api_endpoint", st.APIEndpoint), slog.String("pipeline", st.Pipeline))
+		}
+		if st.Identity != nil {
+			attrs = append(attrs, slog.String("consumer_id", st.Identity.ConsumerID))
+		}
+		if st.Reason != "" {
+			attrs = append(attrs, slog.String("reason", st.Reason))
+		}
+		if st.Upstream != "" {
+			attrs = append(attrs, slog.String("upstream", st.Upstream))
+		}
+		g.access.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	}
+	rw.reset(nil)
+	g.writers.Put(rw)
+}
+
+// stripIdentityHeaders removes every eg-* header a client sent: identity
+// headers are set by the gateway alone (Express Gateway forwards a client's
+// eg-consumer-id, which lets anyone claim any identity).
+func stripIdentityHeaders(h http.Header) {
+	for k := range h {
+		if len(k) > 3 && (k[0] == 'E' || k[0] == 'e') && (k[1] == 'g' || k[1] == 'G') && k[2] == '-' {
+			delete(h, k)
+		}
+	}
+}
+
+// responseWriter records the status and size for the access log, and whether
+// anything was written, so that an error after the response started is not
+// written twice.
+type responseWriter struct {
+	w       http.ResponseWriter
+	status  int
+	bytes   int64
+	written bool
+}
+
+func (rw *responseWriter) reset(w http.ResponseWriter) {
+	*rw = responseWriter{w: w}
+}
+
+func (rw *responseWriter) Header() http.Header { return rw.w.Header() }
+
+func (rw *responseWriter) WriteHeader(code int) {
+	if !rw.written && code >= 200 || code == http.StatusSwitchingProtocols {
+		rw.status, rw.written = code, true
+	}
+	rw.w.WriteHeader(code)
+}
+
+func (rw *responseWriter) Write(p []byte) (int, error) {
+	if !rw.written {
+		rw.status, rw.written = http.StatusOK, true
+	}
+	n, err := rw.w.Write(p)
+	rw.bytes += int64(n)
+	return n, err
+}
+
+// Written reports whether the response has started; pipeline.WriteError
+// checks it.
+func (rw *responseWriter) Written() bool { return rw.written }
+
+// Status is the status sent, 0 when the client went away before any.
+func (rw *responseWriter) Status() int { return rw.status }
+
+// Unwrap lets http.ResponseController (used by httputil.ReverseProxy for
+// flushing and WebSocket upgrades) reach the server's writer.
+func (rw *responseWriter) Unwrap() http.ResponseWriter { return rw.w }
+
+// Flush sends buffered data (streaming responses).
+func (rw *responseWriter) Flush() {
+	if !rw.written {
+		rw.status, rw.written = http.StatusOK, true
+	}
+	_ = http.NewResponseController(rw.w).Flush()
+}
+
+// Hijack hands the connection over (WebSocket).
+func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, b, err := http.NewResponseController(rw.w).Hijack()
+	if err == nil {
+		rw.status, rw.written = http.StatusSwitchingProtocols, true
+	}
+	return c, b, err
+}
+
+// noResponse ends a pipeline whose steps all passed the request on without
+// answering it (no proxy or terminate step ran).
+type noResponse struct{ pipeline string }
+
+func (n noResponse) Handle(w http.ResponseWriter, r *http.Request) error {
+	return pipeline.Reject(http.StatusNotFound, "not_found",
+		"pipeline "+n.pipeline+" has no step that answers this request (add a proxy or terminate step)")
+}
+

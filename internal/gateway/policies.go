@@ -1,0 +1,24 @@
+package gateway
+
+import (
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/cors"
+	"github.com/gatehouse/gatehouse/internal/policy/headers"
+	"github.com/gatehouse/gatehouse/internal/policy/logpolicy"
+	"github.com/gatehouse/gatehouse/internal/policy/proxy"
+	"github.com/gatehouse/gatehouse/internal/policy/rewrite"
+	"github.com/gatehouse/gatehouse/internal/policy/terminate"
+)
+
+// Policies is the table of built-in policies. Adding a policy is one package,
+// one line here and one docs page.
+func Policies() map[string]pipeline.Factory {
+	return map[string]pipeline.Factory{
+		"proxy":     {New: proxy.New, Terminal: true},
+		"terminate": {New: terminate.New, Terminal: true},
+		"cors":      {New: cors.New},
+		"headers":   {New: headers.New},
+		"log":       {New: logpolicy.New},
+		"rewrite":   {New: rewrite.New},
+	}
+}

@@ -1,0 +1,176 @@
+// Package gateway is the data plane: an immutable Runtime (router and
+// pipelines) built from gateway.config.yml, and the http.Handler that serves
+// requests through the current Runtime, swapped atomically on reload.
+package gateway
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/condition"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/router"
+)
+
+// Runtime is one loaded gateway.config.yml, ready to serve. It never changes
+// after Build; a reload builds a new one.
+type Runtime struct {
+	Config *config.Gateway
+	router *router.Router[*route]
+	closers []func()
+}
+
+// route is what the router finds: the apiEndpoint and the pipeline that
+// serves it.
+type route struct {
+	endpoint string
+	path     string // the apiEndpoint path pattern that matched, for stripPath
+	scopes   []string
+	pipeline string
+	handler  pipeline.Handler
+}
+
+// Closer is implemented by policies that hold resources (connection pools)
+// to release when their Runtime is replaced.
+type Closer interface{ Close() }
+
+// Build checks g against the known policies and compiles it. Every problem
+// is reported at once as config.Errors.
+func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.Factory) (*Runtime, error) {
+	var errs config.Errors
+	add := func(err error) { errs = append(errs, config.AsErrors(err)...) }
+	at := func(line int, path, format string, args ...any) {
+		errs = append(errs, &config.Error{File: g.File, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	for i, p := range g.Policies {
+		if _, ok := factories[p.Name]; !ok {
+			at(p.Line, fmt.Sprintf("policies[%d]", i), "unknown policy %q (known: %s)", p.Name, strings.Join(knownNames(factories), ", "))
+		}
+	}
+
+	envCopy := *env
+	envCopy.ServiceEndpoints = g.ServiceEndpoints
+	rt := &Runtime{Config: g}
+	b := &router.Builder[*route]{}
+	for _, pe := range g.Pipelines {
+		handler, closers := buildPipeline(pe.Name, pe.Value, &envCopy, factories, add, at)
+		rt.closers = append(rt.closers, closers...)
+		for _, ref := range pe.Value.Endpoints() {
+			list, ok := g.APIEndpoints.Get(ref.Name)
+			if !ok {
+				continue // reported by config checks
+			}
+			for i, ep := range list {
+				path := "apiEndpoints." + ref.Name
+				if len(list) > 1 {
+					path = fmt.Sprintf("%s[%d]", path, i)
+				}
+				paths := ep.AllPaths()
+				if len(paths) == 0 {
+					paths = []string{""}
+				}
+				for _, p := range paths {
+					spec := router.Spec{Host: ep.Host, HostRegex: ep.HostRegex, PathRegex: ep.PathRegex, Methods: ep.Methods}
+					if p != "" {
+						spec.Paths = []string{p}
+					}
+					r := &route{endpoint: ref.Name, path: p, scopes: ep.Scopes, pipeline: pe.Name, handler: handler}
+					if err := b.Add(spec, r); err != nil {
+						at(ep.Pos.Line, path, "%v", err)
+					}
+				}
+			}
+		}
+	}
+	if err := errs.Err(); err != nil {
+		rt.Close()
+		return nil, err
+	}
+	rt.router = b.Build()
+	return rt, nil
+}
+
+func buildPipeline(name string, p config.Pipeline, env *pipeline.Env, factories map[string]pipeline.Factory,
+	add func(error), at func(int, string, string, ...any)) (pipeline.Handler, []func()) {
+	var steps []pipeline.Step
+	var closers []func()
+	endedAt, endedBy := 0, "" // an unconditional terminal step, once seen
+	for _, use := range p.Policies {
+		f, known := factories[use.Name]
+		for _, s := range use.Steps {
+			if endedAt > 0 {
+				at(s.Pos.Line, s.Path, "unreachable: the %s step at line %d always ends the pipeline, so nothing may follow it", endedBy, endedAt)
+				continue
+			}
+			if !known {
+				continue // reported once, on the policies list or as undeclared
+			}
+			var cond pipeline.Condition
+			if !s.Condition.IsZero() {
+				c, err := condition.Compile(s.Condition)
+				if err != nil {
+					add(err)
+					continue
+				}
+				cond = c
+			}
+			action := s.Action
+			if action.Y == nil {
+				action = config.Node{File: s.Action.File, Path: s.Path + ".action"}
+			}
+			pol, err := f.New(action, env)
+			if err != nil {
+				add(positioned(err, action, s))
+				continue
+			}
+			if c, ok := pol.(Closer); ok {
+				closers = append(closers, c.Close)
+			}
+			steps = append(steps, pipeline.Step{Policy: use.Name, Condition: cond, Action: pol})
+			if f.Terminal && cond == nil {
+				endedAt, endedBy = s.Pos.Line, use.Name
+			}
+		}
+	}
+	return pipeline.Chain(steps, noResponse{pipeline: name}), closers
+}
+
+// positioned gives an error without a position the position of the action.
+func positioned(err error, action config.Node, s config.Step) error {
+	errs := config.AsErrors(err)
+	for _, e := range errs {
+		if e.Line == 0 {
+			e.Line = action.Line()
+			if e.Line == 0 {
+				e.Line = s.Pos.Line
+			}
+			e.File = action.File
+			if e.Path == "" {
+				e.Path = action.Path
+			}
+		}
+	}
+	return errs
+}
+
+func knownNames(m map[string]pipeline.Factory) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Close releases the policies' resources (idle upstream connections).
+func (rt *Runtime) Close() {
+	for _, c := range rt.closers {
+		c()
+	}
+}
+
+// Routes is the number of compiled routes, for logs.
+func (rt *Runtime) Routes() int { return rt.router.Len() }

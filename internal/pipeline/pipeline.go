@@ -1,0 +1,154 @@
+// Package pipeline is the contract between the gateway and its policies: a
+// Policy handles a request and passes it on, or stops the pipeline by
+// returning an error that one renderer turns into the response.
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+)
+
+// Handler is the rest of a pipeline.
+type Handler interface {
+	Handle(w http.ResponseWriter, r *http.Request) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(w http.ResponseWriter, r *http.Request) error { return f(w, r) }
+
+// Policy is one configured policy action, built once per config load and
+// safe for concurrent use. It calls next.Handle to continue, or returns an
+// error to stop: a *Rejection for a status the client may see, anything
+// else for a 500.
+type Policy interface {
+	Handle(w http.ResponseWriter, r *http.Request, next Handler) error
+}
+
+// PolicyFunc adapts a function to Policy.
+type PolicyFunc func(w http.ResponseWriter, r *http.Request, next Handler) error
+
+// Handle calls f.
+func (f PolicyFunc) Handle(w http.ResponseWriter, r *http.Request, next Handler) error {
+	return f(w, r, next)
+}
+
+// Condition decides whether a step runs for a request.
+type Condition interface {
+	Match(r *http.Request) bool
+}
+
+// Decoder is a policy's action from the config file; config.Node implements it.
+type Decoder interface {
+	Decode(v any) error
+	Errorf(key, format string, args ...any) error
+	IsZero() bool
+}
+
+// Factory decodes and checks one step's action, so that a bad config fails
+// at load, never per request.
+type Factory struct {
+	New func(action Decoder, env *Env) (Policy, error)
+	// Terminal policies always answer the request themselves (proxy,
+	// terminate): an unconditional one must be the pipeline's last step.
+	Terminal bool
+}
+
+// Env is what a policy may use, passed explicitly: no globals, no service
+// locator. Fields grow with the features that need them.
+type Env struct {
+	Logger           *slog.Logger
+	ServiceEndpoints config.Named[config.ServiceEndpoint]
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// ConfigDir resolves relative file names in actions (key files, views).
+	ConfigDir string
+}
+
+// Step is one policy action with its optional condition.
+type Step struct {
+	Policy    string
+	Condition Condition // nil: always
+	Action    Policy
+}
+
+// Chain links steps in order in front of last and returns the first link.
+// A step whose condition does not match is skipped.
+func Chain(steps []Step, last Handler) Handler {
+	h := last
+	for i := len(steps) - 1; i >= 0; i-- {
+		h = &link{step: steps[i], next: h}
+	}
+	return h
+}
+
+type link struct {
+	step Step
+	next Handler
+}
+
+func (l *link) Handle(w http.ResponseWriter, r *http.Request) error {
+	if l.step.Condition != nil && !l.step.Condition.Match(r) {
+		return l.next.Handle(w, r)
+	}
+	return l.step.Action.Handle(w, r, l.next)
+}
+
+// State is what the gateway knows about one request while it runs through
+// a pipeline. It travels in the request context.
+type State struct {
+	RequestID   string
+	APIEndpoint string
+	Scopes      []string // the apiEndpoint's required scopes (all of them)
+	Pipeline    string
+	// MatchedPath is the apiEndpoint path pattern that matched ("/api/*"),
+	// empty for a pathRegex or an endpoint without paths.
+	MatchedPath string
+	Start       time.Time
+	Identity    *Identity
+	// Reason is the decision reason code of the step that decided the
+	// request (a refusal's code, or the authenticating policy), for logs.
+	Reason string
+	// Upstream is the service endpoint URL the proxy chose, for logs.
+	Upstream string
+}
+
+type stateKey struct{}
+
+// WithState returns r carrying s.
+func WithState(r *http.Request, s *State) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), stateKey{}, s))
+}
+
+// StateOf returns the state of r, or an empty one for a request that did not
+// come through the gateway (tests of a single policy).
+func StateOf(r *http.Request) *State {
+	if s, ok := r.Context().Value(stateKey{}).(*State); ok {
+		return s
+	}
+	return &State{}
+}
+
+// Identity is who a request was authenticated as. Auth policies set it; the
+// proxy turns it into eg-consumer-* and eg-token-* headers upstream.
+type Identity struct {
+	ConsumerID   string
+	ConsumerType string // "user" or "application"
+	ConsumerName string
+	UserID       string // an application's owner, or a token's end user
+	AuthType     string // the policy that authenticated: basic-auth, key-auth, jwt, oauth2, oauth2-introspect
+	CredentialID string
+	TokenID      string
+	Scopes       []string
+	ExpiresAt    time.Time
+	// Properties are extra consumer fields (e.g. from the models config).
+	Properties map[string]string
+	// Claims of a JWT or an introspection response.
+	Claims map[string]any
+}

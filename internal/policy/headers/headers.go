@@ -1,0 +1,89 @@
+// Package headers is Express Gateway's (deprecated but still used) headers
+// policy: it sets request headers, named headersPrefix + key, from
+// expressions over the request context before the request is proxied.
+package headers
+
+import (
+	"net/http"
+	"sort"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// Options are Express Gateway's headers options.
+type Options struct {
+	HeadersPrefix  string            `yaml:"headersPrefix"`
+	ForwardHeaders map[string]string `yaml:"forwardHeaders"`
+}
+
+type header struct {
+	name string
+	expr pipeline.Expr
+}
+
+// New builds a headers step.
+func New(action pipeline.Decoder, _ *pipeline.Env) (pipeline.Policy, error) {
+	var o Options
+	if err := action.Decode(&o); err != nil {
+		return nil, err
+	}
+	if len(o.ForwardHeaders) == 0 {
+		return nil, action.Errorf("forwardHeaders", "is required: a map of header name to expression, e.g. {consumer-id: consumer.id}")
+	}
+	names := make([]string, 0, len(o.ForwardHeaders))
+	for k := range o.ForwardHeaders {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var hs []header
+	for _, k := range names {
+		name := o.HeadersPrefix + k
+		if !validHeaderName(name) {
+			return nil, action.Errorf("forwardHeaders", "%q is not a valid header name", name)
+		}
+		e, err := pipeline.CompileExpr(o.ForwardHeaders[k])
+		if err != nil {
+			return nil, action.Errorf("forwardHeaders", "%s: %v", k, err)
+		}
+		hs = append(hs, header{name: http.CanonicalHeaderKey(name), expr: e})
+	}
+	return pipeline.PolicyFunc(func(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
+		st := pipeline.StateOf(r)
+		for _, h := range hs {
+			if v := h.expr(r, st); v != "" {
+				r.Header[h.name] = []string{sanitize(v)}
+			} else {
+				delete(r.Header, h.name)
+			}
+		}
+		return next.Handle(w, r)
+	}), nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// sanitize drops control characters so a value can never split a header.
+func sanitize(v string) string {
+	for i := 0; i < len(v); i++ {
+		if v[i] < ' ' && v[i] != '\t' || v[i] == 0x7f {
+			b := make([]byte, 0, len(v))
+			for j := 0; j < len(v); j++ {
+				if !(v[j] < ' ' && v[j] != '\t' || v[j] == 0x7f) {
+					b = append(b, v[j])
+				}
+			}
+			return string(b)
+		}
+	}
+	return v
+}

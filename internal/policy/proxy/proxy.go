@@ -1,0 +1,357 @@
+// Package proxy is the proxy policy: it forwards the request to a service
+// endpoint with httputil.ReverseProxy (Rewrite, never Director) and streams
+// the answer back.
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// Options are the proxy action's options (Express Gateway's names).
+type Options struct {
+	ServiceEndpoint string `yaml:"serviceEndpoint"`
+	// ChangeOrigin sends the upstream's host as Host (default true).
+	ChangeOrigin *bool `yaml:"changeOrigin"`
+	// StripPath removes the apiEndpoint path's literal prefix (see stripPath).
+	StripPath bool   `yaml:"stripPath"`
+	Strategy  string `yaml:"strategy"`
+	// Xfwd adds X-Forwarded-For, -Host and -Proto (default false).
+	Xfwd bool `yaml:"xfwd"`
+	// Secure verifies the upstream's TLS certificate (default true).
+	Secure *bool `yaml:"secure"`
+	// Auth is "user:password" sent upstream as HTTP Basic.
+	Auth string `yaml:"auth"`
+	// PrependPath joins the target URL's path before the request's (default true).
+	PrependPath *bool `yaml:"prependPath"`
+	// IgnorePath sends the target URL's path alone.
+	IgnorePath bool `yaml:"ignorePath"`
+	// ProxyTimeout bounds the wait for the upstream's response headers: past
+	// it the client gets 504 (default 60s).
+	ProxyTimeout config.Duration `yaml:"proxyTimeout"`
+	// Timeout is Express Gateway's incoming-socket timeout; Gatehouse uses it
+	// as a bound on the whole upstream exchange when set.
+	Timeout config.Duration `yaml:"timeout"`
+	// ConnectTimeout bounds the TCP (and TLS) connect to the upstream
+	// (default 5s); past it the client gets 504.
+	ConnectTimeout config.Duration `yaml:"connectTimeout"`
+	// Accepted for compatibility, without effect: Go always proxies with
+	// canonical header names, and only to the service endpoint.
+	PreserveHeaderKeyCase bool `yaml:"preserveHeaderKeyCase"`
+	ToProxy               bool `yaml:"toProxy"`
+}
+
+// Defaults.
+const (
+	DefaultProxyTimeout   = 60 * time.Second
+	DefaultConnectTimeout = 5 * time.Second
+)
+
+// New builds a proxy step.
+func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+	var o Options
+	if err := action.Decode(&o); err != nil {
+		return nil, err
+	}
+	if o.ServiceEndpoint == "" {
+		return nil, action.Errorf("serviceEndpoint", "is required: name one of serviceEndpoints")
+	}
+	se, ok := env.ServiceEndpoints.Get(o.ServiceEndpoint)
+	if !ok {
+		return nil, action.Errorf("serviceEndpoint", "service endpoint %q is not declared under serviceEndpoints", o.ServiceEndpoint)
+	}
+	if o.Strategy != "" && o.Strategy != "round-robin" {
+		return nil, action.Errorf("strategy", "unknown strategy %q (only round-robin is supported)", o.Strategy)
+	}
+	raw := se.URLs
+	if se.URL != "" {
+		raw = []string{se.URL}
+	}
+	p := &Proxy{
+		log:          env.Logger,
+		changeOrigin: o.ChangeOrigin == nil || *o.ChangeOrigin,
+		stripPath:    o.StripPath,
+		xfwd:         o.Xfwd,
+		ignorePath:   o.IgnorePath,
+		prependPath:  o.PrependPath == nil || *o.PrependPath,
+		timeout:      time.Duration(o.Timeout),
+	}
+	for _, s := range raw {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, action.Errorf("serviceEndpoint", "service endpoint %q: %v", o.ServiceEndpoint, err)
+		}
+		p.targets = append(p.targets, u)
+	}
+	if o.Auth != "" {
+		if !strings.Contains(o.Auth, ":") {
+			return nil, action.Errorf("auth", "must be user:password")
+		}
+		p.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(o.Auth))
+	}
+	tr, err := transport(o, se, env.ConfigDir)
+	if err != nil {
+		return nil, action.Errorf("serviceEndpoint", "%v", err)
+	}
+	p.transport = tr
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:      p.rewrite,
+		Transport:    tr,
+		BufferPool:   &bufferPool{},
+		ErrorHandler: p.errorHandler,
+		ErrorLog:     slog.NewLogLogger(env.Logger.Handler(), slog.LevelWarn),
+	}
+	return p, nil
+}
+
+func transport(o Options, se config.ServiceEndpoint, dir string) (*http.Transport, error) {
+	connect := time.Duration(o.ConnectTimeout)
+	if connect == 0 {
+		connect = DefaultConnectTimeout
+	}
+	header := time.Duration(o.ProxyTimeout)
+	if header == 0 {
+		header = DefaultProxyTimeout
+	}
+	secure := o.Secure == nil || *o.Secure
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if po := se.ProxyOptions; po != nil {
+		if po.Secure != nil && o.Secure == nil {
+			secure = *po.Secure
+		}
+		if t := po.Target; t != nil {
+			if t.CertFile != "" || t.KeyFile != "" {
+				cert, err := tls.LoadX509KeyPair(resolve(dir, t.CertFile), resolve(dir, t.KeyFile))
+				if err != nil {
+					return nil, fmt.Errorf("client certificate: %v", err)
+				}
+				tlsConf.Certificates = []tls.Certificate{cert}
+			}
+			if t.CAFile != "" {
+				pem, err := os.ReadFile(resolve(dir, t.CAFile))
+				if err != nil {
+					return nil, fmt.Errorf("caFile: %v", err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					return nil, fmt.Errorf("caFile %s holds no PEM certificate", t.CAFile)
+				}
+				tlsConf.RootCAs = pool
+			}
+		}
+	}
+	tlsConf.InsecureSkipVerify = !secure
+	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 nil, // only ever the service endpoint itself
+		DialContext:           d.DialContext,
+		TLSClientConfig:       tlsConf,
+		TLSHandshakeTimeout:   connect,
+		ResponseHeaderTimeout: header,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}, nil
+}
+
+func resolve(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) || dir == "" {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// Proxy is one configured proxy step.
+type Proxy struct {
+	rp           *httputil.ReverseProxy
+	transport    *http.Transport
+	log          *slog.Logger
+	targets      []*url.URL
+	next         atomic.Uint64
+	changeOrigin bool
+	stripPath    bool
+	xfwd         bool
+	ignorePath   bool
+	prependPath  bool
+	auth         string
+	timeout      time.Duration
+}
+
+// Handle forwards the request; ReverseProxy writes the response, errors
+// included (through errorHandler).
+func (p *Proxy) Handle(w http.ResponseWriter, r *http.Request, _ pipeline.Handler) error {
+	if p.timeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	p.rp.ServeHTTP(w, r)
+	return nil
+}
+
+// Close drops idle upstream connections when the step's config is replaced.
+func (p *Proxy) Close() { p.transport.CloseIdleConnections() }
+
+func (p *Proxy) target() *url.URL {
+	if len(p.targets) == 1 {
+		return p.targets[0]
+	}
+	return p.targets[(p.next.Add(1)-1)%uint64(len(p.targets))]
+}
+
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	t := p.target()
+	st := pipeline.StateOf(pr.In)
+	st.Upstream = t.Host
+	out := pr.Out
+	out.URL.Scheme, out.URL.Host = t.Scheme, t.Host
+
+	path, rawPath := out.URL.Path, out.URL.RawPath
+	if p.stripPath {
+		path, rawPath = strip(st.MatchedPath, path, rawPath)
+	}
+	switch {
+	case p.ignorePath:
+		out.URL.Path, out.URL.RawPath = t.Path, t.RawPath
+	case p.prependPath && t.Path != "" && t.Path != "/":
+		out.URL.Path, out.URL.RawPath = joinURLPath(t, path, rawPath)
+	default:
+		out.URL.Path, out.URL.RawPath = path, rawPath
+	}
+	if t.RawQuery != "" {
+		if out.URL.RawQuery == "" {
+			out.URL.RawQuery = t.RawQuery
+		} else {
+			out.URL.RawQuery = t.RawQuery + "&" + out.URL.RawQuery
+		}
+	}
+	if p.changeOrigin {
+		out.Host = ""
+	} else {
+		out.Host = pr.In.Host
+	}
+	if p.xfwd {
+		pr.SetXForwarded()
+	}
+	if p.auth != "" {
+		out.Header.Set("Authorization", p.auth)
+	}
+	out.Header.Set("eg-request-id", st.RequestID)
+	if id := st.Identity; id != nil {
+		setIdentityHeaders(out.Header, id)
+	}
+}
+
+// strip implements Express Gateway's stripPath: with a path pattern that has
+// no parameter or star, the upstream path becomes "/"; otherwise the part of
+// the path before the first parameter or star is removed.
+func strip(pattern, path, rawPath string) (string, string) {
+	if pattern == "" || pattern == "*" {
+		return path, rawPath
+	}
+	i := strings.IndexAny(pattern, ":*")
+	if i < 0 {
+		return "/", ""
+	}
+	if i <= 1 {
+		return path, rawPath
+	}
+	cut := func(s string) string {
+		if len(s) < i {
+			return "/"
+		}
+		return "/" + strings.TrimPrefix(s[i:], "/")
+	}
+	if rawPath != "" {
+		return cut(path), cut(rawPath)
+	}
+	return cut(path), ""
+}
+
+func joinURLPath(t *url.URL, path, rawPath string) (string, string) {
+	base := strings.TrimSuffix(t.Path, "/")
+	joined := base + "/" + strings.TrimPrefix(path, "/")
+	if rawPath == "" && t.RawPath == "" {
+		return joined, ""
+	}
+	rb := strings.TrimSuffix(t.EscapedPath(), "/")
+	rp := rawPath
+	if rp == "" {
+		rp = (&url.URL{Path: path}).EscapedPath()
+	}
+	return joined, rb + "/" + strings.TrimPrefix(rp, "/")
+}
+
+// setIdentityHeaders sends who the request was authenticated as upstream,
+// with the names Express Gateway documents (seed 002).
+func setIdentityHeaders(h http.Header, id *pipeline.Identity) {
+	set := func(k, v string) {
+		if v != "" {
+			h.Set(k, v)
+		}
+	}
+	set("eg-consumer-id", id.ConsumerID)
+	set("eg-consumer-type", id.ConsumerType)
+	set("eg-consumer-name", id.ConsumerName)
+	set("eg-consumer-user-id", id.UserID)
+	set("eg-token-id", id.TokenID)
+	set("eg-token-auth-type", id.AuthType)
+	if len(id.Scopes) > 0 {
+		h.Set("eg-token-scopes", strings.Join(id.Scopes, " "))
+	}
+	if !id.ExpiresAt.IsZero() {
+		h.Set("eg-token-expires-at", fmt.Sprint(id.ExpiresAt.UnixMilli()))
+	}
+}
+
+// errorHandler answers for an upstream that could not be reached: 504 when
+// it timed out, 502 otherwise; nothing when the client went away.
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	st := pipeline.StateOf(r)
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		st.Reason = "client_closed_request"
+		return
+	}
+	var rej *pipeline.Rejection
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		rej = &pipeline.Rejection{Status: http.StatusGatewayTimeout, Code: "upstream_timeout",
+			Message: "the upstream service did not answer in time", Err: err}
+	} else {
+		rej = &pipeline.Rejection{Status: http.StatusBadGateway, Code: "bad_gateway",
+			Message: "the upstream service could not be reached", Err: err}
+	}
+	pipeline.WriteError(w, r, rej, p.log)
+}
+
+// bufferPool reuses the 32 KiB copy buffers of ReverseProxy.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32*1024)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
