@@ -229,4 +229,3 @@ func refuseExpression(n config.Node) (pipeline.Condition, error) {
 func refuseJSONSchema(n config.Node) (pipeline.Condition, error) {
 	return nil, n.Errorf("name", "the json-schema condition is not supported yet: validate request bodies in the upstream service")
 }
-

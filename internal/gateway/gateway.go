@@ -191,4 +191,3 @@ func (n noResponse) Handle(w http.ResponseWriter, r *http.Request) error {
 	return pipeline.Reject(http.StatusNotFound, "not_found",
 		"pipeline "+n.pipeline+" has no step that answers this request (add a proxy or terminate step)")
 }
-

@@ -17,8 +17,8 @@ import (
 // Runtime is one loaded gateway.config.yml, ready to serve. It never changes
 // after Build; a reload builds a new one.
 type Runtime struct {
-	Config *config.Gateway
-	router *router.Router[*route]
+	Config  *config.Gateway
+	router  *router.Router[*route]
 	closers []func()
 }
 

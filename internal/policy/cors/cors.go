@@ -161,4 +161,3 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	w.WriteHeader(p.status)
 	return nil
 }
-
