@@ -90,6 +90,7 @@ func expandTree(n *yaml.Node, file, path string, lookup Lookup, errs *Errors) {
 		v, err := Expand(n.Value, lookup)
 		if err != nil {
 			*errs = append(*errs, &Error{File: file, Line: n.Line, Path: path, Msg: err.Error()})
+			n.Tag = "!!null" // reported once: the decoder keeps the default
 			return
 		}
 		if v != n.Value {

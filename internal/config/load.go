@@ -79,6 +79,9 @@ func parse(name string, data []byte, lookup Lookup) (*yaml.Node, Errors) {
 func ParseGateway(name string, data []byte, lookup Lookup) (*Gateway, error) {
 	root, errs := parse(name, data, lookup)
 	g := &Gateway{File: name}
+	if root == nil && len(errs) > 0 {
+		return g, errs.Err() // unreadable YAML: nothing else to say
+	}
 	if root != nil {
 		d := &decoder{file: name, errs: errs}
 		d.decode(root, "", reflectValue(g))

@@ -56,7 +56,7 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 	rt := &Runtime{Config: g}
 	b := &router.Builder[*route]{}
 	for _, pe := range g.Pipelines {
-		handler, closers := buildPipeline(pe.Name, pe.Value, &envCopy, factories, add, at)
+		handler, closers := buildPipeline(g.File, pe.Name, pe.Value, &envCopy, factories, add, at)
 		rt.closers = append(rt.closers, closers...)
 		for _, ref := range pe.Value.Endpoints() {
 			list, ok := g.APIEndpoints.Get(ref.Name)
@@ -93,7 +93,7 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 	return rt, nil
 }
 
-func buildPipeline(name string, p config.Pipeline, env *pipeline.Env, factories map[string]pipeline.Factory,
+func buildPipeline(file, name string, p config.Pipeline, env *pipeline.Env, factories map[string]pipeline.Factory,
 	add func(error), at func(int, string, string, ...any)) (pipeline.Handler, []func()) {
 	var steps []pipeline.Step
 	var closers []func()
@@ -119,7 +119,7 @@ func buildPipeline(name string, p config.Pipeline, env *pipeline.Env, factories 
 			}
 			action := s.Action
 			if action.Y == nil {
-				action = config.Node{File: s.Action.File, Path: s.Path + ".action"}
+				action = config.Node{File: file, Path: s.Path + ".action"}
 			}
 			pol, err := f.New(action, env)
 			if err != nil {

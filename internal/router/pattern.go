@@ -1,8 +1,10 @@
 package router
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 )
 
@@ -62,7 +64,7 @@ func compilePath(p string) (*pathMatcher, error) {
 	default:
 		re, err := regexp.Compile(expressToRegexp(p))
 		if err != nil {
-			return nil, fmt.Errorf("path %q is not a valid pattern: %v", p, err)
+			return nil, patternError(p, err)
 		}
 		m.kind, m.re = kindRegexp, re
 	}
@@ -138,7 +140,7 @@ func expressToRegexp(path string) string {
 func CompileParams(p string) (*regexp.Regexp, []string, error) {
 	re, err := regexp.Compile(expressToRegexp(p))
 	if err != nil {
-		return nil, nil, fmt.Errorf("path %q is not a valid pattern: %v", p, err)
+		return nil, nil, patternError(p, err)
 	}
 	var names []string
 	for _, m := range regexp.MustCompile(`:(\w+)(\(.*?\))?(\*)?`).FindAllStringSubmatch(p, -1) {
@@ -148,4 +150,14 @@ func CompileParams(p string) (*regexp.Regexp, []string, error) {
 		}
 	}
 	return re, names, nil
+}
+
+// patternError names what is wrong without showing the generated regexp,
+// which the user never wrote.
+func patternError(p string, err error) error {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return fmt.Errorf("path %q is not a valid pattern: %s", p, se.Code)
+	}
+	return fmt.Errorf("path %q is not a valid pattern: %v", p, err)
 }
