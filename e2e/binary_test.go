@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildBinary compiles cmd/gatehouse once per test binary run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
+	bin := filepath.Join(t.TempDir(), "gatehouse")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/gatehouse")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go build: %v", err)
+	}
+	return bin
+}
+
+// TestBinaryServeReloadAndStop runs the real binary: it serves the config,
+// reloads on SIGHUP, and exits 0 on SIGTERM after finishing in-flight work.
+func TestBinaryServeReloadAndStop(t *testing.T) {
+	bin := buildBinary(t)
+	up := echoServer(t, "up")
+	dir := t.TempDir()
+	writeConfig(t, dir, reloadConfig(up.URL, false))
+
+	cmd := exec.Command(bin, "serve", "--config-dir", dir, "--log-format", "json", "--reload-interval", "0", "--access-log", "off")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 100)
+	go func() {
+		s := bufio.NewScanner(stderr)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+	addrRE := regexp.MustCompile(`"listener":"http","addr":"([^"]+)"`)
+	var base string
+	timeout := time.After(10 * time.Second)
+	for base == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("gatehouse exited before listening")
+			}
+			if m := addrRE.FindStringSubmatch(l); m != nil {
+				base = "http://" + m[1]
+			}
+		case <-timeout:
+			t.Fatal("gatehouse did not report its address")
+		}
+	}
+	if resp := get(t, base+"/api/x"); resp.StatusCode != 200 {
+		t.Fatalf("GET /api/x = %d", resp.StatusCode)
+	}
+
+	writeConfig(t, dir, reloadConfig(up.URL, true))
+	cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		resp := get(t, base+"/fresh")
+		resp.Body.Close()
+		if resp.StatusCode == 201 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not load the new route (last status %d)", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() {
+		for range lines { // drain so the process never blocks on stderr
+		}
+		done <- cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v, want status 0", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("gatehouse did not stop on SIGTERM")
+	}
+}
+
+// TestBinaryConfigValidate: every error at once, non-zero exit; ok otherwise.
+func TestBinaryConfigValidate(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	writeConfig(t, dir, "http:\n  port: x\nfoo: 1\npolicies: [proxy]\npipelines:\n  p:\n    apiEndpoints: [nope]\n    policies: [{proxy: }]\n")
+	var out, errb bytes.Buffer
+	cmd := exec.Command(bin, "config", "validate", "--config-dir", dir)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err == nil {
+		t.Fatal("validate of a broken config exited 0")
+	}
+	want := []string{
+		`gateway.config.yml:2: http.port: expected a whole number, got "x"`,
+		`gateway.config.yml:3: foo: unknown key (expected one of: http, https, admin, apiEndpoints, serviceEndpoints, policies, pipelines)`,
+		`gateway.config.yml:7: pipelines.p.apiEndpoints: apiEndpoint "nope" is not declared under apiEndpoints`,
+		`gatehouse: 3 config errors`,
+	}
+	if got := strings.TrimSpace(errb.String()); got != strings.Join(want, "\n") {
+		t.Errorf("stderr:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+
+	out.Reset()
+	cmd = exec.Command(bin, "config", "validate", "--config-dir", "../examples/quickstart")
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil || strings.TrimSpace(out.String()) != "ok" {
+		t.Errorf("the quickstart config must validate: %v %s", err, errb.String())
+	}
+}
+
+// TestQuickstartExample runs the README's quickstart: the example config
+// with the built-in echo upstream answers on /api/* and /status.
+func TestQuickstartExample(t *testing.T) {
+	echoAddr := freeAddr(t)
+	httpPort := strings.Split(freeAddr(t), ":")[1]
+	src, err := os.ReadFile("../examples/quickstart/gateway.config.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// Same file, pointed at free ports so the test never collides.
+	cfg := strings.ReplaceAll(string(src), "127.0.0.1:9100", echoAddr)
+	cfg = strings.ReplaceAll(cfg, "localhost:9100", strings.Replace(echoAddr, "127.0.0.1", "localhost", 1))
+	writeConfig(t, dir, cfg)
+	g := startGateway(t, cfg, func(o *appOptions) {
+		o.ConfigDir = dir
+		o.EchoUpstream = echoAddr
+		o.Lookup = func(k string) (string, bool) {
+			if k == "EG_HTTP_PORT" {
+				return httpPort, true
+			}
+			return "", false
+		}
+	})
+	e := decodeEcho(t, get(t, g.base+"/api/hello?x=1"))
+	if e.Path != "/hello" || e.Query != "x=1" {
+		t.Errorf("quickstart /api/hello reached the echo as %q ?%q", e.Path, e.Query)
+	}
+	resp := get(t, g.base+"/status")
+	if body := readBody(t, resp); resp.StatusCode != 200 || body != "ok" {
+		t.Errorf("/status = %d %q", resp.StatusCode, body)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
