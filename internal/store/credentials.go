@@ -1,0 +1,544 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/secret"
+)
+
+func credKey(typ, id string) string        { return "cred:" + typ + ":" + id }
+func consumerCredsSet(cid string) string   { return "consumer-creds:" + cid }
+func scopeKey(name string) string          { return "scope:" + name }
+func scopeCredsSet(name string) string     { return "scope-creds:" + name }
+func credRef(typ, id string) string        { return typ + ":" + id }
+func splitRef(ref string) (string, string) { t, id, _ := strings.Cut(ref, ":"); return t, id }
+
+const scopesSet = "scopes"
+
+// CredentialInput is what a caller may set when creating a credential
+// (Express Gateway's POST /credentials body).
+type CredentialInput struct {
+	ConsumerID string // a user id or username, or an application id
+	Type       string
+	// Secret is the basic-auth password or the oauth2 client secret; empty
+	// means generate one when AutoGeneratePassword is true (the default).
+	Secret               string
+	AutoGeneratePassword *bool
+	KeyID, KeySecret     string // key-auth and jwt; generated when empty
+	Scopes               []string
+	RedirectURIs         []string // oauth2: extra exact redirect URIs
+}
+
+// ValidType reports whether t is a credential type.
+func ValidType(t string) bool { return slices.Contains(CredentialTypes, t) }
+
+func randomRev() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:]) >> 1
+}
+
+// CreateCredential adds a credential to a consumer. The plain secret it
+// returns (generated or given) is never available again: only its hash is
+// stored.
+func (s *Store) CreateCredential(ctx context.Context, in CredentialInput) (*Credential, string, error) {
+	if !ValidType(in.Type) {
+		return nil, "", invalid("type", "unknown credential type %q (one of: %s)", in.Type, strings.Join(CredentialTypes, ", "))
+	}
+	consumer, err := s.GetConsumer(ctx, in.ConsumerID, true)
+	if err != nil {
+		return nil, "", &Error{Kind: ErrInvalid, Field: "consumerId", Msg: "No consumer found with id: " + in.ConsumerID}
+	}
+	scopes, err := normalizeScopes(in.Scopes)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, u := range in.RedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			return nil, "", err
+		}
+	}
+	auto := in.AutoGeneratePassword == nil || *in.AutoGeneratePassword
+	now := s.now().UTC()
+	c := Credential{
+		Type: in.Type, ConsumerID: consumer.ID(), Scopes: scopes, RedirectURIs: in.RedirectURIs,
+		IsActive: true, CreatedAt: now, UpdatedAt: now, Rev: randomRev(),
+	}
+	var plain string
+	switch in.Type {
+	case BasicAuth, OAuth2:
+		c.ID = consumer.ID()
+		c.PasswordKey = "password"
+		if in.Type == OAuth2 {
+			c.PasswordKey = "secret"
+		}
+		c.AutoGeneratePassword = auto
+		if in.KeyID != "" || in.KeySecret != "" {
+			return nil, "", invalid("keyId", "keyId and keySecret belong to key-auth and jwt credentials; use %s", c.PasswordKey)
+		}
+		switch {
+		case in.Secret != "":
+			plain = in.Secret
+			if c.SecretHash, err = secret.HashSlow(plain, s.bcryptCost); err != nil {
+				return nil, "", err
+			}
+		case auto:
+			plain = secret.Generate(32)
+			c.SecretHash = secret.HashFast(plain)
+		default:
+			return nil, "", invalid(c.PasswordKey, "%s is required when autoGeneratePassword is false", c.PasswordKey)
+		}
+	case KeyAuth, JWT:
+		if in.Secret != "" {
+			return nil, "", invalid("password", "%s credentials have keyId and keySecret, not a password", in.Type)
+		}
+		c.KeyID = in.KeyID
+		if c.KeyID == "" {
+			c.KeyID = secret.Generate(22)
+		} else if strings.ContainsAny(c.KeyID, ": \t\r\n/") || len(c.KeyID) > 200 {
+			return nil, "", invalid("keyId", "keyId must not contain ':', '/' or spaces and must be at most 200 characters")
+		}
+		c.ID = c.KeyID
+		if in.KeySecret != "" {
+			plain = in.KeySecret
+			if c.SecretHash, err = secret.HashSlow(plain, s.bcryptCost); err != nil {
+				return nil, "", err
+			}
+		} else {
+			plain = secret.Generate(32)
+			c.SecretHash = secret.HashFast(plain)
+		}
+	}
+	err = s.update(ctx, func(tx *txn) error {
+		if err := consumerExistsTx(tx, c.ConsumerID); err != nil {
+			return err
+		}
+		for _, sc := range c.Scopes {
+			if _, ok, err := tx.Get(scopeKey(sc)); err != nil {
+				return err
+			} else if !ok {
+				return invalid("scopes", "scope %q does not exist: create it first", sc)
+			}
+		}
+		var old Credential
+		found, err := tx.getJSON(credKey(c.Type, c.ID), &old)
+		if err != nil {
+			return err
+		}
+		if found {
+			// One basic-auth/oauth2 credential per consumer: an inactive one
+			// is replaced (Express Gateway); a keyId is never taken over
+			// from another consumer (Express Gateway lets it be, B-24).
+			if c.Type == KeyAuth || c.Type == JWT {
+				return exists("keyId", "a %s credential with keyId %q already exists", c.Type, c.KeyID)
+			}
+			if old.IsActive {
+				return exists("type", "Credential already exists and is active")
+			}
+			for _, sc := range old.Scopes {
+				if err := tx.SRem(scopeCredsSet(sc), credRef(c.Type, c.ID)); err != nil {
+					return err
+				}
+			}
+		}
+		if err := tx.putJSON(credKey(c.Type, c.ID), &c, 0); err != nil {
+			return err
+		}
+		for _, sc := range c.Scopes {
+			if err := tx.SAdd(scopeCredsSet(sc), credRef(c.Type, c.ID)); err != nil {
+				return err
+			}
+		}
+		return tx.SAdd(consumerCredsSet(c.ConsumerID), credRef(c.Type, c.ID))
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return &c, plain, nil
+}
+
+func consumerExistsTx(tx *txn, id string) error {
+	for _, k := range []string{appKey(id), userKey(id)} {
+		if _, ok, err := tx.Get(k); err != nil || ok {
+			return err
+		}
+	}
+	return &Error{Kind: ErrInvalid, Field: "consumerId", Msg: "No consumer found with id: " + id}
+}
+
+func normalizeScopes(in []string) ([]string, error) {
+	out := []string{}
+	for _, s := range in {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if err := checkScopeName(s); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// checkScopeName keeps scope names to RFC 6749 §3.3 scope-tokens.
+func checkScopeName(s string) error {
+	if s == "" || len(s) > 200 {
+		return invalid("scopes", "a scope name must have 1 to 200 characters")
+	}
+	for _, c := range []byte(s) {
+		if c <= 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			return invalid("scopes", "scope %q has a character RFC 6749 does not allow in scopes (space, quote, backslash or non-ASCII)", s)
+		}
+	}
+	return nil
+}
+
+func checkRedirectURI(u string) error {
+	if u == "" || strings.ContainsAny(u, " \t\r\n#") || !strings.Contains(u, ":") {
+		return invalid("redirectUris", "redirect URI %q must be an absolute URI without fragment", u)
+	}
+	return nil
+}
+
+// GetCredential reads a credential by type and id (the consumer id for
+// basic-auth and oauth2, the keyId for key-auth and jwt).
+func (s *Store) GetCredential(ctx context.Context, typ, id string) (*Credential, error) {
+	if !ValidType(typ) {
+		return nil, invalid("type", "unknown credential type %q", typ)
+	}
+	c, err := cached[Credential](ctx, s, credKey(typ, id))
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, notFound("No credential found with id: %s", id)
+	}
+	return c, nil
+}
+
+// Authentication failures of VerifyCredential.
+var (
+	ErrInactive    = errors.New("credential is inactive")
+	ErrBadSecret   = errors.New("secret does not match")
+	ErrNoSuchCreds = errors.New("no such credential")
+)
+
+// VerifyCredential checks a presented secret. A success is remembered (keyed
+// by an HMAC of the secret and bound to the credential's revision), so a
+// repeated check costs no hash: this is what keeps basic-auth off bcrypt on
+// the hot path. Any change of the credential invalidates it.
+func (s *Store) VerifyCredential(ctx context.Context, typ, id, presented string) (*Credential, error) {
+	c, err := cached[Credential](ctx, s, credKey(typ, id))
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, ErrNoSuchCreds
+	}
+	if !c.IsActive {
+		return c, ErrInactive
+	}
+	k := s.mac(typ, id, presented)
+	if rev, ok := s.verified.Get(k); ok && rev == c.Rev {
+		return c, nil
+	}
+	if err := secret.Verify(c.SecretHash, presented); err != nil {
+		return c, ErrBadSecret
+	}
+	s.verified.Add(k, c.Rev)
+	return c, nil
+}
+
+// ListCredentials returns every credential of a consumer (id, username or
+// application id), active or not.
+func (s *Store) ListCredentials(ctx context.Context, consumerID string) ([]*Credential, error) {
+	consumer, err := s.GetConsumer(ctx, consumerID, true)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := s.b.Members(ctx, consumerCredsSet(consumer.ID()))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Credential, 0, len(refs))
+	for _, ref := range refs {
+		typ, id := splitRef(ref)
+		c, err := cached[Credential](ctx, s, credKey(typ, id))
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// updateCredential applies change atomically and bumps the revision.
+func (s *Store) updateCredential(ctx context.Context, typ, id string, change func(tx *txn, c *Credential) (bool, error)) (*Credential, bool, error) {
+	if !ValidType(typ) {
+		return nil, false, invalid("type", "unknown credential type %q", typ)
+	}
+	var out Credential
+	changed := false
+	err := s.update(ctx, func(tx *txn) error {
+		var c Credential
+		if ok, err := tx.getJSON(credKey(typ, id), &c); err != nil {
+			return err
+		} else if !ok {
+			return notFound("No credential found with id: %s", id)
+		}
+		oldScopes := c.Scopes
+		ch, err := change(tx, &c)
+		if err != nil {
+			return err
+		}
+		changed = ch
+		out = c
+		if !ch {
+			return nil
+		}
+		c.Rev++
+		c.UpdatedAt = s.now().UTC()
+		out = c
+		for _, sc := range oldScopes {
+			if !slices.Contains(c.Scopes, sc) {
+				if err := tx.SRem(scopeCredsSet(sc), credRef(typ, id)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, sc := range c.Scopes {
+			if !slices.Contains(oldScopes, sc) {
+				if err := tx.SAdd(scopeCredsSet(sc), credRef(typ, id)); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.putJSON(credKey(typ, id), &c, 0)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return &out, changed, nil
+}
+
+// SetCredentialActive activates or deactivates a credential; it reports
+// whether anything changed.
+func (s *Store) SetCredentialActive(ctx context.Context, typ, id string, active bool) (bool, error) {
+	_, changed, err := s.updateCredential(ctx, typ, id, func(_ *txn, c *Credential) (bool, error) {
+		if c.IsActive == active {
+			return false, nil
+		}
+		c.IsActive = active
+		return true, nil
+	})
+	return changed, err
+}
+
+// AddScopes grants existing scopes to a credential.
+func (s *Store) AddScopes(ctx context.Context, typ, id string, scopes ...string) (*Credential, error) {
+	add, err := normalizeScopes(scopes)
+	if err != nil {
+		return nil, err
+	}
+	c, _, err := s.updateCredential(ctx, typ, id, func(tx *txn, c *Credential) (bool, error) {
+		changed := false
+		for _, sc := range add {
+			if _, ok, err := tx.Get(scopeKey(sc)); err != nil {
+				return false, err
+			} else if !ok {
+				return false, invalid("scopes", "scope %q does not exist: create it first", sc)
+			}
+			if !slices.Contains(c.Scopes, sc) {
+				c.Scopes = append(c.Scopes, sc)
+				changed = true
+			}
+		}
+		sort.Strings(c.Scopes)
+		return changed, nil
+	})
+	return c, err
+}
+
+// RemoveScopes takes scopes away from a credential.
+func (s *Store) RemoveScopes(ctx context.Context, typ, id string, scopes ...string) (*Credential, error) {
+	c, _, err := s.updateCredential(ctx, typ, id, func(_ *txn, c *Credential) (bool, error) {
+		before := len(c.Scopes)
+		c.Scopes = slices.DeleteFunc(c.Scopes, func(s string) bool { return slices.Contains(scopes, s) })
+		return len(c.Scopes) != before, nil
+	})
+	return c, err
+}
+
+// SetScopes replaces a credential's scopes (each must exist).
+func (s *Store) SetScopes(ctx context.Context, typ, id string, scopes []string) (*Credential, error) {
+	set, err := normalizeScopes(scopes)
+	if err != nil {
+		return nil, err
+	}
+	c, _, err := s.updateCredential(ctx, typ, id, func(tx *txn, c *Credential) (bool, error) {
+		for _, sc := range set {
+			if _, ok, err := tx.Get(scopeKey(sc)); err != nil {
+				return false, err
+			} else if !ok {
+				return false, invalid("scopes", "scope %q does not exist: create it first", sc)
+			}
+		}
+		c.Scopes = set
+		return true, nil
+	})
+	return c, err
+}
+
+// RotateSecret replaces a credential's password, secret or key secret (an
+// empty value generates one) and returns the new plain value once.
+func (s *Store) RotateSecret(ctx context.Context, typ, id, value string) (*Credential, string, error) {
+	plain, hash := value, ""
+	var err error
+	if plain == "" {
+		plain = secret.Generate(32)
+		hash = secret.HashFast(plain)
+	} else if hash, err = secret.HashSlow(plain, s.bcryptCost); err != nil {
+		return nil, "", err
+	}
+	c, _, err := s.updateCredential(ctx, typ, id, func(_ *txn, c *Credential) (bool, error) {
+		c.SecretHash = hash
+		return true, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return c, plain, nil
+}
+
+// DeleteCredential removes a credential (Express Gateway cannot: #383).
+func (s *Store) DeleteCredential(ctx context.Context, typ, id string) error {
+	if !ValidType(typ) {
+		return invalid("type", "unknown credential type %q", typ)
+	}
+	return s.update(ctx, func(tx *txn) error {
+		var c Credential
+		if ok, err := tx.getJSON(credKey(typ, id), &c); err != nil {
+			return err
+		} else if !ok {
+			return notFound("No credential found with id: %s", id)
+		}
+		return deleteCredentialTx(tx, &c)
+	})
+}
+
+func deleteCredentialTx(tx *txn, c *Credential) error {
+	for _, sc := range c.Scopes {
+		if err := tx.SRem(scopeCredsSet(sc), credRef(c.Type, c.ID)); err != nil {
+			return err
+		}
+	}
+	if err := tx.SRem(consumerCredsSet(c.ConsumerID), credRef(c.Type, c.ID)); err != nil {
+		return err
+	}
+	return tx.Del(credKey(c.Type, c.ID))
+}
+
+// deleteConsumerData removes a consumer's credentials and tokens.
+func deleteConsumerData(tx *txn, consumerID string) error {
+	refs, err := tx.SMembers(consumerCredsSet(consumerID))
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		typ, id := splitRef(ref)
+		var c Credential
+		if ok, err := tx.getJSON(credKey(typ, id), &c); err != nil {
+			return err
+		} else if ok {
+			if err := deleteCredentialTx(tx, &c); err != nil {
+				return err
+			}
+		}
+	}
+	return deleteConsumerTokensTx(tx, consumerID)
+}
+
+// CreateScopes adds scopes to the registry; none may exist already.
+func (s *Store) CreateScopes(ctx context.Context, scopes ...string) error {
+	if len(scopes) == 0 {
+		return invalid("scopes", "scopes must be a non-empty list of names")
+	}
+	for _, sc := range scopes {
+		if err := checkScopeName(sc); err != nil {
+			return err
+		}
+	}
+	return s.update(ctx, func(tx *txn) error {
+		for _, sc := range scopes {
+			if _, ok, err := tx.Get(scopeKey(sc)); err != nil {
+				return err
+			} else if ok {
+				return exists("scopes", "One or more scopes already exist.")
+			}
+		}
+		for _, sc := range scopes {
+			if err := tx.Set(scopeKey(sc), []byte("true"), 0); err != nil {
+				return err
+			}
+		}
+		return tx.SAdd(scopesSet, scopes...)
+	})
+}
+
+// ScopeExists reports whether a scope is registered.
+func (s *Store) ScopeExists(ctx context.Context, name string) (bool, error) {
+	_, ok, err := s.b.Get(ctx, scopeKey(name))
+	return ok, err
+}
+
+// ListScopes lists the registered scopes, sorted.
+func (s *Store) ListScopes(ctx context.Context) ([]string, error) {
+	return s.b.Members(ctx, scopesSet)
+}
+
+// DeleteScope removes a scope from the registry and from every credential.
+func (s *Store) DeleteScope(ctx context.Context, name string) error {
+	return s.update(ctx, func(tx *txn) error {
+		if _, ok, err := tx.Get(scopeKey(name)); err != nil {
+			return err
+		} else if !ok {
+			return notFound("scope not found: %s", name)
+		}
+		refs, err := tx.SMembers(scopeCredsSet(name))
+		if err != nil {
+			return err
+		}
+		for _, ref := range refs {
+			typ, id := splitRef(ref)
+			var c Credential
+			if ok, err := tx.getJSON(credKey(typ, id), &c); err != nil {
+				return err
+			} else if ok {
+				c.Scopes = slices.DeleteFunc(c.Scopes, func(s string) bool { return s == name })
+				c.Rev++
+				if err := tx.putJSON(credKey(typ, id), &c, 0); err != nil {
+					return err
+				}
+			}
+			if err := tx.SRem(scopeCredsSet(name), ref); err != nil {
+				return err
+			}
+		}
+		if err := tx.Del(scopeKey(name)); err != nil {
+			return err
+		}
+		return tx.SRem(scopesSet, name)
+	})
+}

@@ -1,0 +1,253 @@
+package store
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// Options tune a Store.
+type Options struct {
+	// Now is the clock (tests move it).
+	Now func() time.Time
+	// BcryptCost for passwords and chosen secrets (Express Gateway's
+	// crypto.saltRounds; default 10).
+	BcryptCost int
+	// CacheSize bounds the decoded-object cache and the verification cache
+	// (entries each; default 100,000).
+	CacheSize int
+	Logger    *slog.Logger
+}
+
+// Store is the identity store: Express Gateway's rules written once over a
+// Backend. Hot-path reads (credentials, consumers, tokens) go through a
+// per-process cache that writes and the backend's invalidations keep exact.
+type Store struct {
+	b          Backend
+	now        func() time.Time
+	bcryptCost int
+	log        *slog.Logger
+	objects    *objectCache
+	verified   *lru.Cache[[32]byte, uint64] // HMAC(presented secret) -> credential Rev
+	macKey     []byte                       // per-process key for the verification cache
+	done       chan struct{}
+	wg         sync.WaitGroup
+}
+
+// New wraps b. Close stops the invalidation listener and closes b.
+func New(b Backend, o Options) *Store {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.BcryptCost == 0 {
+		o.BcryptCost = 10
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = 100_000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	verified, _ := lru.New[[32]byte, uint64](o.CacheSize)
+	s := &Store{
+		b: b, now: o.Now, bcryptCost: o.BcryptCost, log: o.Logger,
+		objects:  newObjectCache(o.CacheSize),
+		verified: verified,
+		macKey:   make([]byte, 32),
+		done:     make(chan struct{}),
+	}
+	_, _ = rand.Read(s.macKey)
+	if ch := b.Invalidations(); ch != nil {
+		s.wg.Add(1)
+		go s.listen(ch)
+	}
+	return s
+}
+
+// Backend is the underlying backend (for health checks).
+func (s *Store) Backend() Backend { return s.b }
+
+// Close stops the store and its backend.
+func (s *Store) Close() error {
+	close(s.done)
+	err := s.b.Close()
+	s.wg.Wait()
+	return err
+}
+
+func (s *Store) listen(ch <-chan []string) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case keys, ok := <-ch:
+			if !ok {
+				return
+			}
+			if keys == nil {
+				s.objects.purge()
+				continue
+			}
+			s.objects.invalidate(keys)
+		}
+	}
+}
+
+// update runs fn in a backend transaction and drops every key it wrote from
+// this process's cache.
+func (s *Store) update(ctx context.Context, fn func(tx *txn) error) error {
+	var written []string
+	err := s.b.Update(ctx, func(btx Tx) error {
+		t := &txn{Tx: btx}
+		err := fn(t)
+		written = t.written
+		return err
+	})
+	if err == nil && len(written) > 0 {
+		s.objects.invalidate(written)
+	}
+	return err
+}
+
+// txn records the keys written, and reads and writes JSON.
+type txn struct {
+	Tx
+	written []string
+}
+
+func (t *txn) Set(key string, v []byte, ttl time.Duration) error {
+	t.written = append(t.written, key)
+	return t.Tx.Set(key, v, ttl)
+}
+
+func (t *txn) Del(key string) error {
+	t.written = append(t.written, key)
+	return t.Tx.Del(key)
+}
+
+func (t *txn) getJSON(key string, v any) (bool, error) {
+	b, ok, err := t.Get(key)
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("store: corrupt record %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func (t *txn) putJSON(key string, v any, ttl time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return t.Set(key, b, ttl)
+}
+
+func (t *txn) getString(key string) (string, bool, error) {
+	b, ok, err := t.Get(key)
+	return string(b), ok, err
+}
+
+// cached reads key through the object cache, decoding it with decode. A
+// missing key is cached too (as nil), so floods of unknown ids stay off the
+// backend; any write of the key invalidates it.
+func cached[T any](ctx context.Context, s *Store, key string) (*T, error) {
+	if v, ok := s.objects.get(key); ok {
+		t, _ := v.(*T)
+		return t, nil
+	}
+	epoch := s.objects.begin()
+	b, ok, err := s.b.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var out *T
+	if ok {
+		out = new(T)
+		if err := json.Unmarshal(b, out); err != nil {
+			return nil, fmt.Errorf("store: corrupt record %s: %w", key, err)
+		}
+	}
+	s.objects.put(key, out, epoch)
+	return out, nil
+}
+
+// objectCache holds decoded records. The epoch guards against a reader
+// caching a value it read before a concurrent write invalidated the key.
+type objectCache struct {
+	mu    sync.Mutex
+	epoch uint64
+	lru   *lru.Cache[string, any]
+}
+
+func newObjectCache(size int) *objectCache {
+	c, _ := lru.New[string, any](size)
+	return &objectCache{lru: c}
+}
+
+func (c *objectCache) get(key string) (any, bool) { return c.lru.Get(key) }
+
+func (c *objectCache) begin() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
+}
+
+func (c *objectCache) put(key string, v any, epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.epoch == epoch {
+		c.lru.Add(key, v)
+	}
+}
+
+func (c *objectCache) invalidate(keys []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	for _, k := range keys {
+		c.lru.Remove(k)
+	}
+}
+
+func (c *objectCache) purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	c.lru.Purge()
+}
+
+// newID returns a random UUIDv4 (RFC 9562 §5.4), the id shape Express
+// Gateway gives users and applications.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// mac keys the verification cache: an HMAC under a per-process key, so the
+// cache never holds a presented secret or a fast-to-attack hash of it.
+func (s *Store) mac(parts ...string) [32]byte {
+	m := hmac.New(sha256.New, s.macKey)
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	var out [32]byte
+	copy(out[:], m.Sum(nil))
+	return out
+}

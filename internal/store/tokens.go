@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/secret"
+)
+
+func tokenKey(id string) string           { return "token:" + id }
+func consumerTokensSet(cid string) string { return "consumer-tokens:" + cid }
+func familySet(fid string) string         { return "token-family:" + fid }
+func codeKey(id string) string            { return "code:" + id }
+
+// NewToken creates an opaque token value: an id and a secret, each 128
+// random bits, written "<id>|<secret>" as Express Gateway's tokens are. Only
+// a hash of the secret is kept in t.
+func NewToken(t *Token) string {
+	t.ID = secret.GenerateHex(16)
+	plain := secret.GenerateHex(16)
+	t.SecretHash = secret.HashFast(plain)
+	return t.ID + "|" + plain
+}
+
+// SaveToken stores a token until it expires (the backend's TTL removes it).
+func (s *Store) SaveToken(ctx context.Context, t *Token) error {
+	if t.ID == "" || t.SecretHash == "" {
+		return invalid("token", "token needs an id and a secret hash (use NewToken)")
+	}
+	var ttl time.Duration // zero: no expiry
+	if !t.ExpiresAt.IsZero() {
+		if ttl = t.ExpiresAt.Sub(s.now()); ttl <= 0 {
+			return invalid("expiresAt", "token is already expired")
+		}
+	}
+	return s.update(ctx, func(tx *txn) error {
+		if err := tx.putJSON(tokenKey(t.ID), t, ttl); err != nil {
+			return err
+		}
+		if t.FamilyID != "" {
+			if err := tx.SAdd(familySet(t.FamilyID), t.ID); err != nil {
+				return err
+			}
+		}
+		return tx.SAdd(consumerTokensSet(t.ConsumerID), t.ID)
+	})
+}
+
+// GetToken reads a token by id; expired tokens are not found.
+func (s *Store) GetToken(ctx context.Context, id string) (*Token, error) {
+	t, err := cached[Token](ctx, s, tokenKey(id))
+	if err != nil {
+		return nil, err
+	}
+	if t == nil || t.Expired(s.now()) {
+		return nil, notFound("Token not found: %s", id)
+	}
+	return t, nil
+}
+
+// Token validation failures.
+var (
+	ErrTokenInvalid = errors.New("token is unknown, expired or revoked")
+)
+
+// VerifyToken checks an "<id>|<secret>" value (or the id and secret apart):
+// the token must exist, be unexpired, unrevoked and its secret must match
+// (constant time).
+func (s *Store) VerifyToken(ctx context.Context, id, plain string) (*Token, error) {
+	t, err := cached[Token](ctx, s, tokenKey(id))
+	if err != nil {
+		return nil, err
+	}
+	if t == nil || t.Revoked || t.Expired(s.now()) {
+		return nil, ErrTokenInvalid
+	}
+	if secret.Verify(t.SecretHash, plain) != nil {
+		return nil, ErrTokenInvalid
+	}
+	return t, nil
+}
+
+// RevokeToken marks a token revoked; it stays (revoked) until it would have
+// expired, so that reuse can be detected.
+func (s *Store) RevokeToken(ctx context.Context, id string) (*Token, error) {
+	var out Token
+	err := s.update(ctx, func(tx *txn) error {
+		var t Token
+		if ok, err := tx.getJSON(tokenKey(id), &t); err != nil {
+			return err
+		} else if !ok || t.Expired(s.now()) {
+			return notFound("Token not found: %s", id)
+		}
+		out = t
+		if t.Revoked {
+			return nil
+		}
+		t.Revoked = true
+		out = t
+		return tx.putJSON(tokenKey(id), &t, remaining(&t, s.now()))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func remaining(t *Token, now time.Time) time.Duration {
+	if t.ExpiresAt.IsZero() {
+		return 0
+	}
+	d := t.ExpiresAt.Sub(now)
+	if d <= 0 {
+		d = time.Millisecond
+	}
+	return d
+}
+
+// RevokeFamily revokes every token of a refresh-token family (RFC 9700
+// §4.14: reuse of a rotated refresh token revokes the whole family).
+func (s *Store) RevokeFamily(ctx context.Context, familyID string) (int, error) {
+	n := 0
+	err := s.update(ctx, func(tx *txn) error {
+		n = 0
+		ids, err := tx.SMembers(familySet(familyID))
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			var t Token
+			if ok, err := tx.getJSON(tokenKey(id), &t); err != nil {
+				return err
+			} else if !ok || t.Revoked || t.Expired(s.now()) {
+				continue
+			}
+			t.Revoked = true
+			n++
+			if err := tx.putJSON(tokenKey(id), &t, remaining(&t, s.now())); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// ListTokens lists a consumer's live tokens (revoked ones included).
+func (s *Store) ListTokens(ctx context.Context, consumerID string) ([]*Token, error) {
+	ids, err := s.b.Members(ctx, consumerTokensSet(consumerID))
+	if err != nil {
+		return nil, err
+	}
+	var out []*Token
+	var gone []string
+	for _, id := range ids {
+		t, err := cached[Token](ctx, s, tokenKey(id))
+		if err != nil {
+			return nil, err
+		}
+		if t == nil || t.Expired(s.now()) {
+			gone = append(gone, id)
+			continue
+		}
+		out = append(out, t)
+	}
+	if len(gone) > 0 { // prune the index of tokens the TTL removed
+		_ = s.update(ctx, func(tx *txn) error { return tx.SRem(consumerTokensSet(consumerID), gone...) })
+	}
+	return out, nil
+}
+
+// RevokeConsumerTokens revokes every live token of a consumer.
+func (s *Store) RevokeConsumerTokens(ctx context.Context, consumerID string) (int, error) {
+	n := 0
+	err := s.update(ctx, func(tx *txn) error {
+		n = 0
+		ids, err := tx.SMembers(consumerTokensSet(consumerID))
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			var t Token
+			if ok, err := tx.getJSON(tokenKey(id), &t); err != nil {
+				return err
+			} else if !ok || t.Revoked || t.Expired(s.now()) {
+				continue
+			}
+			t.Revoked = true
+			n++
+			if err := tx.putJSON(tokenKey(id), &t, remaining(&t, s.now())); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+func deleteConsumerTokensTx(tx *txn, consumerID string) error {
+	ids, err := tx.SMembers(consumerTokensSet(consumerID))
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := tx.Del(tokenKey(id)); err != nil {
+			return err
+		}
+	}
+	if len(ids) > 0 {
+		return tx.SRem(consumerTokensSet(consumerID), ids...)
+	}
+	return nil
+}
+
+// SaveCode stores an authorization code until it expires.
+func (s *Store) SaveCode(ctx context.Context, c *Code) error {
+	if c.ID == "" {
+		return invalid("code", "code needs an id")
+	}
+	ttl := c.ExpiresAt.Sub(s.now())
+	if ttl <= 0 {
+		return invalid("expiresAt", "code is already expired")
+	}
+	return s.update(ctx, func(tx *txn) error { return tx.putJSON(codeKey(c.ID), c, ttl) })
+}
+
+// ErrCodeUsed is returned by ConsumeCode for a code redeemed before (RFC
+// 6749 §4.1.2: the server should revoke the tokens issued from it).
+var ErrCodeUsed = errors.New("authorization code was already used")
+
+// ConsumeCode redeems a code exactly once, atomically. A second call
+// returns the code with ErrCodeUsed.
+func (s *Store) ConsumeCode(ctx context.Context, id string) (*Code, error) {
+	var out Code
+	var used bool
+	err := s.update(ctx, func(tx *txn) error {
+		var c Code
+		if ok, err := tx.getJSON(codeKey(id), &c); err != nil {
+			return err
+		} else if !ok || !s.now().Before(c.ExpiresAt) {
+			return notFound("authorization code not found or expired")
+		}
+		out, used = c, c.Used
+		if c.Used {
+			return nil
+		}
+		c.Used = true
+		return tx.putJSON(codeKey(id), &c, c.ExpiresAt.Sub(s.now()))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if used {
+		return &out, ErrCodeUsed
+	}
+	return &out, nil
+}
