@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // Handler is the rest of a pipeline.
@@ -69,6 +70,20 @@ type Env struct {
 	Now func() time.Time
 	// ConfigDir resolves relative file names in actions (key files, views).
 	ConfigDir string
+	// Identity is the identity store as the auth policies use it (nil when
+	// a test builds policies that need none).
+	Identity IdentityStore
+	// HTTPClient makes outbound calls (JWKS, introspection); it has
+	// timeouts, and policies add per-call deadlines.
+	HTTPClient *http.Client
+}
+
+// IdentityStore is what the auth policies read from the store: the narrow
+// role, so a policy cannot write identity data.
+type IdentityStore interface {
+	VerifyCredential(ctx context.Context, typ, id, secret string) (*store.Credential, error)
+	GetCredential(ctx context.Context, typ, id string) (*store.Credential, error)
+	GetConsumer(ctx context.Context, id string, withUsername bool) (*store.Consumer, error)
 }
 
 // Step is one policy action with its optional condition.
@@ -117,6 +132,10 @@ type State struct {
 	Reason string
 	// Upstream is the service endpoint URL the proxy chose, for logs.
 	Upstream string
+	// Anonymous is set when an auth policy with passThrough let an
+	// unauthenticated request continue: upstream sees eg-consumer-id:
+	// anonymous (what Express Gateway documents).
+	Anonymous bool
 }
 
 type stateKey struct{}

@@ -1,0 +1,168 @@
+// Package authn is what every auth policy shares: the outcome of an
+// authentication (identity, refusal or passThrough), the endpoint scope
+// check, RFC 6750 challenges, and credential extraction helpers.
+package authn
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Base holds the options every auth policy has (Express Gateway's base auth
+// schema).
+type Base struct {
+	// PassThrough lets a request that fails authentication continue,
+	// unauthenticated (Express Gateway): a later policy or the upstream
+	// decides.
+	PassThrough bool `yaml:"passThrough"`
+}
+
+// Stable reason codes, sent in refusal bodies and logs.
+const (
+	ReasonMissing           = "missing_credentials"
+	ReasonMalformed         = "malformed_credentials"
+	ReasonInvalid           = "invalid_credentials"
+	ReasonInactive          = "inactive_credentials"
+	ReasonInactiveConsumer  = "inactive_consumer"
+	ReasonInsufficientScope = "insufficient_scope"
+	ReasonStoreUnavailable  = "store_unavailable"
+)
+
+// Refuse builds a 401 with a challenge.
+func Refuse(reason, message, challenge string) *pipeline.Rejection {
+	return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: reason, Message: message, Challenge: challenge}
+}
+
+// BearerChallenge is an RFC 6750 §3 WWW-Authenticate value.
+func BearerChallenge(errCode, description, scope string) string {
+	var b strings.Builder
+	b.WriteString(`Bearer realm="gatehouse"`)
+	if errCode != "" {
+		b.WriteString(`, error="` + errCode + `"`)
+	}
+	if description != "" {
+		b.WriteString(`, error_description="` + strings.ReplaceAll(description, `"`, `'`) + `"`)
+	}
+	if scope != "" {
+		b.WriteString(`, scope="` + scope + `"`)
+	}
+	return b.String()
+}
+
+// InsufficientScope is the 403 for a valid credential that lacks an
+// endpoint scope (Express Gateway's key-auth status, used by every policy).
+func InsufficientScope(required []string, bearer bool) *pipeline.Rejection {
+	rej := &pipeline.Rejection{Status: http.StatusForbidden, Code: ReasonInsufficientScope,
+		Message: "the credential lacks a scope this endpoint requires: " + strings.Join(required, " ")}
+	if bearer {
+		rej.Challenge = BearerChallenge("insufficient_scope", "", strings.Join(required, " "))
+	}
+	return rej
+}
+
+// StoreError turns a store failure into a 503 (the store is down: try
+// again) or leaves it an internal error.
+func StoreError(err error) error {
+	if errors.Is(err, store.ErrUnavailable) {
+		return &pipeline.Rejection{Status: http.StatusServiceUnavailable, Code: ReasonStoreUnavailable,
+			Message: "the identity store is unavailable; try again shortly",
+			Header:  http.Header{"Retry-After": {"1"}}, Err: err}
+	}
+	return err
+}
+
+// Fail ends an authentication that did not succeed: with passThrough the
+// request goes on unauthenticated, otherwise err stops the pipeline.
+// Store outages are never passed through: they are not a verdict.
+func Fail(w http.ResponseWriter, r *http.Request, next pipeline.Handler, passThrough bool, err error) error {
+	var rej *pipeline.Rejection
+	if passThrough && errors.As(err, &rej) && rej.Status < 500 {
+		st := pipeline.StateOf(r)
+		st.Anonymous = true
+		st.Reason = rej.Code
+		return next.Handle(w, r)
+	}
+	return err
+}
+
+// Succeed records who the request is and continues.
+func Succeed(w http.ResponseWriter, r *http.Request, next pipeline.Handler, id *pipeline.Identity) error {
+	st := pipeline.StateOf(r)
+	st.Identity, st.Anonymous = id, false
+	st.Reason = "authenticated:" + id.AuthType
+	return next.Handle(w, r)
+}
+
+// HasScopes reports whether granted holds every required scope (an
+// apiEndpoint's scopes are AND-ed, as in Express Gateway).
+func HasScopes(required, granted []string) bool {
+	for _, want := range required {
+		ok := false
+		for _, g := range granted {
+			if g == want {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ConsumerIdentity describes an authenticated store consumer.
+func ConsumerIdentity(c *store.Consumer, authType string, cred *store.Credential) *pipeline.Identity {
+	id := &pipeline.Identity{ConsumerID: c.ID(), ConsumerType: c.Type, ConsumerName: c.Name(), AuthType: authType}
+	if c.App != nil {
+		id.UserID = c.App.UserID
+	}
+	if cred != nil {
+		id.CredentialID = cred.ID
+		id.Scopes = cred.Scopes
+	}
+	return id
+}
+
+// BearerToken reads "Authorization: Bearer <token>" (scheme
+// case-insensitive, exactly two parts, RFC 6750 §2.1).
+func BearerToken(r *http.Request) (string, bool) {
+	return SchemeToken(r.Header.Get("Authorization"), "bearer")
+}
+
+// SchemeToken reads "<scheme> <token>" from a header value.
+func SchemeToken(v, scheme string) (string, bool) {
+	s, tok, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok || !strings.EqualFold(s, scheme) {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	if tok == "" || strings.ContainsAny(tok, " \t") {
+		return "", false
+	}
+	return tok, true
+}
+
+// QueryValue reads a query parameter without parsing the whole query when
+// it is absent.
+func QueryValue(r *http.Request, name string) string {
+	if r.URL.RawQuery == "" || !strings.Contains(r.URL.RawQuery, name) {
+		return ""
+	}
+	return r.URL.Query().Get(name)
+}
+
+// DropQueryValue removes a credential from the query before proxying, so
+// it never reaches the upstream or its logs.
+func DropQueryValue(r *http.Request, name string) {
+	if r.URL.RawQuery == "" || !strings.Contains(r.URL.RawQuery, name) {
+		return
+	}
+	q := r.URL.Query()
+	q.Del(name)
+	r.URL.RawQuery = q.Encode()
+}

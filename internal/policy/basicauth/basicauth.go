@@ -1,0 +1,113 @@
+// Package basicauth is the basic-auth policy: HTTP Basic (RFC 7617)
+// checked against the consumer's basic-auth credential. The user part may
+// be a username, a user id or an application id (as Express Gateway).
+// Successful checks are cached by the store, so bcrypt runs once per
+// credential and password, not per request.
+package basicauth
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/authn"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Options are Express Gateway's basic-auth options, plus stripCredentials.
+type Options struct {
+	authn.Base `yaml:",inline"`
+	// StripCredentials removes the Authorization header (with the password)
+	// before proxying (default true; Express Gateway forwards it, B-18).
+	StripCredentials *bool `yaml:"stripCredentials"`
+	// Realm is sent in the WWW-Authenticate challenge.
+	Realm string `yaml:"realm"`
+}
+
+type policy struct {
+	o         Options
+	strip     bool
+	store     pipeline.IdentityStore
+	challenge string
+}
+
+// New builds a basic-auth step.
+func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+	o := Options{Realm: "gatehouse"}
+	if err := action.Decode(&o); err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(o.Realm, "\"\\\r\n") {
+		return nil, action.Errorf("realm", "must not contain quotes, backslashes or line breaks")
+	}
+	if env.Identity == nil {
+		return nil, action.Errorf("", "basic-auth needs the identity store")
+	}
+	return &policy{o: o, strip: o.StripCredentials == nil || *o.StripCredentials, store: env.Identity,
+		challenge: `Basic realm="` + o.Realm + `", charset="UTF-8"`}, nil
+}
+
+// parse decodes "Basic base64(user:password)"; the password may contain
+// ':' (Express Gateway cut it there, B-21).
+func parse(v string) (user, pass string, ok bool) {
+	tok, ok := authn.SchemeToken(v, "basic")
+	if !ok {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(tok)
+	if err != nil {
+		return "", "", false
+	}
+	user, pass, ok = strings.Cut(string(raw), ":")
+	if !ok || user == "" || pass == "" {
+		return "", "", false
+	}
+	return user, pass, true
+}
+
+func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(authn.ReasonMissing, "HTTP Basic credentials are required", p.challenge))
+	}
+	user, pass, ok := parse(h)
+	if !ok {
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(authn.ReasonMalformed, "the Authorization header is not valid HTTP Basic", p.challenge))
+	}
+	id, err := p.authenticate(r.Context(), user, pass, pipeline.StateOf(r).Scopes)
+	if err != nil {
+		return authn.Fail(w, r, next, p.o.PassThrough, err)
+	}
+	if p.strip {
+		r.Header.Del("Authorization")
+	}
+	return authn.Succeed(w, r, next, id)
+}
+
+func (p *policy) authenticate(ctx context.Context, user, pass string, required []string) (*pipeline.Identity, error) {
+	consumer, err := p.store.GetConsumer(ctx, user, true)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, authn.Refuse(authn.ReasonInvalid, "the user name or password is not valid", p.challenge)
+	} else if err != nil {
+		return nil, authn.StoreError(err)
+	}
+	if !consumer.Active() {
+		return nil, authn.Refuse(authn.ReasonInactiveConsumer, "the consumer is deactivated", p.challenge)
+	}
+	cred, err := p.store.VerifyCredential(ctx, store.BasicAuth, consumer.ID(), pass)
+	switch {
+	case errors.Is(err, store.ErrInactive):
+		return nil, authn.Refuse(authn.ReasonInactive, "the credential is deactivated", p.challenge)
+	case errors.Is(err, store.ErrNoSuchCreds), errors.Is(err, store.ErrBadSecret):
+		return nil, authn.Refuse(authn.ReasonInvalid, "the user name or password is not valid", p.challenge)
+	case err != nil:
+		return nil, authn.StoreError(err)
+	}
+	if !authn.HasScopes(required, cred.Scopes) {
+		return nil, authn.InsufficientScope(required, false)
+	}
+	return authn.ConsumerIdentity(consumer, store.BasicAuth, cred), nil
+}

@@ -1,0 +1,120 @@
+// Package keyauth is the key-auth policy: an API key "<keyId>:<keySecret>"
+// from a header (default "Authorization: apiKey <key>") or a query
+// parameter (default ?apiKey=), checked against the consumer's key-auth
+// credential.
+package keyauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/authn"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Options are Express Gateway's key-auth options, plus stripCredentials.
+type Options struct {
+	authn.Base           `yaml:",inline"`
+	APIKeyHeader         string `yaml:"apiKeyHeader"`
+	APIKeyHeaderScheme   string `yaml:"apiKeyHeaderScheme"`
+	APIKeyField          string `yaml:"apiKeyField"`
+	DisableHeaders       bool   `yaml:"disableHeaders"`
+	DisableHeadersScheme bool   `yaml:"disableHeadersScheme"`
+	DisableQueryParam    bool   `yaml:"disableQueryParam"`
+	// StripCredentials removes the key from the request before it is
+	// proxied (default true; Express Gateway forwards it, B-18).
+	StripCredentials *bool `yaml:"stripCredentials"`
+}
+
+type policy struct {
+	o         Options
+	header    string
+	strip     bool
+	store     pipeline.IdentityStore
+	challenge string
+}
+
+// New builds a key-auth step.
+func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+	o := Options{APIKeyHeader: "Authorization", APIKeyHeaderScheme: "apiKey", APIKeyField: "apiKey"}
+	if err := action.Decode(&o); err != nil {
+		return nil, err
+	}
+	if o.DisableHeaders && o.DisableQueryParam {
+		return nil, action.Errorf("disableQueryParam", "disableHeaders and disableQueryParam together leave no place for the key")
+	}
+	if env.Identity == nil {
+		return nil, action.Errorf("", "key-auth needs the identity store")
+	}
+	return &policy{
+		o: o, header: http.CanonicalHeaderKey(o.APIKeyHeader), strip: o.StripCredentials == nil || *o.StripCredentials,
+		store: env.Identity, challenge: o.APIKeyHeaderScheme + ` realm="gatehouse"`,
+	}, nil
+}
+
+// extract follows passport-apikey: the header's last space-separated part
+// (after checking the scheme unless disabled), else the query parameter.
+func (p *policy) extract(r *http.Request) (key string, fromQuery bool) {
+	if !p.o.DisableHeaders {
+		if v := r.Header.Get(p.header); v != "" {
+			parts := strings.Fields(v)
+			if len(parts) > 0 && (p.o.DisableHeadersScheme || (len(parts) > 1 && strings.EqualFold(parts[0], p.o.APIKeyHeaderScheme))) {
+				return parts[len(parts)-1], false
+			}
+		}
+	}
+	if !p.o.DisableQueryParam {
+		if v := authn.QueryValue(r, p.o.APIKeyField); v != "" {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
+	key, fromQuery := p.extract(r)
+	if key == "" {
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(authn.ReasonMissing, "an API key is required", p.challenge))
+	}
+	id, err := p.authenticate(r.Context(), key, pipeline.StateOf(r).Scopes)
+	if err != nil {
+		return authn.Fail(w, r, next, p.o.PassThrough, err)
+	}
+	if p.strip {
+		if fromQuery {
+			authn.DropQueryValue(r, p.o.APIKeyField)
+		} else {
+			r.Header.Del(p.header)
+		}
+	}
+	return authn.Succeed(w, r, next, id)
+}
+
+func (p *policy) authenticate(ctx context.Context, key string, required []string) (*pipeline.Identity, error) {
+	keyID, keySecret, ok := strings.Cut(key, ":")
+	if !ok || keyID == "" || keySecret == "" {
+		return nil, authn.Refuse(authn.ReasonMalformed, "the API key must be <keyId>:<keySecret>", p.challenge)
+	}
+	cred, err := p.store.VerifyCredential(ctx, store.KeyAuth, keyID, keySecret)
+	switch {
+	case errors.Is(err, store.ErrInactive):
+		return nil, authn.Refuse(authn.ReasonInactive, "the API key is deactivated", p.challenge)
+	case errors.Is(err, store.ErrNoSuchCreds), errors.Is(err, store.ErrBadSecret):
+		return nil, authn.Refuse(authn.ReasonInvalid, "the API key is not valid", p.challenge)
+	case err != nil:
+		return nil, authn.StoreError(err)
+	}
+	consumer, err := p.store.GetConsumer(ctx, cred.ConsumerID, false)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !consumer.Active()) {
+		return nil, authn.Refuse(authn.ReasonInactiveConsumer, "the key's consumer is missing or deactivated", p.challenge)
+	} else if err != nil {
+		return nil, authn.StoreError(err)
+	}
+	if !authn.HasScopes(required, cred.Scopes) {
+		return nil, authn.InsufficientScope(required, false)
+	}
+	return authn.ConsumerIdentity(consumer, store.KeyAuth, cred), nil
+}
