@@ -1,0 +1,274 @@
+// Package introspect is the oauth2-introspect policy: an RFC 7662 client
+// that asks an authorization server whether a bearer token is active, with
+// a bounded cache, single-flight calls and a 503 when the server is down.
+package introspect
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/authn"
+)
+
+// Options are Express Gateway's oauth2-introspect options, plus a few.
+type Options struct {
+	authn.Base `yaml:",inline"`
+	// Endpoint is the RFC 7662 introspection endpoint.
+	Endpoint string `yaml:"endpoint"`
+	// AuthorizationValue is sent verbatim as the Authorization header
+	// (e.g. "Basic base64(client_id:client_secret)").
+	AuthorizationValue string `yaml:"authorization_value"`
+	// Timeout bounds each call (milliseconds; default 10000 as Express
+	// Gateway). Past it the request gets 503 unless a cached answer holds.
+	Timeout config.Duration `yaml:"timeout"`
+	// TTL is how long an active answer is cached, in seconds (default 60),
+	// never past the token's exp; 0 caches until exp (an hour at most when
+	// the answer has no exp).
+	TTL *int `yaml:"ttl"`
+	// NegativeTTL is how long an inactive answer is cached, in seconds
+	// (default 10), so that a flood of bad tokens does not become a flood of
+	// calls to the authorization server.
+	NegativeTTL *int `yaml:"negativeTtl"`
+	// CacheSize bounds the cache (entries; default 100,000).
+	CacheSize int `yaml:"cacheSize"`
+	// StripCredentials removes the bearer token before proxying (default
+	// false: Express Gateway forwards it).
+	StripCredentials bool `yaml:"stripCredentials"`
+}
+
+type entry struct {
+	active   bool
+	claims   map[string]any
+	scopes   []string
+	expires  time.Time // cache expiry
+	tokenExp time.Time
+}
+
+type policy struct {
+	o        Options
+	endpoint string
+	client   *http.Client
+	timeout  time.Duration
+	ttl      time.Duration // 0: until exp
+	negTTL   time.Duration
+	cache    *lru.Cache[[32]byte, *entry]
+	group    singleflight.Group
+	now      func() time.Time
+}
+
+// New builds an oauth2-introspect step.
+func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+	o := Options{Timeout: config.Duration(10 * time.Second), CacheSize: 100_000}
+	if err := action.Decode(&o); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(o.Endpoint)
+	if o.Endpoint == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, action.Errorf("endpoint", "is required: the http(s) URL of the RFC 7662 introspection endpoint")
+	}
+	if strings.ContainsAny(o.AuthorizationValue, "\r\n") {
+		return nil, action.Errorf("authorization_value", "must be one line")
+	}
+	p := &policy{o: o, endpoint: o.Endpoint, client: env.HTTPClient, timeout: time.Duration(o.Timeout),
+		ttl: 60 * time.Second, negTTL: 10 * time.Second, now: env.Now}
+	if p.client == nil {
+		p.client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if o.TTL != nil {
+		if *o.TTL < 0 {
+			return nil, action.Errorf("ttl", "must not be negative")
+		}
+		p.ttl = time.Duration(*o.TTL) * time.Second
+	}
+	if o.NegativeTTL != nil {
+		if *o.NegativeTTL < 0 {
+			return nil, action.Errorf("negativeTtl", "must not be negative")
+		}
+		p.negTTL = time.Duration(*o.NegativeTTL) * time.Second
+	}
+	if p.timeout <= 0 {
+		return nil, action.Errorf("timeout", "must be positive")
+	}
+	if o.CacheSize <= 0 {
+		return nil, action.Errorf("cacheSize", "must be positive")
+	}
+	p.cache, _ = lru.New[[32]byte, *entry](o.CacheSize)
+	return p, nil
+}
+
+func (p *policy) token(r *http.Request) (string, bool) {
+	if t, ok := authn.BearerToken(r); ok {
+		return t, false
+	}
+	return authn.QueryValue(r, "access_token"), true
+}
+
+func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
+	tok, fromQuery := p.token(r)
+	if tok == "" {
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("missing_token", "a bearer token is required", authn.BearerChallenge("", "", "")))
+	}
+	e, err := p.lookup(r.Context(), tok)
+	if err != nil {
+		return authn.Fail(w, r, next, p.o.PassThrough, err)
+	}
+	if !e.active {
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("inactive_token", "the token is not active",
+			authn.BearerChallenge("invalid_token", "the token is not active", "")))
+	}
+	// Scopes are checked on every request, cache hits included.
+	st := pipeline.StateOf(r)
+	if !authn.HasScopes(st.Scopes, e.scopes) {
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.InsufficientScope(st.Scopes, true))
+	}
+	if p.o.StripCredentials {
+		if fromQuery {
+			authn.DropQueryValue(r, "access_token")
+		} else {
+			r.Header.Del("Authorization")
+		}
+	}
+	return authn.Succeed(w, r, next, identity(e))
+}
+
+func identity(e *entry) *pipeline.Identity {
+	str := func(k string) string { s, _ := e.claims[k].(string); return s }
+	id := &pipeline.Identity{AuthType: "oauth2-introspect", Scopes: e.scopes, Claims: e.claims,
+		ConsumerName: str("username"), ExpiresAt: e.tokenExp, TokenID: str("jti")}
+	for _, k := range []string{"id", "sub", "client_id"} { // Express Gateway used "id"
+		if v := str(k); v != "" {
+			id.ConsumerID = v
+			break
+		}
+	}
+	return id
+}
+
+// lookup answers from the cache, or makes one call per token however many
+// requests wait for it (single-flight).
+func (p *policy) lookup(ctx context.Context, tok string) (*entry, error) {
+	key := sha256.Sum256([]byte(tok))
+	now := p.now()
+	if e, ok := p.cache.Get(key); ok && now.Before(e.expires) {
+		return e, nil
+	}
+	v, err, _ := p.group.Do(string(key[:]), func() (any, error) {
+		if e, ok := p.cache.Get(key); ok && p.now().Before(e.expires) {
+			return e, nil
+		}
+		e, err := p.introspect(context.WithoutCancel(ctx), tok)
+		if err != nil {
+			return nil, err
+		}
+		if e.expires.After(p.now()) {
+			p.cache.Add(key, e)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*entry), nil
+}
+
+// introspect makes the RFC 7662 §2.1 request.
+func (p *policy) introspect(ctx context.Context, tok string) (*entry, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	form := url.Values{"token": {tok}, "token_type_hint": {"access_token"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if p.o.AuthorizationValue != "" {
+		req.Header.Set("Authorization", p.o.AuthorizationValue)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("introspection call failed: %w", err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("reading the introspection answer: %w", err))
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, unavailable(fmt.Errorf("introspection endpoint answered %d", resp.StatusCode))
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(body, &claims); err != nil {
+		return nil, unavailable(errors.New("introspection answer is not a JSON object"))
+	}
+	now := p.now()
+	e := &entry{claims: claims}
+	e.active, _ = claims["active"].(bool) // RFC 7662 §2.2: a JSON boolean
+	if !e.active {
+		e.expires = now.Add(p.negTTL)
+		return e, nil
+	}
+	e.scopes = scopesOf(claims)
+	if exp, ok := claims["exp"].(float64); ok {
+		e.tokenExp = time.Unix(int64(exp), 0)
+		if !now.Before(e.tokenExp) {
+			e.active = false // an expired token is not active, whatever the server says
+			e.expires = now.Add(p.negTTL)
+			return e, nil
+		}
+	}
+	ttl := p.ttl
+	if ttl == 0 {
+		ttl = time.Hour
+		if !e.tokenExp.IsZero() {
+			ttl = e.tokenExp.Sub(now)
+		}
+	}
+	e.expires = now.Add(ttl)
+	if !e.tokenExp.IsZero() && e.tokenExp.Before(e.expires) {
+		e.expires = e.tokenExp // never past exp; never slid by later hits
+	}
+	return e, nil
+}
+
+func scopesOf(claims map[string]any) []string {
+	switch v := claims["scope"].(type) {
+	case string:
+		return strings.Fields(v)
+	}
+	switch v := claims["scopes"].(type) {
+	case string:
+		return strings.Fields(v)
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, s := range v {
+			if str, ok := s.(string); ok {
+				out = append(out, str)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func unavailable(err error) error {
+	return &pipeline.Rejection{Status: http.StatusServiceUnavailable, Code: "introspection_unavailable",
+		Message: "the authorization server could not be asked about the token; try again shortly",
+		Header:  http.Header{"Retry-After": {"5"}}, Err: err}
+}

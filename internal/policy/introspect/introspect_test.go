@@ -1,0 +1,229 @@
+package introspect_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/introspect"
+)
+
+func node(t *testing.T, src string) config.Node {
+	t.Helper()
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+		t.Fatal(err)
+	}
+	return config.Node{File: "gateway.config.yml", Path: "action", Y: n.Content[0]}
+}
+
+// authServer is a stand-in RFC 7662 server: tokens map to answers.
+type authServer struct {
+	*httptest.Server
+	calls    atomic.Int64
+	delay    atomic.Int64 // ns
+	down     atomic.Bool
+	mu       sync.Mutex
+	answers  map[string]map[string]any
+	lastReq  url.Values
+	lastAuth string
+}
+
+func newAuthServer(t *testing.T) *authServer {
+	a := &authServer{answers: map[string]map[string]any{}}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.calls.Add(1)
+		if d := a.delay.Load(); d > 0 {
+			time.Sleep(time.Duration(d))
+		}
+		if a.down.Load() {
+			http.Error(w, "down", 500)
+			return
+		}
+		r.ParseForm()
+		a.mu.Lock()
+		a.lastReq, a.lastAuth = r.PostForm, r.Header.Get("Authorization")
+		ans, ok := a.answers[r.PostForm.Get("token")]
+		a.mu.Unlock()
+		if !ok {
+			ans = map[string]any{"active": false}
+		}
+		json.NewEncoder(w).Encode(ans)
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+func (a *authServer) set(tok string, ans map[string]any) {
+	a.mu.Lock()
+	a.answers[tok] = ans
+	a.mu.Unlock()
+}
+
+type outcome struct {
+	status int
+	reason string
+	id     *pipeline.Identity
+}
+
+func do(t *testing.T, p pipeline.Policy, token string, scopes []string) outcome {
+	t.Helper()
+	req := httptest.NewRequest("GET", "/", nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	st := &pipeline.State{Scopes: scopes}
+	req = pipeline.WithState(req, st)
+	rec := httptest.NewRecorder()
+	err := p.Handle(rec, req, pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.WriteHeader(200)
+		return nil
+	}))
+	if err != nil {
+		pipeline.WriteError(rec, req, err, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	var body map[string]string
+	json.Unmarshal(rec.Body.Bytes(), &body)
+	return outcome{status: rec.Code, reason: body["error"], id: st.Identity}
+}
+
+func build(t *testing.T, as *authServer, extra string) pipeline.Policy {
+	t.Helper()
+	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HTTPClient: &http.Client{}}
+	p, err := introspect.New(node(t, fmt.Sprintf("{endpoint: '%s', authorization_value: 'Basic YXBpMTpzZWNyZXQ='%s}", as.URL, extra)), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestIntrospection(t *testing.T) {
+	as := newAuthServer(t)
+	exp := float64(time.Now().Add(time.Hour).Unix())
+	as.set("good", map[string]any{"active": true, "scope": "read write", "sub": "user-1", "client_id": "app-1", "username": "ann", "exp": exp})
+	as.set("noscope", map[string]any{"active": true, "sub": "user-2", "exp": exp})
+	as.set("expired", map[string]any{"active": true, "exp": float64(time.Now().Add(-time.Minute).Unix())})
+	as.set("stringy", map[string]any{"active": "true"})
+	p := build(t, as, "")
+
+	tests := []struct {
+		name, token string
+		scopes      []string
+		status      int
+		reason      string
+	}{
+		{"active", "good", nil, 200, ""},
+		{"scopes held", "good", []string{"read"}, 200, ""},
+		{"scope missing", "good", []string{"admin"}, 403, "insufficient_scope"},
+		{"token without scopes on a scoped endpoint", "noscope", []string{"read"}, 403, "insufficient_scope"},
+		{"inactive", "bad", nil, 401, "inactive_token"},
+		{"expired although active", "expired", nil, 401, "inactive_token"},
+		{"active must be a JSON boolean", "stringy", nil, 401, "inactive_token"},
+		{"missing", "", nil, 401, "missing_token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := do(t, p, tt.token, tt.scopes)
+			if got.status != tt.status || got.reason != tt.reason {
+				t.Fatalf("got %d %q, want %d %q", got.status, got.reason, tt.status, tt.reason)
+			}
+		})
+	}
+	got := do(t, p, "good", nil)
+	if got.id == nil || got.id.ConsumerID != "user-1" || got.id.ConsumerName != "ann" || got.id.AuthType != "oauth2-introspect" || len(got.id.Scopes) != 2 {
+		t.Errorf("identity %+v", got.id)
+	}
+	as.mu.Lock()
+	if as.lastReq.Get("token_type_hint") != "access_token" || as.lastAuth != "Basic YXBpMTpzZWNyZXQ=" {
+		t.Errorf("request: form %v auth %q", as.lastReq, as.lastAuth)
+	}
+	as.mu.Unlock()
+}
+
+func TestCachingAndOutages(t *testing.T) {
+	as := newAuthServer(t)
+	exp := float64(time.Now().Add(time.Hour).Unix())
+	as.set("good", map[string]any{"active": true, "scope": "read", "exp": exp})
+	p := build(t, as, ", timeout: 200")
+
+	// Twenty concurrent requests for one new token make one call.
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); do(t, p, "good", nil) }()
+	}
+	wg.Wait()
+	if n := as.calls.Load(); n != 1 {
+		t.Errorf("%d introspection calls for 20 concurrent requests, want 1", n)
+	}
+	// Cached: the server going down does not matter, scopes still checked.
+	as.down.Store(true)
+	if got := do(t, p, "good", nil); got.status != 200 {
+		t.Errorf("cached token with the server down: %d", got.status)
+	}
+	if got := do(t, p, "good", []string{"admin"}); got.status != 403 {
+		t.Errorf("scopes must be re-checked on cache hits: %d", got.status)
+	}
+	// An uncached token with the server down: 503, not 401.
+	if got := do(t, p, "other", nil); got.status != 503 || got.reason != "introspection_unavailable" {
+		t.Errorf("server down: %d %q, want 503", got.status, got.reason)
+	}
+	as.down.Store(false)
+	// Slow server: bounded by the timeout.
+	as.delay.Store(int64(time.Second))
+	start := time.Now()
+	if got := do(t, p, "slow", nil); got.status != 503 {
+		t.Errorf("slow server: %d, want 503", got.status)
+	}
+	if d := time.Since(start); d > 800*time.Millisecond {
+		t.Errorf("timeout not honoured: %v", d)
+	}
+	as.delay.Store(0)
+	// Negative answers are cached briefly: a flood of one bad token is one call.
+	before := as.calls.Load()
+	for i := 0; i < 5; i++ {
+		do(t, p, "bad", nil)
+	}
+	if n := as.calls.Load() - before; n != 1 {
+		t.Errorf("%d calls for a repeated bad token, want 1", n)
+	}
+}
+
+func TestCacheNeverOutlivesExp(t *testing.T) {
+	as := newAuthServer(t)
+	as.set("short", map[string]any{"active": true, "exp": float64(time.Now().Add(1100 * time.Millisecond).Unix())})
+	p := build(t, as, ", ttl: 600")
+	if got := do(t, p, "short", nil); got.status != 200 {
+		t.Fatalf("first: %d", got.status)
+	}
+	time.Sleep(2100 * time.Millisecond) // past exp (second resolution)
+	as.set("short", map[string]any{"active": false})
+	if got := do(t, p, "short", nil); got.status != 401 {
+		t.Errorf("cached past the token's exp: %d", got.status)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for src, want := range map[string]string{
+		"{ttl: 5}":                        "gateway.config.yml:1: action.endpoint: is required: the http(s) URL of the RFC 7662 introspection endpoint",
+		"{endpoint: 'ftp://x'}":           "gateway.config.yml:1: action.endpoint: is required: the http(s) URL of the RFC 7662 introspection endpoint",
+		"{endpoint: 'http://x', ttl: -1}": "gateway.config.yml:1: action.ttl: must not be negative",
+	} {
+		if _, err := introspect.New(node(t, src), env); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", src, err, want)
+		}
+	}
+}
