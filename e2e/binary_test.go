@@ -119,7 +119,8 @@ func TestBinaryConfigValidate(t *testing.T) {
 		`gateway.config.yml:2: http.port: expected a whole number, got "x"`,
 		`gateway.config.yml:3: foo: unknown key (expected one of: http, https, admin, apiEndpoints, serviceEndpoints, policies, pipelines)`,
 		`gateway.config.yml:7: pipelines.p.apiEndpoints: apiEndpoint "nope" is not declared under apiEndpoints`,
-		`gatehouse: 3 config errors`,
+		`gateway.config.yml:8: pipelines.p.policies[0].proxy.action.serviceEndpoint: is required: name one of serviceEndpoints`,
+		`gatehouse: 4 config errors`,
 	}
 	if got := strings.TrimSpace(errb.String()); got != strings.Join(want, "\n") {
 		t.Errorf("stderr:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"syscall"
@@ -37,6 +38,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServe(stderr), newConfig(stdout), newVersion(stdout))
+	root.AddCommand(identityCommands(stdout, stderr)...) // users, apps, credentials, scopes, tokens
 	return root
 }
 
@@ -67,7 +69,8 @@ func newServe(stderr io.Writer) *cobra.Command {
 				return err
 			}
 			defer closeAccess()
-			if os.Getenv("EG_DISABLE_CONFIG_WATCH") == "true" {
+			// Express Gateway turns watching off for any non-empty value.
+			if os.Getenv("EG_DISABLE_CONFIG_WATCH") != "" || reload <= 0 {
 				reload = -1
 			}
 			a, err := app.Start(app.Options{
@@ -85,8 +88,12 @@ func newServe(stderr io.Writer) *cobra.Command {
 					_ = a.Reload()
 					continue
 				}
-				log.Info("shutting down: finishing in-flight requests", "signal", s.String())
-				signal.Stop(sig)
+				log.Info("shutting down: finishing in-flight requests (signal again to stop at once)", "signal", s.String())
+				go func() {
+					<-sig
+					log.Warn("second signal: stopping without waiting for in-flight requests")
+					os.Exit(1)
+				}()
 				break
 			}
 			if err := a.Shutdown(context.Background()); err != nil {
@@ -190,18 +197,18 @@ func newConfig(stdout io.Writer) *cobra.Command {
 			if _, err := config.LoadSystem(dir, os.LookupEnv); err != nil {
 				errs = append(errs, config.AsErrors(err)...)
 			}
-			g, err := config.LoadGateway(dir, os.LookupEnv)
+			env := pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now, ConfigDir: dir}
+			rt, err := loadGateway(dir, &env)
 			if err != nil {
 				errs = append(errs, config.AsErrors(err)...)
-			}
-			if g != nil && err == nil {
-				env := pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now, ConfigDir: dir}
-				rt, err := gateway.Build(g, &env, gateway.Policies())
-				if err != nil {
-					errs = append(errs, config.AsErrors(err)...)
-				} else {
-					rt.Close()
+			} else {
+				for _, w := range rt.Warnings {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 				}
+				if err := app.CheckTLS(rt.Config, dir); err != nil {
+					errs = append(errs, config.AsErrors(err)...)
+				}
+				rt.Close()
 			}
 			if len(errs) > 0 {
 				errs.Sort()
@@ -247,4 +254,17 @@ func newVersion(stdout io.Writer) *cobra.Command {
 			fmt.Fprintf(stdout, "gatehouse %s (commit %s, %s)\n", v, c, runtime.Version())
 		},
 	}
+}
+
+// loadGateway reads and builds gateway.config.yml from dir.
+func loadGateway(dir string, env *pipeline.Env) (*gateway.Runtime, error) {
+	p, err := config.FindFile(dir, config.GatewayBase)
+	if err != nil {
+		return nil, err
+	}
+	data, err := config.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	return gateway.Load(filepath.Base(p), data, os.LookupEnv, env, gateway.Policies())
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"time"
 
@@ -59,9 +60,10 @@ type App struct {
 	env     pipeline.Env
 	watch   *watcher
 
-	reloadMu sync.Mutex
-	done     chan struct{}
-	wg       sync.WaitGroup
+	reloadMu      sync.Mutex
+	lastReloadErr string // guarded by reloadMu
+	done          chan struct{}
+	wg            sync.WaitGroup
 }
 
 // Start loads the config, binds every listener and starts serving. It
@@ -104,14 +106,12 @@ func Start(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.ParseGateway(filepath.Base(a.watch.path), data, opts.Lookup)
+	rt, err := gateway.Load(filepath.Base(a.watch.path), data, opts.Lookup, &a.env, gateway.Policies())
 	if err != nil {
 		return nil, err
 	}
-	rt, err := gateway.Build(cfg, &a.env, gateway.Policies())
-	if err != nil {
-		return nil, err
-	}
+	cfg := rt.Config
+	a.logWarnings(rt)
 	a.watch.accept(g)
 	a.gw = gateway.New(rt, opts.Logger, opts.AccessLog)
 
@@ -240,7 +240,10 @@ func (a *App) reload(force bool) error {
 	}
 	g, data, err := a.watch.read()
 	if err != nil {
-		a.log.Error("config reload failed", "error", err)
+		if msg := err.Error(); msg != a.lastReloadErr { // once, not on every poll
+			a.log.Error("config reload failed", "error", err)
+			a.lastReloadErr = msg
+		}
 		return err
 	}
 	if data == nil || (!force && !a.watch.changed(g)) {
@@ -248,17 +251,15 @@ func (a *App) reload(force bool) error {
 		return nil
 	}
 	a.watch.accept(g) // a bad file is reported once, not on every poll
-	cfg, err := config.ParseGateway(filepath.Base(a.watch.path), data, a.opts.Lookup)
+	rt, err := gateway.Load(filepath.Base(a.watch.path), data, a.opts.Lookup, &a.env, gateway.Policies())
 	if err == nil {
-		var rt *gateway.Runtime
-		rt, err = gateway.Build(cfg, &a.env, gateway.Policies())
-		if err == nil {
-			old := a.gw.Swap(rt)
-			old.Close()
-			a.warnRestartOnly(old.Config, cfg)
-			a.log.Info("config reloaded", "file", a.watch.path, "routes", rt.Routes())
-			return nil
-		}
+		old := a.gw.Swap(rt)
+		old.Close()
+		a.logWarnings(rt)
+		a.warnRestartOnly(old.Config, rt.Config)
+		a.log.Info("config reloaded", "file", a.watch.path, "routes", rt.Routes())
+		a.lastReloadErr = ""
+		return nil
 	}
 	for _, e := range config.AsErrors(err) {
 		a.log.Error("config reload rejected, the previous config keeps serving", "error", e.Error())
@@ -266,24 +267,37 @@ func (a *App) reload(force bool) error {
 	return err
 }
 
-// warnRestartOnly logs listener changes, which take effect on restart only.
+func (a *App) logWarnings(rt *gateway.Runtime) {
+	for _, w := range rt.Warnings {
+		a.log.Warn(w)
+	}
+}
+
+// warnRestartOnly logs changes to listeners (addresses, limits, TLS
+// certificates) and the admin block, which take effect on restart only.
 func (a *App) warnRestartOnly(old, cur *config.Gateway) {
-	addr := func(l *config.Listener) string {
-		if l == nil {
-			return ""
-		}
-		return l.Addr()
+	if !reflect.DeepEqual(listenerParts(old), listenerParts(cur)) {
+		a.log.Warn("the http, https or admin settings changed in the config: restart gatehouse to apply them (routes and pipelines were reloaded)")
 	}
-	var oldHTTPS, curHTTPS *config.Listener
-	if old.HTTPS != nil {
-		oldHTTPS = &old.HTTPS.Listener
+}
+
+func listenerParts(g *config.Gateway) []any {
+	strip := func(l config.Listener) config.Listener { l.Pos = config.Pos{}; return l }
+	var out []any
+	if g.HTTP != nil {
+		out = append(out, strip(*g.HTTP))
 	}
-	if cur.HTTPS != nil {
-		curHTTPS = &cur.HTTPS.Listener
+	if g.HTTPS != nil {
+		h := *g.HTTPS
+		h.Listener = strip(h.Listener)
+		out = append(out, h)
 	}
-	if addr(old.HTTP) != addr(cur.HTTP) || addr(oldHTTPS) != addr(curHTTPS) {
-		a.log.Warn("listener addresses changed in the config: restart gatehouse to apply them")
+	if g.Admin != nil {
+		ad := *g.Admin
+		ad.Listener = strip(ad.Listener)
+		out = append(out, ad)
 	}
+	return out
 }
 
 func (a *App) poll() {

@@ -108,3 +108,15 @@ func wrapTLS(ln net.Listener, srv *http.Server, conf *tls.Config) net.Listener {
 	srv.TLSConfig = conf
 	return tls.NewListener(ln, conf)
 }
+
+// CheckTLS loads the https certificates named in g, as serve would, so that
+// `config validate` reports a missing or broken file.
+func CheckTLS(g *config.Gateway, dir string) error {
+	if g.HTTPS == nil {
+		return nil
+	}
+	if _, err := tlsConfig(g.HTTPS, dir); err != nil {
+		return &config.Error{File: g.File, Line: g.HTTPS.Pos.Line, Path: "https.tls", Msg: err.Error()}
+	}
+	return nil
+}

@@ -300,3 +300,11 @@ func FuzzParseGateway(f *testing.F) {
 		_, _ = ParseGateway("gateway.config.yml", []byte(s), env(nil)) // must not panic
 	})
 }
+
+func TestDuplicateKeys(t *testing.T) {
+	_, err := ParseGateway("gateway.config.yml", []byte("http:\n  port: 1\napiEndpoints:\n  a: {}\n  a: {paths: /x}\nhttp:\n  port: 2\n"), env(nil))
+	want := "gateway.config.yml:5: apiEndpoints.a: duplicate key (first written at line 4)\ngateway.config.yml:6: http: duplicate key (first written at line 1)"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}

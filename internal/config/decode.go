@@ -368,6 +368,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 		v.FieldByIndex(idx).Set(reflect.ValueOf(Pos{Line: n.Line}))
 	}
 	seen := map[string]bool{}
+	d.checkDuplicates(n, path)
 	for _, kv := range pairs(n) {
 		k, val := kv[0], kv[1]
 		key := k.Value
@@ -424,11 +425,29 @@ func pairs(n *yaml.Node) [][2]*yaml.Node {
 	return out
 }
 
+// checkDuplicates reports a key written twice in one mapping: YAML forbids
+// it, and silently keeping one of them hides mistakes.
+func (d *decoder) checkDuplicates(n *yaml.Node, path string) {
+	first := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Value == "<<" && k.Tag == "!!merge" {
+			continue
+		}
+		if line, dup := first[k.Value]; dup {
+			d.errorf(k, joinPath(path, k.Value), "duplicate key (first written at line %d)", line)
+			continue
+		}
+		first[k.Value] = k.Line
+	}
+}
+
 func (d *decoder) decodeMap(n *yaml.Node, path string, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, path, "expected a mapping, got %s", kindName(n))
 		return
 	}
+	d.checkDuplicates(n, path)
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}
@@ -476,6 +495,7 @@ func (m *Named[T]) decodeNode(d *decoder, n *yaml.Node, path string) {
 		d.errorf(n, path, "expected a mapping of names, got %s", kindName(n))
 		return
 	}
+	d.checkDuplicates(n, path)
 	for _, kv := range pairs(n) {
 		e := Entry[T]{Name: kv[0].Value, Line: kv[0].Line}
 		d.decode(kv[1], joinPath(path, e.Name), reflect.ValueOf(&e.Value).Elem())

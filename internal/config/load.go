@@ -80,7 +80,7 @@ func ParseGateway(name string, data []byte, lookup Lookup) (*Gateway, error) {
 	root, errs := parse(name, data, lookup)
 	g := &Gateway{File: name}
 	if root == nil && len(errs) > 0 {
-		return g, errs.Err() // unreadable YAML: nothing else to say
+		return nil, errs.Err() // unreadable YAML: nothing else to say
 	}
 	if root != nil {
 		d := &decoder{file: name, errs: errs}

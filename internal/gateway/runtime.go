@@ -20,6 +20,9 @@ type Runtime struct {
 	Config  *config.Gateway
 	router  *router.Router[*route]
 	closers []func()
+	// Warnings are problems that do not stop the config from serving
+	// (a declared policy Gatehouse does not know that no pipeline uses).
+	Warnings []string
 }
 
 // route is what the router finds: the apiEndpoint and the pipeline that
@@ -45,24 +48,54 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 		errs = append(errs, &config.Error{File: g.File, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 
+	rt := &Runtime{Config: g}
+	used := map[string]bool{}
+	for _, pe := range g.Pipelines {
+		for _, use := range pe.Value.Policies {
+			used[use.Name] = true
+		}
+	}
 	for i, p := range g.Policies {
-		if _, ok := factories[p.Name]; !ok {
+		if _, ok := factories[p.Name]; ok {
+			continue
+		}
+		if used[p.Name] {
 			at(p.Line, fmt.Sprintf("policies[%d]", i), "unknown policy %q (known: %s)", p.Name, strings.Join(knownNames(factories), ", "))
+		} else {
+			// Express Gateway's generated configs declare every built-in
+			// policy; one that no pipeline uses must not stop an unchanged
+			// config from loading.
+			rt.Warnings = append(rt.Warnings, fmt.Sprintf("%s:%d: policies[%d]: policy %q is not available in Gatehouse; no pipeline uses it, so it is ignored", g.File, p.Line, i, p.Name))
 		}
 	}
 
 	envCopy := *env
 	envCopy.ServiceEndpoints = g.ServiceEndpoints
-	rt := &Runtime{Config: g}
-	b := &router.Builder[*route]{}
+	type served struct {
+		pipeline string
+		handler  pipeline.Handler
+	}
+	byEndpoint := map[string]served{}
 	for _, pe := range g.Pipelines {
 		handler, closers := buildPipeline(g.File, pe.Name, pe.Value, &envCopy, factories, add, at)
 		rt.closers = append(rt.closers, closers...)
 		for _, ref := range pe.Value.Endpoints() {
-			list, ok := g.APIEndpoints.Get(ref.Name)
-			if !ok {
-				continue // reported by config checks
+			if _, dup := byEndpoint[ref.Name]; !dup {
+				byEndpoint[ref.Name] = served{pe.Name, handler}
 			}
+		}
+	}
+	// Routes are added in the order of the apiEndpoints section, so that
+	// equally specific routes are tried in the order the user wrote them.
+	b := &router.Builder[*route]{}
+	for _, e := range g.APIEndpoints {
+		sv, ok := byEndpoint[e.Name]
+		if !ok {
+			continue // an apiEndpoint no pipeline serves answers 404
+		}
+		{
+			ref := config.Ref{Name: e.Name}
+			list := e.Value
 			for i, ep := range list {
 				path := "apiEndpoints." + ref.Name
 				if len(list) > 1 {
@@ -77,7 +110,7 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 					if p != "" {
 						spec.Paths = []string{p}
 					}
-					r := &route{endpoint: ref.Name, path: p, scopes: ep.Scopes, pipeline: pe.Name, handler: handler}
+					r := &route{endpoint: ref.Name, path: p, scopes: ep.Scopes, pipeline: sv.pipeline, handler: sv.handler}
 					if err := b.Add(spec, r); err != nil {
 						at(ep.Pos.Line, path, "%v", err)
 					}
@@ -174,3 +207,22 @@ func (rt *Runtime) Close() {
 
 // Routes is the number of compiled routes, for logs.
 func (rt *Runtime) Routes() int { return rt.router.Len() }
+
+// Load parses gateway.config.yml and builds it. When the file has errors
+// the policies are still built from what could be read, so that every
+// problem (structure, references, policy options) is reported at once.
+func Load(name string, data []byte, lookup config.Lookup, env *pipeline.Env, factories map[string]pipeline.Factory) (*Runtime, error) {
+	g, perr := config.ParseGateway(name, data, lookup)
+	if perr != nil && g == nil {
+		return nil, perr
+	}
+	rt, berr := Build(g, env, factories)
+	if perr == nil {
+		return rt, berr
+	}
+	if rt != nil {
+		rt.Close()
+	}
+	errs := append(config.AsErrors(perr), config.AsErrors(berr)...)
+	return nil, errs.Err()
+}

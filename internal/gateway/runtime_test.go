@@ -36,8 +36,11 @@ func TestBuildErrors(t *testing.T) {
 	}{
 		{
 			name: "unknown policy in the policies list",
-			yaml: head + "policies: [proxy, jscode]\npipelines:\n  p:\n    apiEndpoints: [a]\n    policies: [{proxy: {action: {serviceEndpoint: s}}}]\n",
-			want: []string{`gateway.config.yml:6: policies[1]: unknown policy "jscode" (known: cors, headers, log, proxy, rewrite, terminate)`},
+			yaml: head + "policies: [proxy, jscode]\npipelines:\n  p:\n    apiEndpoints: [a]\n    policies: [{proxy: {action: {serviceEndpoint: s}}}, {jscode: }]\n",
+			want: []string{
+				`gateway.config.yml:6: policies[1]: unknown policy "jscode" (known: cors, headers, log, proxy, rewrite, terminate)`,
+				"gateway.config.yml:10: pipelines.p.policies[1].jscode: unreachable: the proxy step at line 10 always ends the pipeline, so nothing may follow it",
+			},
 		},
 		{
 			name: "unknown service endpoint",
@@ -73,7 +76,7 @@ func TestBuildErrors(t *testing.T) {
 			name: "errors of several pipelines together",
 			yaml: head + "policies: [proxy, terminate]\npipelines:\n  p:\n    apiEndpoints: [a]\n    policies: [{terminate: {action: {statusCode: 99}}}]\n  q:\n    apiEndpoints: [a2]\n    policies: [{proxy: {action: {serviceEndpoint: zz}}}]\n",
 			want: []string{
-				"gateway.config.yml:10: pipelines.p.policies[0].terminate.action.statusCode: must be an HTTP status between 100 and 599, got 99",
+				"gateway.config.yml:10: pipelines.p.policies[0].terminate.action.statusCode: must be a final HTTP status between 200 and 599, got 99",
 			},
 		},
 	}
@@ -94,6 +97,17 @@ func TestBuildErrors(t *testing.T) {
 				t.Errorf("errors:\n got: %q\nwant: %q", got, strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+func TestUnusedUnknownPolicyIsAWarning(t *testing.T) {
+	rt, err := build(t, "http: {port: 1}\napiEndpoints: {a: {}}\npolicies: [terminate, request-transformer]\npipelines:\n  p: {apiEndpoints: [a], policies: [{terminate: }]}\n")
+	if err != nil {
+		t.Fatalf("a declared but unused unknown policy must not fail the load: %v", err)
+	}
+	want := `gateway.config.yml:3: policies[1]: policy "request-transformer" is not available in Gatehouse; no pipeline uses it, so it is ignored`
+	if len(rt.Warnings) != 1 || rt.Warnings[0] != want {
+		t.Errorf("warnings %q, want %q", rt.Warnings, want)
 	}
 }
 

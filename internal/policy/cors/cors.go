@@ -122,26 +122,36 @@ func globMatch(pattern, origin string) bool {
 }
 
 func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
+	if p.disabled { // origin: false turns CORS off: preflights go on too
+		return next.Handle(w, r)
+	}
 	origin := r.Header.Get("Origin")
 	h := w.Header()
 	allowed, ok := p.allowOrigin(origin)
-	if !p.anyOrigin && !p.disabled {
+	if !p.anyOrigin {
 		h.Add("Vary", "Origin")
+	}
+	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+	if !preflight {
+		if !ok {
+			return next.Handle(w, r)
+		}
+		// The gateway's CORS answer replaces whatever the upstream sends:
+		// two Access-Control-Allow-Origin values make browsers refuse.
+		cw := &corsWriter{ResponseWriter: w, set: [][2]string{{"Access-Control-Allow-Origin", allowed}}}
+		if p.credentials {
+			cw.set = append(cw.set, [2]string{"Access-Control-Allow-Credentials", "true"})
+		}
+		if p.exposed != "" {
+			cw.set = append(cw.set, [2]string{"Access-Control-Expose-Headers", p.exposed})
+		}
+		return next.Handle(cw, r)
 	}
 	if ok {
 		h.Set("Access-Control-Allow-Origin", allowed)
 		if p.credentials {
 			h.Set("Access-Control-Allow-Credentials", "true")
 		}
-	}
-	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
-	if !preflight {
-		if ok && p.exposed != "" {
-			h.Set("Access-Control-Expose-Headers", p.exposed)
-		}
-		return next.Handle(w, r)
-	}
-	if ok {
 		h.Set("Access-Control-Allow-Methods", p.methods)
 		if p.headers != "" {
 			h.Set("Access-Control-Allow-Headers", p.headers)
@@ -160,4 +170,45 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	h.Set("Content-Length", "0")
 	w.WriteHeader(p.status)
 	return nil
+}
+
+// corsWriter sets the CORS headers when the response starts, over any the
+// upstream sent.
+type corsWriter struct {
+	http.ResponseWriter
+	set     [][2]string
+	started bool
+}
+
+func (c *corsWriter) start() {
+	if c.started {
+		return
+	}
+	c.started = true
+	h := c.ResponseWriter.Header()
+	for _, kv := range c.set {
+		h[kv[0]] = []string{kv[1]}
+	}
+}
+
+func (c *corsWriter) WriteHeader(code int) {
+	if code >= 200 {
+		c.start()
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *corsWriter) Write(b []byte) (int, error) {
+	c.start()
+	return c.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (flush,
+// WebSocket hijack).
+func (c *corsWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// Flush starts the response and flushes it (streaming).
+func (c *corsWriter) Flush() {
+	c.start()
+	_ = http.NewResponseController(c.ResponseWriter).Flush()
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -27,7 +28,71 @@ type policy struct {
 	re       *regexp.Regexp
 	params   []string // nil for a regexp match
 	target   string
+	parts    []part // the target split at its :params (Express match)
 	redirect int
+}
+
+// part is a literal piece of the rewrite target, or the capture group of a
+// :param (group > 0).
+type part struct {
+	lit   string
+	group int
+}
+
+// compileTarget splits target at every :name that is a parameter of the
+// match, taking the whole name (so :id never eats into :idx).
+func compileTarget(target string, params []string) []part {
+	var parts []part
+	lit := strings.Builder{}
+	for i := 0; i < len(target); i++ {
+		if target[i] == ':' {
+			j := i + 1
+			for j < len(target) && (target[j] == '_' || target[j] >= 'a' && target[j] <= 'z' || target[j] >= 'A' && target[j] <= 'Z' || target[j] >= '0' && target[j] <= '9') {
+				j++
+			}
+			if g := slices.Index(params, target[i+1:j]); j > i+1 && g >= 0 {
+				if lit.Len() > 0 {
+					parts = append(parts, part{lit: lit.String()})
+					lit.Reset()
+				}
+				parts = append(parts, part{group: g + 1})
+				i = j - 1
+				continue
+			}
+		}
+		lit.WriteByte(target[i])
+	}
+	if lit.Len() > 0 {
+		parts = append(parts, part{lit: lit.String()})
+	}
+	return parts
+}
+
+// bracedGroups writes $1 as ${1}: in JavaScript $1abc is group 1 then
+// "abc", while regexp.Expand would read a group named "1abc".
+func bracedGroups(target string) string {
+	var b strings.Builder
+	for i := 0; i < len(target); i++ {
+		c := target[i]
+		b.WriteByte(c)
+		if c != '$' || i+1 >= len(target) {
+			continue
+		}
+		if target[i+1] == '$' { // $$ is a literal $
+			b.WriteByte('$')
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(target) && target[j] >= '0' && target[j] <= '9' {
+			j++
+		}
+		if j > i+1 {
+			b.WriteString("{" + target[i+1:j] + "}")
+			i = j - 1
+		}
+	}
+	return b.String()
 }
 
 // New builds a rewrite step.
@@ -59,7 +124,7 @@ func New(action pipeline.Decoder, _ *pipeline.Env) (pipeline.Policy, error) {
 		if err != nil {
 			return nil, action.Errorf("match", "invalid regular expression: %v", err)
 		}
-		p.re = re
+		p.re, p.target = re, bracedGroups(o.Rewrite)
 	} else {
 		re, names, err := router.CompileParams(o.Match)
 		if err != nil {
@@ -69,26 +134,32 @@ func New(action pipeline.Decoder, _ *pipeline.Env) (pipeline.Policy, error) {
 		if p.params == nil {
 			p.params = []string{}
 		}
+		p.parts = compileTarget(o.Rewrite, p.params)
 	}
 	return p, nil
 }
 
 func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
-	m := p.re.FindStringSubmatchIndex(r.URL.Path)
+	// Match the path as sent, as Express matches req.url: values stay
+	// escaped, so that a decoded %3F or %25 cannot change the new URL.
+	path := r.URL.EscapedPath()
+	m := p.re.FindStringSubmatchIndex(path)
 	if m == nil {
 		return next.Handle(w, r)
 	}
 	var newPath string
 	if p.params == nil {
-		newPath = string(p.re.ExpandString(nil, p.target, r.URL.Path, m))
+		newPath = string(p.re.ExpandString(nil, p.target, path, m))
 	} else {
-		newPath = p.target
-		for i, name := range p.params {
-			if name == "" || 2*(i+1)+1 >= len(m) || m[2*(i+1)] < 0 {
-				continue
+		var b strings.Builder
+		for _, pt := range p.parts {
+			if pt.group == 0 {
+				b.WriteString(pt.lit)
+			} else if 2*pt.group+1 < len(m) && m[2*pt.group] >= 0 {
+				b.WriteString(path[m[2*pt.group]:m[2*pt.group+1]])
 			}
-			newPath = strings.ReplaceAll(newPath, ":"+name, r.URL.Path[m[2*(i+1)]:m[2*(i+1)+1]])
 		}
+		newPath = b.String()
 	}
 	if p.redirect != 0 {
 		loc := newPath

@@ -20,8 +20,8 @@ func New(action pipeline.Decoder, _ *pipeline.Env) (pipeline.Policy, error) {
 	if err := action.Decode(&o); err != nil {
 		return nil, err
 	}
-	if o.StatusCode < 100 || o.StatusCode > 599 {
-		return nil, action.Errorf("statusCode", "must be an HTTP status between 100 and 599, got %d", o.StatusCode)
+	if o.StatusCode < 200 || o.StatusCode > 599 {
+		return nil, action.Errorf("statusCode", "must be a final HTTP status between 200 and 599, got %d", o.StatusCode)
 	}
 	body := []byte(o.Message)
 	status := o.StatusCode
