@@ -52,8 +52,10 @@ func (s *Store) CreateCredential(ctx context.Context, in CredentialInput) (*Cred
 		return nil, "", invalid("type", "unknown credential type %q (one of: %s)", in.Type, strings.Join(CredentialTypes, ", "))
 	}
 	consumer, err := s.GetConsumer(ctx, in.ConsumerID, true)
-	if err != nil {
+	if errors.Is(err, ErrNotFound) {
 		return nil, "", &Error{Kind: ErrInvalid, Field: "consumerId", Msg: "No consumer found with id: " + in.ConsumerID}
+	} else if err != nil {
+		return nil, "", err
 	}
 	scopes, err := normalizeScopes(in.Scopes)
 	if err != nil {
@@ -91,6 +93,9 @@ func (s *Store) CreateCredential(ctx context.Context, in CredentialInput) (*Cred
 		case auto:
 			plain = secret.Generate(32)
 			c.SecretHash = secret.HashFast(plain)
+		case in.Type == OAuth2:
+			// No secret and no generation: a public client (RFC 6749 §2.1),
+			// which must use PKCE at the token endpoint.
 		default:
 			return nil, "", invalid(c.PasswordKey, "%s is required when autoGeneratePassword is false", c.PasswordKey)
 		}
@@ -404,6 +409,9 @@ func (s *Store) SetScopes(ctx context.Context, typ, id string, scopes []string) 
 // RotateSecret replaces a credential's password, secret or key secret (an
 // empty value generates one) and returns the new plain value once.
 func (s *Store) RotateSecret(ctx context.Context, typ, id, value string) (*Credential, string, error) {
+	if _, err := s.GetCredential(ctx, typ, id); err != nil {
+		return nil, "", err
+	}
 	plain, hash := value, ""
 	var err error
 	if plain == "" {

@@ -109,6 +109,10 @@ type Credential struct {
 	Rev uint64 `json:"rev"`
 }
 
+// Public reports whether an oauth2 credential is a public client: it has no
+// secret and authenticates with PKCE alone.
+func (c *Credential) Public() bool { return c.Type == OAuth2 && c.SecretHash == "" }
+
 // HasScopes reports whether every scope in want is granted.
 func (c *Credential) HasScopes(want []string) bool { return hasAll(c.Scopes, want) }
 
@@ -158,10 +162,13 @@ func (t *Token) Expired(now time.Time) bool { return !t.ExpiresAt.IsZero() && !n
 
 // Code is an authorization code (RFC 6749 §4.1), single use.
 type Code struct {
-	ID                  string    `json:"id"`
-	ConsumerID          string    `json:"consumerId"`
-	UserID              string    `json:"userId"`
-	RedirectURI         string    `json:"redirectUri,omitempty"`
+	ID          string `json:"id"`
+	ConsumerID  string `json:"consumerId"`
+	UserID      string `json:"userId"`
+	RedirectURI string `json:"redirectUri,omitempty"`
+	// RedirectURIGiven records that the authorization request named the
+	// redirect URI, so the token request must repeat it (RFC 6749 §4.1.3).
+	RedirectURIGiven    bool      `json:"redirectUriGiven,omitempty"`
 	Scopes              []string  `json:"scopes,omitempty"`
 	CodeChallenge       string    `json:"codeChallenge,omitempty"`
 	CodeChallengeMethod string    `json:"codeChallengeMethod,omitempty"`

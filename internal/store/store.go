@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"time"
@@ -41,6 +42,8 @@ type Store struct {
 	macKey     []byte                       // per-process key for the verification cache
 	done       chan struct{}
 	wg         sync.WaitGroup
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // New wraps b. Close stops the invalidation listener and closes b.
@@ -76,12 +79,14 @@ func New(b Backend, o Options) *Store {
 // Backend is the underlying backend (for health checks).
 func (s *Store) Backend() Backend { return s.b }
 
-// Close stops the store and its backend.
+// Close stops the store and its backend; later calls do nothing.
 func (s *Store) Close() error {
-	close(s.done)
-	err := s.b.Close()
-	s.wg.Wait()
-	return err
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.closeErr = s.b.Close()
+		s.wg.Wait()
+	})
+	return s.closeErr
 }
 
 func (s *Store) listen(ch <-chan []string) {
@@ -167,7 +172,7 @@ func cached[T any](ctx context.Context, s *Store, key string) (*T, error) {
 		t, _ := v.(*T)
 		return t, nil
 	}
-	epoch := s.objects.begin()
+	epoch := s.objects.begin(key)
 	b, ok, err := s.b.Get(ctx, key)
 	if err != nil {
 		return nil, err
@@ -183,49 +188,66 @@ func cached[T any](ctx context.Context, s *Store, key string) (*T, error) {
 	return out, nil
 }
 
-// objectCache holds decoded records. The epoch guards against a reader
-// caching a value it read before a concurrent write invalidated the key.
+// objectCache holds decoded records. Each shard has an epoch that guards
+// against a reader caching a value it read before a concurrent write
+// invalidated the key; sharding keeps a stream of unrelated writes (token
+// issuance on other nodes) from defeating every fill in progress.
 type objectCache struct {
-	mu    sync.Mutex
-	epoch uint64
-	lru   *lru.Cache[string, any]
+	lru    *lru.Cache[string, any]
+	seed   maphash.Seed
+	shards [64]struct {
+		mu    sync.Mutex
+		epoch uint64
+	}
 }
 
 func newObjectCache(size int) *objectCache {
 	c, _ := lru.New[string, any](size)
-	return &objectCache{lru: c}
+	return &objectCache{lru: c, seed: maphash.MakeSeed()}
+}
+
+func (c *objectCache) shard(key string) int {
+	return int(maphash.String(c.seed, key) % uint64(len(c.shards)))
 }
 
 func (c *objectCache) get(key string) (any, bool) { return c.lru.Get(key) }
 
-func (c *objectCache) begin() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.epoch
+// begin returns the key's shard epoch, to pass to put after the read.
+func (c *objectCache) begin(key string) uint64 {
+	sh := &c.shards[c.shard(key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.epoch
 }
 
 func (c *objectCache) put(key string, v any, epoch uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.epoch == epoch {
+	sh := &c.shards[c.shard(key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.epoch == epoch {
 		c.lru.Add(key, v)
 	}
 }
 
 func (c *objectCache) invalidate(keys []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.epoch++
 	for _, k := range keys {
+		sh := &c.shards[c.shard(k)]
+		sh.mu.Lock()
+		sh.epoch++
 		c.lru.Remove(k)
+		sh.mu.Unlock()
 	}
 }
 
 func (c *objectCache) purge() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.epoch++
+	for i := range c.shards {
+		c.shards[i].mu.Lock()
+		c.shards[i].epoch++
+	}
 	c.lru.Purge()
+	for i := range c.shards {
+		c.shards[i].mu.Unlock()
+	}
 }
 
 // newID returns a random UUIDv4 (RFC 9562 §5.4), the id shape Express

@@ -256,3 +256,36 @@ func (s *Store) ConsumeCode(ctx context.Context, id string) (*Code, error) {
 	}
 	return &out, nil
 }
+
+// ErrTokenReused is returned by ClaimToken for a token that was already
+// claimed (a rotated refresh token presented again).
+var ErrTokenReused = errors.New("token was already used")
+
+// ClaimToken revokes a live token atomically and returns it as it was: of
+// two concurrent claims of one refresh token exactly one succeeds, the other
+// gets ErrTokenReused (with the token, so its family can be revoked).
+func (s *Store) ClaimToken(ctx context.Context, id string) (*Token, error) {
+	var out Token
+	var reused bool
+	err := s.update(ctx, func(tx *txn) error {
+		var t Token
+		if ok, err := tx.getJSON(tokenKey(id), &t); err != nil {
+			return err
+		} else if !ok || t.Expired(s.now()) {
+			return notFound("Token not found: %s", id)
+		}
+		out, reused = t, t.Revoked
+		if t.Revoked {
+			return nil
+		}
+		t.Revoked = true
+		return tx.putJSON(tokenKey(id), &t, remaining(&t, s.now()))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if reused {
+		return &out, ErrTokenReused
+	}
+	return &out, nil
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
 
@@ -211,8 +212,10 @@ func (s *Store) CreateApp(ctx context.Context, a App) (*App, error) {
 		return nil, invalid("userId", "userId is required")
 	}
 	owner, err := s.GetUser(ctx, a.UserID)
-	if err != nil {
+	if errors.Is(err, ErrNotFound) {
 		return nil, &Error{Kind: ErrInvalid, Field: "userId", Msg: "The specified user does not exist: " + a.UserID}
+	} else if err != nil {
+		return nil, err
 	}
 	now := s.now().UTC()
 	a.ID, a.UserID, a.IsActive, a.CreatedAt, a.UpdatedAt = newID(), owner.ID, true, now, now

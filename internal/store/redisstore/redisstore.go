@@ -1,0 +1,370 @@
+// Package redisstore is the Redis store backend (Express Gateway's
+// `db.redis` without `emulate`): the identity data lives in Redis and is
+// shared by every gateway process pointed at the same Redis and namespace.
+//
+// # Key layout
+//
+// Every Redis key of a namespace NS (default "EG") starts with the hash tag
+// "{NS}", so all of them hash to one Redis Cluster slot and a transaction
+// may touch any of them:
+//
+//	{NS}:k:<key>   a value (a Redis string; SET ... PX <ttl> for expiring keys)
+//	{NS}:s:<set>   a set (a Redis set)
+//
+// Values and sets live in two disjoint key spaces, as in memstore: a
+// logical key and a set of the same name never collide, so a transaction can
+// never hit a WRONGTYPE error half-way through EXEC (Redis does not roll
+// back a failed command inside MULTI/EXEC). For example the user 123 is
+// "{EG}:k:user:123" and the set of all users "{EG}:s:users".
+//
+// Invalidations are published on the pub/sub channel "NS:invalidate" (no
+// hash tag: classic pub/sub is broadcast to the whole cluster).
+//
+// # Transactions
+//
+// Update is optimistic (WATCH/MULTI/EXEC) on one connection: each key or
+// set fn reads is WATCHed just before it is read (WATCH and the read go in
+// one pipelined round trip), writes are buffered in the transaction and
+// visible to its later reads, and at the end the buffered writes and the
+// PUBLISH of the written keys are sent in one MULTI/EXEC. If a watched key
+// changed, EXEC fails and fn runs again from scratch (up to 50 attempts
+// with a small jittered backoff, then store.ErrConflict). A fn that read
+// something and then failed or wrote nothing has its reads validated the
+// same way (an EXEC of a PING), so fn's result always comes from a
+// consistent snapshot, as with memstore's lock.
+//
+// # Errors
+//
+// Connectivity failures (refused or reset connections, timeouts, a closed
+// client, pool timeouts, a loading, read-only, failing-over or
+// authentication-refusing server) wrap store.ErrUnavailable; other Redis
+// errors are returned as they are.
+package redisstore
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// DefaultNamespace is Express Gateway's default db.redis.namespace.
+const DefaultNamespace = "EG"
+
+// Client timeouts: a Redis that is down or unreachable produces an error
+// within a few seconds, never a hang.
+const (
+	DialTimeout  = 2 * time.Second
+	ReadTimeout  = time.Second
+	WriteTimeout = time.Second
+	PoolTimeout  = 2 * time.Second
+)
+
+const (
+	maxAttempts        = 50
+	invalidationBuffer = 1024
+	healthInterval     = 15 * time.Second // pub/sub connection liveness check
+)
+
+// Options configure a Redis backend.
+type Options struct {
+	Addr     string // host:port; default localhost:6379
+	Username string
+	Password string
+	DB       int
+	TLS      *tls.Config // nil: plain TCP
+	// Namespace prefixes every key (default "EG"); it must not contain '{'
+	// or '}'.
+	Namespace string
+	// Client, when set, is used instead of a client built from the fields
+	// above (a *redis.ClusterClient for Redis Cluster, for instance). Close
+	// does not close an injected client: its owner does.
+	Client redis.UniversalClient
+	Logger *slog.Logger
+}
+
+// Redis is a store.Backend on Redis.
+type Redis struct {
+	c          redis.UniversalClient
+	ownsClient bool
+	ns         string
+	kvPrefix   string
+	setPrefix  string
+	channel    string
+	anchor     []string // WATCHed first by clients that need a key to pick a node
+	log        *slog.Logger
+
+	// Invalidation delivery.
+	out     chan []string
+	kick    chan struct{} // wakes the flusher after a dropped message
+	pmu     sync.Mutex
+	pending bool // a message was dropped: a nil must follow
+
+	health time.Duration
+
+	mu        sync.Mutex
+	ps        *redis.PubSub
+	closed    bool
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Backend = (*Redis)(nil)
+
+// New connects to Redis and starts listening for invalidations. An
+// unreachable Redis is not an error here (the gateway starts and answers
+// 503 until Redis is back); New logs a warning, and callers that want to
+// fail fast call Ping.
+func New(ctx context.Context, o Options) (*Redis, error) {
+	ns := o.Namespace
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	if strings.ContainsAny(ns, "{}") {
+		return nil, fmt.Errorf("redisstore: namespace %q must not contain '{' or '}'", ns)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Redis{
+		c:         o.Client,
+		ns:        ns,
+		kvPrefix:  "{" + ns + "}:k:",
+		setPrefix: "{" + ns + "}:s:",
+		channel:   ns + ":invalidate",
+		log:       log,
+		out:       make(chan []string, invalidationBuffer),
+		kick:      make(chan struct{}, 1),
+		health:    healthInterval,
+	}
+	if r.c == nil {
+		addr := o.Addr
+		if addr == "" {
+			addr = "localhost:6379"
+		}
+		r.c = redis.NewClient(&redis.Options{
+			Addr:                  addr,
+			Username:              o.Username,
+			Password:              o.Password,
+			DB:                    o.DB,
+			TLSConfig:             o.TLS,
+			DialTimeout:           DialTimeout,
+			ReadTimeout:           ReadTimeout,
+			WriteTimeout:          WriteTimeout,
+			PoolTimeout:           PoolTimeout,
+			ContextTimeoutEnabled: true,
+			// One dial per attempt and one retry (a pooled connection may
+			// have died with a Redis restart): an unreachable Redis fails
+			// within 2×DialTimeout, a refusing one at once. go-redis's
+			// defaults (5 dials per attempt, 3 retries) would take ~40s on
+			// a blackholed address.
+			DialerRetries: 1,
+			MaxRetries:    1,
+		})
+		r.ownsClient = true
+	}
+	if _, plain := r.c.(*redis.Client); !plain {
+		// Cluster and ring clients pick the node of a transaction by its
+		// first watched key: give them one in the namespace's slot.
+		r.anchor = []string{"{" + ns + "}:tx"}
+	}
+
+	lctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.ps = r.c.Subscribe(lctx) // the listener subscribes (no I/O here)
+	r.wg.Add(2)
+	go r.listen(lctx)
+	go r.flush(lctx)
+
+	if err := r.Ping(ctx); err != nil {
+		log.Warn("redis store unreachable; continuing, requests needing it will fail until it is back",
+			"namespace", ns, "err", err)
+	}
+	return r, nil
+}
+
+// Namespace is the key namespace.
+func (r *Redis) Namespace() string { return r.ns }
+
+// Client is the underlying go-redis client.
+func (r *Redis) Client() redis.UniversalClient { return r.c }
+
+func (r *Redis) key(k string) string { return r.kvPrefix + k }
+func (r *Redis) set(s string) string { return r.setPrefix + s }
+
+// Get reads one key.
+func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	b, err := r.c.Get(ctx, r.key(key)).Bytes()
+	if err == redis.Nil {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, wrap(err)
+	}
+	return b, true, nil
+}
+
+// Scan pages through a set with SSCAN. As with SSCAN (and Express Gateway),
+// count is a hint: a page may hold more or fewer members, and a member
+// added or removed during the iteration may or may not be returned. Each
+// page is sorted. count <= 0 returns everything from cursor on.
+func (r *Redis) Scan(ctx context.Context, set string, cursor uint64, count int) ([]string, uint64, error) {
+	if count <= 0 {
+		if cursor == 0 {
+			m, err := r.Members(ctx, set)
+			return m, 0, err
+		}
+		var all []string
+		for {
+			page, next, err := r.c.SScan(ctx, r.set(set), cursor, "", 1000).Result()
+			if err != nil {
+				return nil, 0, wrap(err)
+			}
+			all = append(all, page...)
+			if cursor = next; cursor == 0 {
+				return dedupSorted(all), 0, nil
+			}
+		}
+	}
+	page, next, err := r.c.SScan(ctx, r.set(set), cursor, "", int64(count)).Result()
+	if err != nil {
+		return nil, 0, wrap(err)
+	}
+	return dedupSorted(page), next, nil
+}
+
+// Members reads a whole set, sorted.
+func (r *Redis) Members(ctx context.Context, set string) ([]string, error) {
+	m, err := r.c.SMembers(ctx, r.set(set)).Result()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	sort.Strings(m)
+	return m, nil
+}
+
+func dedupSorted(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Ping checks Redis answers.
+func (r *Redis) Ping(ctx context.Context) error {
+	return wrap(r.c.Ping(ctx).Err())
+}
+
+// Invalidations delivers the keys written by every Update on this
+// namespace, this process's included, and nil after each (re)subscription
+// and after a message had to be dropped because the channel was full. It is
+// closed by Close.
+func (r *Redis) Invalidations() <-chan []string { return r.out }
+
+// Close stops the invalidation listener and closes the client (unless it
+// was injected).
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		ps := r.ps
+		r.mu.Unlock()
+		r.cancel()
+		if ps != nil {
+			_ = ps.Close()
+		}
+		r.wg.Wait()
+		close(r.out)
+		if r.ownsClient {
+			r.closeErr = r.c.Close()
+		}
+	})
+	return r.closeErr
+}
+
+// wrap marks connectivity failures with store.ErrUnavailable.
+func wrap(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) || !unavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
+}
+
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false // the caller gave up; Redis may be fine
+	}
+	for _, target := range []error{
+		redis.ErrClosed, redis.ErrPoolTimeout, redis.ErrPoolExhausted,
+		context.DeadlineExceeded, io.EOF, io.ErrUnexpectedEOF, net.ErrClosed,
+		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED,
+		syscall.EPIPE, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ETIMEDOUT,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	var (
+		netErr  net.Error
+		verify  *tls.CertificateVerificationError
+		record  tls.RecordHeaderError
+		alert   tls.AlertError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	if errors.As(err, &netErr) || errors.As(err, &verify) || errors.As(err, &record) ||
+		errors.As(err, &alert) || errors.As(err, &unknown) || errors.As(err, &host) ||
+		errors.As(err, &invalid) {
+		return true
+	}
+	if redis.IsLoadingError(err) || redis.IsReadOnlyError(err) || redis.IsClusterDownError(err) ||
+		redis.IsTryAgainError(err) || redis.IsMasterDownError(err) || redis.IsMaxClientsError(err) ||
+		redis.IsAuthError(err) || redis.IsNoReplicasError(err) {
+		return true
+	}
+	return strings.HasPrefix(err.Error(), "redis: Conn is in a bad state")
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// backoff is a jittered delay before retry attempt n (n >= 1): up to
+// 1ms·2^n, capped at 20ms.
+func backoff(n int) time.Duration {
+	max := time.Millisecond << min(n, 5)
+	if max > 20*time.Millisecond {
+		max = 20 * time.Millisecond
+	}
+	return time.Duration(rand.Int64N(int64(max))) + 100*time.Microsecond
+}

@@ -1,0 +1,310 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// errRetry makes go-redis's Watch return after a failed EXEC; Update
+// retries.
+var errRetry = errors.New("redisstore: retry")
+
+// Update runs fn in an optimistic WATCH/MULTI/EXEC transaction, running it
+// again from scratch when another writer changed a key it read, at most
+// maxAttempts times (then store.ErrConflict). An error of fn is returned
+// as it is, and nothing is written.
+func (r *Redis) Update(ctx context.Context, fn func(store.Tx) error) error {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, backoff(attempt)); err != nil {
+				return err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var fnErr error
+		conflict := false
+		err := r.c.Watch(ctx, func(rt *redis.Tx) error {
+			t := &tx{
+				r: r, ctx: ctx, rt: rt,
+				kv: map[string]*pendingValue{}, sets: map[string]map[string]bool{},
+				reads: map[string]readValue{}, setReads: map[string][]string{},
+			}
+			fnErr, conflict = t.run(fn)
+			if conflict {
+				return errRetry
+			}
+			return fnErr
+		}, r.anchor...)
+		if conflict {
+			continue
+		}
+		if fnErr != nil {
+			return fnErr
+		}
+		return wrap(err)
+	}
+	return store.ErrConflict
+}
+
+// tx is one attempt of an Update: a sticky connection with the keys read so
+// far WATCHed, and the buffered writes.
+type tx struct {
+	r     *Redis
+	ctx   context.Context
+	rt    *redis.Tx
+	armed bool  // keys are WATCHed on rt's connection
+	fail  error // first backend error: the attempt cannot commit
+
+	kv    map[string]*pendingValue // buffered Set (nil: Del)
+	order []string                 // keys of kv, first write first
+	sets  map[string]map[string]bool
+
+	reads    map[string]readValue // values read from Redis (WATCHed)
+	setReads map[string][]string  // sets read from Redis (WATCHed)
+}
+
+type pendingValue struct {
+	val []byte
+	exp time.Time // zero: no expiry
+}
+
+func (p *pendingValue) live() bool { return p != nil && (p.exp.IsZero() || time.Now().Before(p.exp)) }
+
+type readValue struct {
+	val []byte
+	ok  bool
+}
+
+// run runs fn and commits its writes. It reports fn's error (or a backend
+// one), or conflict when the attempt must be retried.
+func (t *tx) run(fn func(store.Tx) error) (err error, conflict bool) {
+	defer func() {
+		if t.armed { // not EXECuted: do not leave WATCHes on a pooled connection
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), WriteTimeout)
+			_ = t.rt.Unwatch(ctx).Err()
+			cancel()
+		}
+	}()
+	if err := fn(t); err != nil {
+		if t.fail == nil && t.armed {
+			// fn's verdict counts only if what it read still holds.
+			if ok, verr := t.commit(false); verr == nil && !ok {
+				return nil, true
+			}
+		}
+		return err, false
+	}
+	if t.fail != nil { // fn ignored a backend error: do not commit on what it missed
+		return t.fail, false
+	}
+	writes := len(t.order) > 0 || len(t.sets) > 0
+	if !writes && !t.armed {
+		return nil, false
+	}
+	ok, err := t.commit(writes)
+	if err != nil {
+		return err, false
+	}
+	return nil, !ok
+}
+
+// commit EXECs the buffered writes (or only checks the WATCHes when writes
+// is false). ok is false when a watched key changed.
+func (t *tx) commit(writes bool) (ok bool, err error) {
+	ctx := t.ctx
+	_, err = t.rt.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if writes {
+			for _, k := range t.order {
+				e := t.kv[k]
+				var ttl time.Duration
+				if e != nil && !e.exp.IsZero() {
+					if ttl = time.Until(e.exp); ttl <= 0 {
+						e = nil // expired before the commit
+					} else if ttl < time.Millisecond {
+						ttl = time.Millisecond
+					} else {
+						ttl = ttl.Round(time.Millisecond)
+					}
+				}
+				if e == nil {
+					p.Del(ctx, t.r.key(k))
+				} else {
+					p.Set(ctx, t.r.key(k), e.val, ttl)
+				}
+			}
+			for set, members := range t.sets {
+				var add, rem []any
+				for m, in := range members {
+					if in {
+						add = append(add, m)
+					} else {
+						rem = append(rem, m)
+					}
+				}
+				if len(add) > 0 {
+					p.SAdd(ctx, t.r.set(set), add...)
+				}
+				if len(rem) > 0 {
+					p.SRem(ctx, t.r.set(set), rem...)
+				}
+			}
+			if len(t.order) > 0 {
+				msg, err := json.Marshal(t.order)
+				if err != nil {
+					return err
+				}
+				p.Publish(ctx, t.r.channel, msg)
+			}
+		}
+		if p.Len() == 0 {
+			p.Ping(ctx) // EXEC of nothing still checks the WATCHes
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		t.armed = false
+		return true, nil
+	case errors.Is(err, redis.TxFailedErr):
+		t.armed = false
+		return false, nil
+	default:
+		if redis.IsExecAbortError(err) {
+			t.armed = false
+		}
+		t.fail = wrap(err)
+		return false, t.fail
+	}
+}
+
+// watchRead WATCHes key and runs read right after it, in one round trip.
+func (t *tx) watchRead(key string, read redis.Cmder) error {
+	if t.fail != nil {
+		return t.fail
+	}
+	watch := redis.NewStatusCmd(t.ctx, "watch", key)
+	_, err := t.rt.Pipelined(t.ctx, func(p redis.Pipeliner) error {
+		_ = p.Process(t.ctx, watch)
+		return p.Process(t.ctx, read)
+	})
+	if err == nil || err == redis.Nil {
+		err = watch.Err()
+	}
+	if err != nil {
+		t.fail = wrap(err)
+		return t.fail
+	}
+	t.armed = true
+	return nil
+}
+
+func (t *tx) Get(key string) ([]byte, bool, error) {
+	if e, ok := t.kv[key]; ok {
+		if !e.live() {
+			return nil, false, nil
+		}
+		return e.val, true, nil
+	}
+	if v, ok := t.reads[key]; ok {
+		return v.val, v.ok, nil
+	}
+	get := redis.NewStringCmd(t.ctx, "get", t.r.key(key))
+	if err := t.watchRead(t.r.key(key), get); err != nil {
+		return nil, false, err
+	}
+	b, err := get.Bytes()
+	if err == redis.Nil {
+		t.reads[key] = readValue{}
+		return nil, false, nil
+	}
+	if err != nil {
+		t.fail = wrap(err)
+		return nil, false, t.fail
+	}
+	t.reads[key] = readValue{val: b, ok: true}
+	return b, true, nil
+}
+
+func (t *tx) Set(key string, value []byte, ttl time.Duration) error {
+	e := &pendingValue{val: append([]byte{}, value...)}
+	if ttl > 0 {
+		e.exp = time.Now().Add(ttl)
+	}
+	t.write(key, e)
+	return nil
+}
+
+func (t *tx) Del(key string) error {
+	t.write(key, nil)
+	return nil
+}
+
+func (t *tx) write(key string, e *pendingValue) {
+	if _, seen := t.kv[key]; !seen {
+		t.order = append(t.order, key)
+	}
+	t.kv[key] = e
+}
+
+func (t *tx) change(set string, in bool, members []string) {
+	if len(members) == 0 {
+		return
+	}
+	p := t.sets[set]
+	if p == nil {
+		p = map[string]bool{}
+		t.sets[set] = p
+	}
+	for _, m := range members {
+		p[m] = in
+	}
+}
+
+func (t *tx) SAdd(set string, members ...string) error { t.change(set, true, members); return nil }
+func (t *tx) SRem(set string, members ...string) error { t.change(set, false, members); return nil }
+
+func (t *tx) SMembers(set string) ([]string, error) {
+	base, ok := t.setReads[set]
+	if !ok {
+		cmd := redis.NewStringSliceCmd(t.ctx, "smembers", t.r.set(set))
+		if err := t.watchRead(t.r.set(set), cmd); err != nil {
+			return nil, err
+		}
+		m, err := cmd.Result()
+		if err != nil {
+			t.fail = wrap(err)
+			return nil, t.fail
+		}
+		base = m
+		t.setReads[set] = base
+	}
+	pending := t.sets[set]
+	if len(pending) == 0 {
+		return slices.Sorted(slices.Values(base)), nil
+	}
+	cur := make(map[string]bool, len(base)+len(pending))
+	for _, m := range base {
+		cur[m] = true
+	}
+	for m, in := range pending {
+		cur[m] = in
+	}
+	out := make([]string, 0, len(cur))
+	for m, in := range cur {
+		if in {
+			out = append(out, m)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
