@@ -139,6 +139,7 @@ func TestBinaryConfigValidate(t *testing.T) {
 func TestQuickstartExample(t *testing.T) {
 	echoAddr := freeAddr(t)
 	httpPort := strings.Split(freeAddr(t), ":")[1]
+	adminPort := strings.Split(freeAddr(t), ":")[1]
 	src, err := os.ReadFile("../examples/quickstart/gateway.config.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -152,8 +153,11 @@ func TestQuickstartExample(t *testing.T) {
 		o.ConfigDir = dir
 		o.EchoUpstream = echoAddr
 		o.Lookup = func(k string) (string, bool) {
-			if k == "EG_HTTP_PORT" {
+			switch k {
+			case "EG_HTTP_PORT":
 				return httpPort, true
+			case "EG_ADMIN_PORT":
+				return adminPort, true
 			}
 			return "", false
 		}
@@ -166,6 +170,11 @@ func TestQuickstartExample(t *testing.T) {
 	if body := readBody(t, resp); resp.StatusCode != 200 || body != "ok" {
 		t.Errorf("/status = %d %q", resp.StatusCode, body)
 	}
+	// The Admin API answers on its loopback port.
+	resp = get(t, "http://"+g.app.Addr("admin").String()+"/users")
+	if body := readBody(t, resp); resp.StatusCode != 200 || !strings.Contains(body, `"users"`) {
+		t.Errorf("admin /users = %d %s", resp.StatusCode, body)
+	}
 }
 
 func freeAddr(t *testing.T) string {
@@ -177,4 +186,3 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
-

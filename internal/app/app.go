@@ -16,12 +16,17 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/echo"
 	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/model"
+	"github.com/gatehouse/gatehouse/internal/oauth2server"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // Options configure one gateway process.
@@ -59,7 +64,16 @@ type App struct {
 	addrs   map[string]net.Addr
 	env     pipeline.Env
 	watch   *watcher
+	store   *store.Store
+	models  *model.Models
+	metrics *metrics.Metrics
+	oauth   *oauth2server.Server
+	// oauthOn mirrors whether the serving config declares the oauth2
+	// policy: its endpoints exist only then (as in Express Gateway).
+	oauthOn atomic.Bool
 
+	shutdownOnce  sync.Once
+	shutdownErr   error
 	reloadMu      sync.Mutex
 	lastReloadErr string // guarded by reloadMu
 	done          chan struct{}
@@ -89,7 +103,7 @@ func Start(opts Options) (*App, error) {
 	if opts.DataDir == "" {
 		opts.DataDir = filepath.Join(dir, "data")
 	}
-	a := &App{opts: opts, log: opts.Logger, addrs: map[string]net.Addr{}, done: make(chan struct{})}
+	a := &App{opts: opts, log: opts.Logger, addrs: map[string]net.Addr{}, done: make(chan struct{}), metrics: metrics.New()}
 
 	sys, err := config.LoadSystem(dir, opts.Lookup)
 	if err != nil {
@@ -106,14 +120,27 @@ func Start(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	pre, err := config.ParseGateway(filepath.Base(a.watch.path), data, opts.Lookup)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.startIdentity(context.Background(), pre); err != nil {
+		return nil, err
+	}
 	rt, err := gateway.Load(filepath.Base(a.watch.path), data, opts.Lookup, &a.env, gateway.Policies())
 	if err != nil {
+		a.store.Close()
 		return nil, err
 	}
 	cfg := rt.Config
 	a.logWarnings(rt)
 	a.watch.accept(g)
 	a.gw = gateway.New(rt, opts.Logger, opts.AccessLog)
+	a.gw.Metrics = a.metrics
+	a.oauthOn.Store(declares(cfg, "oauth2"))
+	a.gw.Pre = func(w http.ResponseWriter, r *http.Request) bool {
+		return a.oauthOn.Load() && a.oauth.Handle(w, r)
+	}
 
 	if err := a.listen(cfg); err != nil {
 		a.Shutdown(context.Background())
@@ -133,7 +160,16 @@ func (a *App) listen(cfg *config.Gateway) error {
 		}
 	}
 	if cfg.HTTP != nil {
-		if err := a.serve("http", cfg.HTTP.Addr(), a.gw, cfg.HTTP, nil); err != nil {
+		if err := a.serve("http", cfg.HTTP.Addr(config.DefaultHTTPPort), a.gw, cfg.HTTP, nil); err != nil {
+			return err
+		}
+	}
+	if cfg.Admin != nil {
+		h, addr, err := a.adminHandler(cfg)
+		if err != nil {
+			return err
+		}
+		if err := a.serve("admin", addr, a.opsHandler(h), &cfg.Admin.Listener, nil); err != nil {
 			return err
 		}
 	}
@@ -142,7 +178,7 @@ func (a *App) listen(cfg *config.Gateway) error {
 		if err != nil {
 			return err
 		}
-		if err := a.serve("https", cfg.HTTPS.Addr(), a.gw, &cfg.HTTPS.Listener, tlsConf); err != nil {
+		if err := a.serve("https", cfg.HTTPS.Addr(config.DefaultHTTPSPort), a.gw, &cfg.HTTPS.Listener, tlsConf); err != nil {
 			return err
 		}
 	}
@@ -192,17 +228,21 @@ func (a *App) serve(name, addr string, h http.Handler, l *config.Listener, tlsCo
 // when it is not running.
 func (a *App) Addr(name string) net.Addr { return a.addrs[name] }
 
+// Store is the identity store, for tests.
+func (a *App) Store() *store.Store { return a.store }
+
 // Gateway is the data plane, for tests.
 func (a *App) Gateway() *gateway.Gateway { return a.gw }
 
 // Shutdown stops accepting connections, waits for in-flight requests (up to
 // ctx or the shutdown timeout) and stops the reload loop.
 func (a *App) Shutdown(ctx context.Context) error {
-	select {
-	case <-a.done:
-	default:
-		close(a.done)
-	}
+	a.shutdownOnce.Do(func() { a.shutdownErr = a.shutdown(ctx) })
+	return a.shutdownErr
+}
+
+func (a *App) shutdown(ctx context.Context) error {
+	close(a.done)
 	ctx, cancel := context.WithTimeout(ctx, a.opts.ShutdownTimeout)
 	defer cancel()
 	var errs []error
@@ -223,6 +263,11 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.wg.Wait()
 	if a.gw != nil {
 		a.gw.Current().Close()
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -253,14 +298,17 @@ func (a *App) reload(force bool) error {
 	a.watch.accept(g) // a bad file is reported once, not on every poll
 	rt, err := gateway.Load(filepath.Base(a.watch.path), data, a.opts.Lookup, &a.env, gateway.Policies())
 	if err == nil {
+		a.oauthOn.Store(declares(rt.Config, "oauth2"))
 		old := a.gw.Swap(rt)
 		old.Close()
 		a.logWarnings(rt)
 		a.warnRestartOnly(old.Config, rt.Config)
+		a.metrics.Reloads.WithLabelValues("success").Inc()
 		a.log.Info("config reloaded", "file", a.watch.path, "routes", rt.Routes())
 		a.lastReloadErr = ""
 		return nil
 	}
+	a.metrics.Reloads.WithLabelValues("failure").Inc()
 	for _, e := range config.AsErrors(err) {
 		a.log.Error("config reload rejected, the previous config keeps serving", "error", e.Error())
 	}

@@ -47,8 +47,8 @@ func TestParseGatewayValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("unexpected error: %v", err)
 	}
-	if g.HTTP.Port != 9999 {
-		t.Errorf("port = %d, want 9999 from ${PORT}", g.HTTP.Port)
+	if g.HTTP.PortOr(0) != 9999 {
+		t.Errorf("port = %d, want 9999 from ${PORT}", g.HTTP.PortOr(0))
 	}
 	api, _ := g.APIEndpoints.Get("api")
 	if len(api) != 1 || api[0].Host != "*.example.com" || len(api[0].Paths) != 2 {

@@ -22,7 +22,9 @@ type Gateway struct {
 
 // Listener is the http block (and the shape shared by the others).
 type Listener struct {
-	Port     int    `yaml:"port"`
+	// Port is where to listen; absent means the listener's default (http
+	// 8080, https 8443, admin 9876, as Express Gateway); 0 picks a free port.
+	Port     *int   `yaml:"port"`
 	Host     string `yaml:"host"`
 	Hostname string `yaml:"hostname"` // Express Gateway's name for host
 	// Server limits; the zero value means the documented default.
@@ -34,14 +36,33 @@ type Listener struct {
 	Pos               Pos
 }
 
-// Addr is host:port for net.Listen; an empty host listens on every address,
-// as Express Gateway does for http.
-func (l *Listener) Addr() string {
-	host := l.Host
-	if host == "" {
-		host = l.Hostname
+// Default ports of the listeners.
+const (
+	DefaultHTTPPort  = 8080
+	DefaultHTTPSPort = 8443
+	DefaultAdminPort = 9876
+)
+
+// PortOr is the configured port, or def when the key is absent.
+func (l *Listener) PortOr(def int) int {
+	if l.Port == nil {
+		return def
 	}
-	return joinHostPort(host, l.Port)
+	return *l.Port
+}
+
+// HostName is host, or its Express Gateway alias hostname.
+func (l *Listener) HostName() string {
+	if l.Host != "" {
+		return l.Host
+	}
+	return l.Hostname
+}
+
+// Addr is host:port for net.Listen with def as the default port; an empty
+// host listens on every address, as Express Gateway does for http.
+func (l *Listener) Addr(def int) string {
+	return joinHostPort(l.HostName(), l.PortOr(def))
 }
 
 // HTTPS is the https block: a port and certificates per SNI host name.

@@ -143,8 +143,8 @@ func (g *Gateway) errAt(line int, path, format string, args ...any) *Error {
 func (g *Gateway) check() Errors {
 	var errs Errors
 	checkPort := func(l *Listener, path string) {
-		if l != nil && (l.Port < 0 || l.Port > 65535) {
-			errs = append(errs, g.errAt(l.Pos.Line, path+".port", "must be between 0 and 65535, got %d", l.Port))
+		if l != nil && l.Port != nil && (*l.Port < 0 || *l.Port > 65535) {
+			errs = append(errs, g.errAt(l.Pos.Line, path+".port", "must be between 0 and 65535, got %d", *l.Port))
 		}
 	}
 	checkPort(g.HTTP, "http")

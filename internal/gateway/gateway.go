@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/requestid"
 )
@@ -26,6 +28,8 @@ type Gateway struct {
 	// Pre handles requests before routing when it claims them (the OAuth2
 	// server's /oauth2/* and /login pages); nil when there is none.
 	Pre func(w http.ResponseWriter, r *http.Request) bool
+	// Metrics records every request; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // New returns a Gateway serving rt. access may be nil to disable access logs.
@@ -44,7 +48,10 @@ func (g *Gateway) Current() *Runtime { return g.current.Load() }
 
 // ServeHTTP runs the request through its pipeline.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &pipeline.State{RequestID: requestid.New(), Start: time.Now()}
+	// One allocation for the state and the eg-request-id header value.
+	a := &requestAlloc{state: pipeline.State{RequestID: requestid.New(), Start: time.Now()}}
+	st := &a.state
+	a.idHeader[0] = st.RequestID
 	rw, _ := g.writers.Get().(*responseWriter)
 	if rw == nil {
 		rw = new(responseWriter)
@@ -65,7 +72,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	stripIdentityHeaders(r.Header)
-	rw.Header().Set("eg-request-id", st.RequestID)
+	rw.Header()[headerRequestID] = a.idHeader[:] // Header.Set without canonicalizing the key again
 
 	if g.Pre != nil && g.Pre(rw, r) {
 		return
@@ -83,7 +90,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// headerRequestID is eg-request-id in canonical form.
+const headerRequestID = "Eg-Request-Id"
+
+// requestAlloc holds what ServeHTTP allocates for every request, so that it
+// is one allocation.
+type requestAlloc struct {
+	state    pipeline.State
+	idHeader [1]string
+}
+
 func (g *Gateway) finish(rw *responseWriter, r *http.Request, st *pipeline.State) {
+	if m := g.Metrics; m != nil {
+		record(m, st, rw.Status())
+	}
 	if g.access != nil {
 		attrs := []slog.Attr{
 			slog.String("request_id", st.RequestID),
@@ -102,6 +122,9 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, st *pipeline.State
 		}
 		if st.Reason != "" {
 			attrs = append(attrs, slog.String("reason", st.Reason))
+			if st.Policy != "" {
+				attrs = append(attrs, slog.String("policy", st.Policy))
+			}
 		}
 		if st.Upstream != "" {
 			attrs = append(attrs, slog.String("upstream", st.Upstream))
@@ -190,4 +213,24 @@ type noResponse struct{ pipeline string }
 func (n noResponse) Handle(w http.ResponseWriter, r *http.Request) error {
 	return pipeline.Reject(http.StatusNotFound, "not_found",
 		"pipeline "+n.pipeline+" has no step that answers this request (add a proxy or terminate step)")
+}
+
+// record derives the request's metrics from its state: the decision of the
+// step that answered (reason codes), the status and the time taken.
+func record(m *metrics.Metrics, st *pipeline.State, status int) {
+	m.Observe(st.APIEndpoint, st.Pipeline, status, time.Since(st.Start))
+	switch reason := st.Reason; {
+	case reason == "":
+	case strings.HasPrefix(reason, "authenticated:"):
+		m.AuthDecisions.WithLabelValues(reason[len("authenticated:"):], "allowed", "").Inc()
+	case reason == "rate_limited":
+		m.RateLimited.WithLabelValues(st.APIEndpoint).Inc()
+	case reason == "store_unavailable":
+		m.StoreErrors.Inc()
+		m.AuthDecisions.WithLabelValues(st.Policy, "error", reason).Inc()
+	case st.Anonymous:
+		m.AuthDecisions.WithLabelValues(st.Policy, "anonymous", reason).Inc()
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		m.AuthDecisions.WithLabelValues(st.Policy, "refused", reason).Inc()
+	}
 }

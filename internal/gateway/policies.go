@@ -2,10 +2,15 @@ package gateway
 
 import (
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/basicauth"
 	"github.com/gatehouse/gatehouse/internal/policy/cors"
 	"github.com/gatehouse/gatehouse/internal/policy/headers"
+	"github.com/gatehouse/gatehouse/internal/policy/introspect"
+	"github.com/gatehouse/gatehouse/internal/policy/keyauth"
 	"github.com/gatehouse/gatehouse/internal/policy/logpolicy"
+	"github.com/gatehouse/gatehouse/internal/policy/oauth2"
 	"github.com/gatehouse/gatehouse/internal/policy/proxy"
+	"github.com/gatehouse/gatehouse/internal/policy/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/policy/rewrite"
 	"github.com/gatehouse/gatehouse/internal/policy/terminate"
 )
@@ -20,5 +25,11 @@ func Policies() map[string]pipeline.Factory {
 		"headers":   {New: headers.New},
 		"log":       {New: logpolicy.New},
 		"rewrite":   {New: rewrite.New},
+
+		"basic-auth":        {New: basicauth.New},
+		"key-auth":          {New: keyauth.New},
+		"oauth2":            {New: oauth2.New},
+		"oauth2-introspect": {New: introspect.New},
+		"rate-limit":        {New: ratelimit.New},
 	}
 }

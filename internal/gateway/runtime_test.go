@@ -38,7 +38,7 @@ func TestBuildErrors(t *testing.T) {
 			name: "unknown policy in the policies list",
 			yaml: head + "policies: [proxy, jscode]\npipelines:\n  p:\n    apiEndpoints: [a]\n    policies: [{proxy: {action: {serviceEndpoint: s}}}, {jscode: }]\n",
 			want: []string{
-				`gateway.config.yml:6: policies[1]: unknown policy "jscode" (known: cors, headers, log, proxy, rewrite, terminate)`,
+				`gateway.config.yml:6: policies[1]: unknown policy "jscode" (known: ` + strings.Join(knownNames(Policies()), ", ") + `)`,
 				"gateway.config.yml:10: pipelines.p.policies[1].jscode: unreachable: the proxy step at line 10 always ends the pipeline, so nothing may follow it",
 			},
 		},

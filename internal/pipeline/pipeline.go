@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -76,6 +77,28 @@ type Env struct {
 	// HTTPClient makes outbound calls (JWKS, introspection); it has
 	// timeouts, and policies add per-call deadlines.
 	HTTPClient *http.Client
+	// OAuth2 verifies the access tokens the built-in authorization server
+	// issued (nil when the oauth2 policy is not enabled).
+	OAuth2 AccessTokenVerifier
+	// RateLimiter counts requests for the rate-limit policy: shared by all
+	// nodes on Redis, per process otherwise.
+	RateLimiter ratelimit.Limiter
+}
+
+// AccessTokenVerifier checks an access token issued by Gatehouse's
+// authorization server: opaque ("<id>|<secret>") or RFC 9068 JWT.
+type AccessTokenVerifier interface {
+	VerifyAccessToken(r *http.Request, token string) (*AccessToken, error)
+}
+
+// AccessToken is what a valid access token grants.
+type AccessToken struct {
+	ID        string
+	ClientID  string
+	UserID    string // empty for client_credentials
+	Scopes    []string
+	ExpiresAt time.Time
+	Claims    map[string]any // JWT access tokens only
 }
 
 // IdentityStore is what the auth policies read from the store: the narrow
@@ -112,6 +135,9 @@ func (l *link) Handle(w http.ResponseWriter, r *http.Request) error {
 	if l.step.Condition != nil && !l.step.Condition.Match(r) {
 		return l.next.Handle(w, r)
 	}
+	if st, ok := r.Context().Value(stateKey{}).(*State); ok {
+		st.Policy = l.step.Policy // the step deciding, for logs and metrics
+	}
 	return l.step.Action.Handle(w, r, l.next)
 }
 
@@ -130,6 +156,8 @@ type State struct {
 	// Reason is the decision reason code of the step that decided the
 	// request (a refusal's code, or the authenticating policy), for logs.
 	Reason string
+	// Policy is the last policy that ran (the one that decided).
+	Policy string
 	// Upstream is the service endpoint URL the proxy chose, for logs.
 	Upstream string
 	// Anonymous is set when an auth policy with passThrough let an

@@ -8,31 +8,62 @@ import (
 
 func recordKey(kind, id string) string { return "rec:" + kind + ":" + id }
 
+// envelope carries a record with its expiry: the per-process cache does not
+// see backend TTLs run out, so readers check it themselves.
+type envelope struct {
+	Exp int64           `json:"exp,omitempty"` // Unix milliseconds; 0: never
+	V   json.RawMessage `json:"v"`
+}
+
+func (s *Store) wrap(v any, ttl time.Duration) (*envelope, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	e := &envelope{V: raw}
+	if ttl > 0 {
+		e.Exp = s.now().Add(ttl).UnixMilli()
+	}
+	return e, nil
+}
+
+func (s *Store) live(e *envelope) bool { return e.Exp == 0 || s.now().UnixMilli() < e.Exp }
+
 // PutRecord stores v (JSON) under kind and id, for ttl (0: no expiry). The
 // OAuth2 server keeps its sessions, authorization transactions and signing
 // keys this way, so that every node sharing the store sees them.
 func (s *Store) PutRecord(ctx context.Context, kind, id string, v any, ttl time.Duration) error {
-	return s.update(ctx, func(tx *txn) error { return tx.putJSON(recordKey(kind, id), v, ttl) })
+	e, err := s.wrap(v, ttl)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *txn) error { return tx.putJSON(recordKey(kind, id), e, ttl) })
 }
 
 // GetRecord reads a record into v; false when there is none. Reads go
 // through the per-process cache (absent records too), which writes and the
 // backend's invalidations keep exact, so a check per request is cheap.
 func (s *Store) GetRecord(ctx context.Context, kind, id string, v any) (bool, error) {
-	raw, err := cached[json.RawMessage](ctx, s, recordKey(kind, id))
-	if err != nil || raw == nil {
+	e, err := cached[envelope](ctx, s, recordKey(kind, id))
+	if err != nil || e == nil || !s.live(e) {
 		return false, err
 	}
-	return true, json.Unmarshal(*raw, v)
+	return true, json.Unmarshal(e.V, v)
 }
 
 // TakeRecord reads and deletes a record atomically (single-use values).
 func (s *Store) TakeRecord(ctx context.Context, kind, id string, v any) (bool, error) {
 	var found bool
 	err := s.update(ctx, func(tx *txn) error {
-		var err error
-		if found, err = tx.getJSON(recordKey(kind, id), v); err != nil || !found {
+		var e envelope
+		ok, err := tx.getJSON(recordKey(kind, id), &e)
+		if err != nil || !ok {
 			return err
+		}
+		if found = s.live(&e); found {
+			if err := json.Unmarshal(e.V, v); err != nil {
+				return err
+			}
 		}
 		return tx.Del(recordKey(kind, id))
 	})
@@ -51,13 +82,17 @@ func (s *Store) DeleteRecord(ctx context.Context, kind, id string) error {
 func UpdateRecord[T any](ctx context.Context, s *Store, kind, id string, fn func(cur *T) (*T, time.Duration, error)) (*T, error) {
 	var out *T
 	err := s.update(ctx, func(tx *txn) error {
-		var cur T
-		found, err := tx.getJSON(recordKey(kind, id), &cur)
+		var e envelope
+		found, err := tx.getJSON(recordKey(kind, id), &e)
 		if err != nil {
 			return err
 		}
 		var in *T
-		if found {
+		if found && s.live(&e) {
+			var cur T
+			if err := json.Unmarshal(e.V, &cur); err != nil {
+				return err
+			}
 			in = &cur
 		}
 		next, ttl, err := fn(in)
@@ -69,7 +104,11 @@ func UpdateRecord[T any](ctx context.Context, s *Store, kind, id string, fn func
 			return nil
 		}
 		out = next
-		return tx.putJSON(recordKey(kind, id), next, ttl)
+		w, err := s.wrap(next, ttl)
+		if err != nil {
+			return err
+		}
+		return tx.putJSON(recordKey(kind, id), w, ttl)
 	})
 	return out, err
 }

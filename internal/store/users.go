@@ -28,6 +28,9 @@ func (s *Store) CreateUser(ctx context.Context, u User) (*User, error) {
 	if strings.ContainsAny(u.Username, ":\x00") {
 		return nil, invalid("username", "username must not contain ':'")
 	}
+	if len(u.Username) > 200 {
+		return nil, invalid("username", "username must be at most 200 characters")
+	}
 	now := s.now().UTC()
 	u.ID, u.IsActive, u.CreatedAt, u.UpdatedAt = newID(), true, now, now
 	err := s.update(ctx, func(tx *txn) error {
@@ -207,6 +210,9 @@ func (s *Store) CreateApp(ctx context.Context, a App) (*App, error) {
 	a.Name = strings.TrimSpace(a.Name)
 	if a.Name == "" {
 		return nil, invalid("name", "name is required")
+	}
+	if len(a.Name) > 200 {
+		return nil, invalid("name", "name must be at most 200 characters")
 	}
 	if a.UserID == "" {
 		return nil, invalid("userId", "userId is required")

@@ -60,6 +60,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"Pagination", testPagination},
 		{"ConcurrentWriters", testConcurrency},
 		{"NothingHalfWritten", testNothingHalfWritten},
+		{"Records", testRecords},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, nb) })
@@ -767,5 +768,50 @@ func testNothingHalfWritten(t *testing.T, nb NewBackend) {
 	}
 	if got, _ := s.GetUser(ctx, u.ID); got.Firstname != "F" {
 		t.Errorf("a failed update wrote: %+v", got)
+	}
+}
+
+// testRecords: records expire by the store clock even when cached.
+func testRecords(t *testing.T, nb NewBackend) {
+	s, clk := open(t, nb)
+	ctx := context.Background()
+	must(t, s.PutRecord(ctx, "session", "a", map[string]string{"u": "1"}, time.Minute))
+	var v map[string]string
+	if ok, err := s.GetRecord(ctx, "session", "a", &v); err != nil || !ok || v["u"] != "1" {
+		t.Fatalf("get: %v %v %v", ok, err, v)
+	}
+	clk.advance(2 * time.Minute)
+	if ok, _ := s.GetRecord(ctx, "session", "a", &v); ok {
+		t.Error("an expired record was read (from the cache)")
+	}
+	must(t, s.PutRecord(ctx, "tx", "b", 42, time.Minute))
+	var n int
+	if ok, err := s.TakeRecord(ctx, "tx", "b", &n); err != nil || !ok || n != 42 {
+		t.Fatalf("take: %v %v %d", ok, err, n)
+	}
+	if ok, _ := s.TakeRecord(ctx, "tx", "b", &n); ok {
+		t.Error("a record was taken twice")
+	}
+	type ks struct{ N int }
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := store.UpdateRecord(ctx, s, "keys", "set", func(cur *ks) (*ks, time.Duration, error) {
+				if cur == nil {
+					return &ks{N: 1}, 0, nil
+				}
+				return &ks{N: cur.N + 1}, 0, nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	var got ks
+	if ok, _ := s.GetRecord(ctx, "keys", "set", &got); !ok || got.N != 10 {
+		t.Errorf("10 concurrent UpdateRecord calls gave %+v", got)
 	}
 }

@@ -1,0 +1,157 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/admin"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/model"
+	"github.com/gatehouse/gatehouse/internal/oauth2server"
+	"github.com/gatehouse/gatehouse/internal/ratelimit"
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/boltstore"
+	"github.com/gatehouse/gatehouse/internal/store/memstore"
+	"github.com/gatehouse/gatehouse/internal/store/redisstore"
+)
+
+// DataFile is the embedded store's file in the data directory.
+const DataFile = "gatehouse.db"
+
+// openBackend picks the store the way an unchanged Express Gateway
+// system.config.yml expects: no db block → the embedded file store in the
+// data dir; db.redis.emulate → memory; db.redis with a host → Redis.
+func openBackend(ctx context.Context, sys *config.System, dataDir, configDir string, log *slog.Logger) (store.Backend, string, error) {
+	if sys.DB == nil || sys.DB.Redis == nil {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, "", fmt.Errorf("data dir: %w", err)
+		}
+		p := filepath.Join(dataDir, DataFile)
+		b, err := boltstore.Open(p, boltstore.Options{})
+		if err != nil {
+			return nil, "", err
+		}
+		return b, "embedded file " + p, nil
+	}
+	r := sys.DB.Redis
+	if r.Emulate {
+		return memstore.New(nil), "memory (db.redis.emulate: nothing is kept across restarts)", nil
+	}
+	opts, err := redisstore.FromConfig(r, configDir)
+	if err != nil {
+		return nil, "", err
+	}
+	opts.Logger = log
+	b, err := redisstore.New(ctx, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, "redis " + opts.Addr, nil
+}
+
+// outboundClient is the client policies use for JWKS and introspection:
+// bounded at every step, never following redirects off to another host
+// silently more than a few times.
+func outboundClient() *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           d.DialContext,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ResponseHeaderTimeout: 15 * time.Second,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+			ForceAttemptHTTP2:     true,
+		},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 3 {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+}
+
+// startIdentity opens the store and builds the OAuth2 server (when oauth2
+// is among the declared policies) and the Admin API handler.
+func (a *App) startIdentity(ctx context.Context, cfg *config.Gateway) error {
+	b, desc, err := openBackend(ctx, a.system, a.opts.DataDir, a.opts.ConfigDir, a.log)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	cost := 10
+	if a.system.Crypto != nil && a.system.Crypto.SaltRounds > 0 {
+		cost = a.system.Crypto.SaltRounds
+	}
+	a.store = store.New(b, store.Options{BcryptCost: cost, Logger: a.log})
+	a.log.Info("identity store", "backend", desc)
+	if rb, ok := b.(*redisstore.Redis); ok {
+		// Limits are shared by every node on the same Redis.
+		a.env.RateLimiter = ratelimit.NewRedis(rb.Client(), "{"+rb.Namespace()+"}:rl:")
+	} else {
+		a.env.RateLimiter = ratelimit.NewLocal(nil)
+	}
+	a.env.Identity = a.store
+	a.env.HTTPClient = outboundClient()
+
+	// The server always exists, so that a reload may enable the oauth2
+	// policy; its endpoints answer only while the config declares it.
+	srv, err := oauth2server.New(ctx, oauth2server.Options{Store: a.store, System: a.system, Logger: a.log, ConfigDir: a.opts.ConfigDir})
+	if err != nil {
+		return fmt.Errorf("oauth2: %w", err)
+	}
+	a.oauth = srv
+	a.env.OAuth2 = srv
+	models, err := model.Load(a.opts.ConfigDir)
+	if err != nil {
+		return err
+	}
+	a.models = models
+	return nil
+}
+
+func declares(cfg *config.Gateway, name string) bool {
+	for _, p := range cfg.Policies {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// adminHandler is the Admin API for the admin block of the config.
+func (a *App) adminHandler(cfg *config.Gateway) (http.Handler, string, error) {
+	ad := cfg.Admin
+	host, port := "localhost", config.DefaultAdminPort
+	key := os.Getenv("GATEHOUSE_ADMIN_KEY")
+	if ad != nil {
+		if h := ad.HostName(); h != "" {
+			host = h
+		}
+		port = ad.PortOr(config.DefaultAdminPort)
+		if ad.APIKey != "" {
+			key = ad.APIKey
+		}
+	}
+	addr := net.JoinHostPort(host, fmt.Sprint(port))
+	if key == "" && !loopback(host) {
+		return nil, "", fmt.Errorf("admin: the Admin API would listen on %s without an API key: set admin.apiKey (or GATEHOUSE_ADMIN_KEY), or bind it to localhost", addr)
+	}
+	return admin.New(a.store, a.models, admin.Options{APIKey: key, Logger: a.log}), addr, nil
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,88 @@
+// Package metrics holds the Prometheus metrics of one gateway process
+// (client_golang), served at /metrics on the admin listener.
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the gateway's instruments. Build one per process with New.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Requests         *prometheus.CounterVec   // api_endpoint, pipeline, code
+	Duration         *prometheus.HistogramVec // api_endpoint, pipeline
+	UpstreamDuration *prometheus.HistogramVec // upstream
+	UpstreamErrors   *prometheus.CounterVec   // upstream, reason
+	AuthDecisions    *prometheus.CounterVec   // policy, result, reason
+	TokensIssued     *prometheus.CounterVec   // grant
+	TokensRevoked    prometheus.Counter
+	CacheLookups     *prometheus.CounterVec // cache, result (hit|miss)
+	Reloads          *prometheus.CounterVec // result
+	StoreErrors      prometheus.Counter
+	RateLimited      *prometheus.CounterVec // api_endpoint
+}
+
+// New registers every metric in a fresh registry, with the Go runtime and
+// process collectors.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buckets := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	m := &Metrics{
+		Registry: r,
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_requests_total",
+			Help: "Requests answered, by apiEndpoint, pipeline and status code."}, []string{"api_endpoint", "pipeline", "code"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gatehouse_request_duration_seconds",
+			Help: "Time from the request's arrival to the end of its response.", Buckets: buckets}, []string{"api_endpoint", "pipeline"}),
+		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gatehouse_upstream_duration_seconds",
+			Help: "Time the upstream took to answer (headers).", Buckets: buckets}, []string{"upstream"}),
+		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_upstream_errors_total",
+			Help: "Upstream calls that failed, by reason (bad_gateway, upstream_timeout)."}, []string{"upstream", "reason"}),
+		AuthDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_auth_decisions_total",
+			Help: "Authentication decisions, by policy, result (allowed, refused, anonymous) and reason code."}, []string{"policy", "result", "reason"}),
+		TokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_tokens_issued_total",
+			Help: "Access tokens issued by the authorization server, by grant."}, []string{"grant"}),
+		TokensRevoked: prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_tokens_revoked_total",
+			Help: "Tokens revoked (revocation endpoint, Admin API, reuse detection)."}),
+		CacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_cache_lookups_total",
+			Help: "Cache lookups by cache (jwt, jwks, introspection, credentials) and result (hit, miss)."}, []string{"cache", "result"}),
+		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_config_reloads_total",
+			Help: "gateway.config.yml reloads by result (success, failure)."}, []string{"result"}),
+		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_store_errors_total",
+			Help: "Identity store calls that failed because the store was unavailable."}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_rate_limited_total",
+			Help: "Requests refused by rate-limit, by apiEndpoint."}, []string{"api_endpoint"}),
+	}
+	r.MustRegister(m.Requests, m.Duration, m.UpstreamDuration, m.UpstreamErrors, m.AuthDecisions,
+		m.TokensIssued, m.TokensRevoked, m.CacheLookups, m.Reloads, m.StoreErrors, m.RateLimited)
+	return m
+}
+
+// codes holds the label values of common statuses, so that recording a
+// request does not format a number.
+var codes = func() [600]string {
+	var c [600]string
+	for i := range c {
+		c[i] = strconv.Itoa(i)
+	}
+	return c
+}()
+
+// Code is the label value of an HTTP status.
+func Code(status int) string {
+	if status >= 0 && status < len(codes) {
+		return codes[status]
+	}
+	return strconv.Itoa(status)
+}
+
+// Observe records one answered request.
+func (m *Metrics) Observe(endpoint, pipeline string, status int, d time.Duration) {
+	m.Requests.WithLabelValues(endpoint, pipeline, Code(status)).Inc()
+	m.Duration.WithLabelValues(endpoint, pipeline).Observe(d.Seconds())
+}

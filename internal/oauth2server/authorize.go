@@ -1,0 +1,542 @@
+package oauth2server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/secret"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+const sessionCookie = "gatehouse_session"
+
+// session is a browser session: anonymous (only a CSRF token and where to
+// go after login) until the user logs in. It lives in the store, so any
+// node can serve the next request.
+type session struct {
+	UserID    string    `json:"userId,omitempty"`
+	CSRF      string    `json:"csrf"`
+	ReturnTo  string    `json:"returnTo,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// transaction is an authorization request waiting for the user's decision.
+type transaction struct {
+	Session          string   `json:"session"` // hash of the session cookie
+	UserID           string   `json:"userId"`
+	ClientID         string   `json:"clientId"`
+	RedirectURI      string   `json:"redirectUri"`
+	RedirectURIGiven bool     `json:"redirectUriGiven"`
+	Scopes           []string `json:"scopes"`
+	State            string   `json:"state"`
+	ResponseType     string   `json:"responseType"`
+	CodeChallenge    string   `json:"codeChallenge,omitempty"`
+	Method           string   `json:"method,omitempty"`
+}
+
+func hashID(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// loadSession returns the session of the request's cookie, or nil.
+func (srv *Server) loadSession(ctx context.Context, r *http.Request) (*session, string, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || len(c.Value) < 32 || len(c.Value) > 128 {
+		return nil, "", nil
+	}
+	id := hashID(c.Value)
+	var s session
+	found, err := srv.s.GetRecord(ctx, "session", id, &s)
+	if err != nil || !found {
+		return nil, "", err
+	}
+	if srv.now().Sub(s.CreatedAt) > srv.life.session { // the store's TTL may lag in caches
+		return nil, "", nil
+	}
+	return &s, id, nil
+}
+
+// newSession starts a session (a fresh id also on login: no fixation) and
+// sets its cookie: HttpOnly, SameSite=Lax, Secure under TLS.
+func (srv *Server) newSession(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	value := secret.Generate(43)
+	id := hashID(value)
+	if s.CSRF == "" {
+		s.CSRF = secret.Generate(32)
+	}
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = srv.now()
+	}
+	if err := srv.s.PutRecord(ctx, "session", id, s, srv.life.session); err != nil {
+		return "", err
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: value, Path: "/", HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: int(srv.life.session / time.Second)})
+	return id, nil
+}
+
+func (srv *Server) saveSession(ctx context.Context, id string, s *session) error {
+	return srv.s.PutRecord(ctx, "session", id, s, srv.life.session)
+}
+
+func clearCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}
+
+func csrfOK(s *session, got string) bool {
+	return s != nil && got != "" && subtle.ConstantTimeCompare([]byte(s.CSRF), []byte(got)) == 1
+}
+
+// safeReturn keeps post-login redirects on this server (no open redirect).
+func safeReturn(p string) string {
+	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+		return "/"
+	}
+	return p
+}
+
+// authRequest is a validated authorization request.
+type authRequest struct {
+	client       *store.Consumer
+	cred         *store.Credential
+	redirectURI  string
+	given        bool
+	responseType string
+	scopes       []string
+	state        string
+	challenge    string
+	method       string
+}
+
+// errorPage is an authorization error that must not be redirected: the
+// client or its redirect URI could not be trusted (RFC 6749 §4.1.2.1).
+type errorPage struct {
+	status int
+	title  string
+	msg    string
+}
+
+func (e *errorPage) Error() string { return e.msg }
+
+// redirectError is an authorization error sent back to the client's
+// validated redirect URI.
+type redirectError struct {
+	code, desc string
+}
+
+func (e *redirectError) Error() string { return e.code + ": " + e.desc }
+
+// validate checks an authorization request (RFC 6749 §4.1.1, §4.2.1,
+// RFC 7636 §4.3). Client and redirect URI problems are errorPage; the rest,
+// once the redirect URI is trusted, redirectError.
+func (srv *Server) validate(ctx context.Context, q url.Values) (*authRequest, error) {
+	for k, v := range q {
+		if len(v) > 1 {
+			return nil, &errorPage{400, "Invalid request", "The parameter " + k + " is repeated."}
+		}
+	}
+	clientID := q.Get("client_id")
+	if clientID == "" {
+		return nil, &errorPage{400, "Invalid request", "The request has no client_id."}
+	}
+	consumer, err := srv.s.GetConsumer(ctx, clientID, false)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !consumer.Active()) {
+		return nil, &errorPage{400, "Unknown application", "The application asking for access is not registered or not active."}
+	} else if err != nil {
+		return nil, err
+	}
+	cred, err := srv.s.GetCredential(ctx, store.OAuth2, consumer.ID())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !cred.IsActive) {
+		return nil, &errorPage{400, "Unknown application", "The application has no active OAuth 2.0 credential."}
+	} else if err != nil {
+		return nil, err
+	}
+	// Exact matching against the registered URIs (RFC 9700 §4.1.3).
+	var registered []string
+	if consumer.App != nil && consumer.App.RedirectURI != "" {
+		registered = append(registered, consumer.App.RedirectURI)
+	} else if consumer.User != nil && consumer.User.RedirectURI != "" {
+		registered = append(registered, consumer.User.RedirectURI)
+	}
+	registered = append(registered, cred.RedirectURIs...)
+	ar := &authRequest{client: consumer, cred: cred, state: q.Get("state")}
+	switch ru := q.Get("redirect_uri"); {
+	case ru != "":
+		if !slices.Contains(registered, ru) {
+			return nil, &errorPage{400, "Invalid redirect URI", "The redirect URI is not registered for this application."}
+		}
+		ar.redirectURI, ar.given = ru, true
+	case len(registered) == 1:
+		ar.redirectURI = registered[0]
+	default:
+		return nil, &errorPage{400, "Invalid request", "The request must name one of the application's registered redirect URIs."}
+	}
+	ar.responseType = q.Get("response_type")
+	switch ar.responseType {
+	case "code":
+	case "token":
+		if !srv.o.AllowImplicit {
+			return ar, &redirectError{"unsupported_response_type", "the implicit grant is disabled"}
+		}
+	case "":
+		return ar, &redirectError{"invalid_request", "Missing required parameter: response_type"}
+	default:
+		return ar, &redirectError{"unsupported_response_type", "unsupported response_type " + ar.responseType}
+	}
+	if ar.scopes, err = grantScopes(q.Get("scope"), cred.Scopes); err != nil {
+		return ar, &redirectError{"invalid_scope", "a requested scope is not allowed for this application"}
+	}
+	ar.challenge, ar.method = q.Get("code_challenge"), q.Get("code_challenge_method")
+	if ar.challenge != "" {
+		switch ar.method {
+		case "":
+			ar.method = "plain"
+			fallthrough
+		case "plain":
+			if !srv.o.AllowPlainPKCE {
+				return ar, &redirectError{"invalid_request", "code_challenge_method must be S256"}
+			}
+		case "S256":
+		default:
+			return ar, &redirectError{"invalid_request", "unsupported code_challenge_method"}
+		}
+		if len(ar.challenge) < 43 || len(ar.challenge) > 128 {
+			return ar, &redirectError{"invalid_request", "code_challenge must be 43 to 128 characters"}
+		}
+	} else if cred.Public() && ar.responseType == "code" {
+		return ar, &redirectError{"invalid_request", "public clients must send a PKCE code_challenge (S256)"}
+	}
+	if ar.responseType == "token" && ar.challenge != "" {
+		return ar, &redirectError{"invalid_request", "PKCE does not apply to the implicit grant"}
+	}
+	return ar, nil
+}
+
+// redirect sends the client back with parameters in the query (code) or
+// the fragment (implicit), keeping the redirect URI's own query.
+func redirectTo(w http.ResponseWriter, r *http.Request, base string, fragment bool, v url.Values) {
+	u, err := url.Parse(base)
+	if err != nil {
+		http.Error(w, "bad redirect URI", http.StatusBadRequest)
+		return
+	}
+	if fragment {
+		u.Fragment = ""
+		u.RawFragment = ""
+		loc := u.String() + "#" + v.Encode()
+		w.Header().Set("Location", loc)
+	} else {
+		q := u.Query()
+		for k, vals := range v {
+			q[k] = vals
+		}
+		u.RawQuery = q.Encode()
+		w.Header().Set("Location", u.String())
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusFound)
+}
+
+// authorize is GET /oauth2/authorize.
+func (srv *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	ar, err := srv.validate(ctx, q)
+	var page *errorPage
+	if errors.As(err, &page) {
+		srv.renderError(w, page.status, page.title, page.msg)
+		return
+	}
+	var rerr *redirectError
+	if errors.As(err, &rerr) {
+		v := url.Values{"error": {rerr.code}, "error_description": {rerr.desc}}
+		if ar.state != "" {
+			v.Set("state", ar.state)
+		}
+		redirectTo(w, r, ar.redirectURI, ar.responseType == "token", v)
+		return
+	}
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	sess, sid, err := srv.loadSession(ctx, r)
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	if sess == nil || sess.UserID == "" {
+		// Log in first, then come back here (Express Gateway: 302 /login).
+		s := &session{ReturnTo: r.URL.RequestURI()}
+		if sess != nil {
+			s.CSRF = sess.CSRF
+			s.CreatedAt = sess.CreatedAt
+			if err := srv.saveSessionReturn(ctx, sid, sess, r.URL.RequestURI()); err != nil {
+				srv.serverError(w, err)
+				return
+			}
+		} else if _, err := srv.newSession(ctx, w, r, s); err != nil {
+			srv.serverError(w, err)
+			return
+		}
+		w.Header().Set("Location", "/login")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusFound)
+		return
+	}
+	user, err := srv.s.GetUser(ctx, sess.UserID)
+	if err != nil || !user.IsActive {
+		_ = srv.s.DeleteRecord(ctx, "session", sid)
+		clearCookie(w, r)
+		srv.renderError(w, http.StatusForbidden, "Signed out", "Your account is no longer active.")
+		return
+	}
+	tid := secret.Generate(22)
+	tx := transaction{Session: sid, UserID: user.ID, ClientID: ar.client.ID(), RedirectURI: ar.redirectURI,
+		RedirectURIGiven: ar.given, Scopes: ar.scopes, State: ar.state, ResponseType: ar.responseType,
+		CodeChallenge: ar.challenge, Method: ar.method}
+	if err := srv.s.PutRecord(ctx, "authz", tid, &tx, srv.life.transaction); err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	w.Header().Set("transaction_id", tid) // Express Gateway's tests read it
+	srv.render(w, http.StatusOK, "consent", consentData{
+		Title: "Authorize " + ar.client.Name(), User: user, ClientName: ar.client.Name(), ClientID: ar.client.ID(),
+		Scopes: ar.scopes, TransactionID: tid, CSRF: sess.CSRF, RedirectHost: hostOf(ar.redirectURI),
+	})
+}
+
+func (srv *Server) saveSessionReturn(ctx context.Context, sid string, s *session, ret string) error {
+	s.ReturnTo = ret
+	return srv.saveSession(ctx, sid, s)
+}
+
+func hostOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	return p.Host
+}
+
+// decision is POST /oauth2/authorize/decision: the user allowed or denied.
+func (srv *Server) decision(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		srv.renderError(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+		return
+	}
+	sess, sid, err := srv.loadSession(ctx, r)
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	if sess == nil || sess.UserID == "" {
+		w.Header().Set("Location", "/login")
+		w.WriteHeader(http.StatusFound)
+		return
+	}
+	if !csrfOK(sess, r.PostForm.Get("_csrf")) {
+		srv.renderError(w, http.StatusForbidden, "Request refused", "The form has expired or did not come from this site. Go back and try again.")
+		return
+	}
+	tid := r.Form.Get("transaction_id")
+	if tid == "" {
+		srv.renderError(w, http.StatusBadRequest, "Invalid request", "Missing required parameter: transaction_id")
+		return
+	}
+	var tx transaction
+	found, err := srv.s.TakeRecord(ctx, "authz", tid, &tx)
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	if !found || tx.Session != sid || tx.UserID != sess.UserID {
+		srv.renderError(w, http.StatusForbidden, "Request expired", "Unable to load the authorization request; start again from the application.")
+		return
+	}
+	implicit := tx.ResponseType == "token"
+	v := url.Values{}
+	if tx.State != "" {
+		v.Set("state", tx.State)
+	}
+	// Deny when the form says so: the consent page's Deny button is named
+	// "cancel" (Express Gateway's had no name, so Cancel approved, B-11).
+	if r.PostForm.Get("cancel") != "" || r.PostForm.Get("decision") == "deny" {
+		v.Set("error", "access_denied")
+		redirectTo(w, r, tx.RedirectURI, implicit, v)
+		return
+	}
+	consumer, err := srv.s.GetConsumer(ctx, tx.ClientID, false)
+	if err != nil || !consumer.Active() {
+		v.Set("error", "unauthorized_client")
+		redirectTo(w, r, tx.RedirectURI, implicit, v)
+		return
+	}
+	if implicit {
+		cred, err := srv.s.GetCredential(ctx, store.OAuth2, consumer.ID())
+		if err != nil {
+			srv.serverError(w, err)
+			return
+		}
+		resp, err := srv.issue(ctx, r, issueRequest{client: &client{consumer: consumer, cred: cred}, userID: tx.UserID,
+			scopes: tx.Scopes, grant: "implicit", redirectURI: tx.RedirectURI})
+		if err != nil {
+			srv.serverError(w, err)
+			return
+		}
+		v.Set("access_token", resp["access_token"].(string))
+		v.Set("token_type", "Bearer")
+		v.Set("expires_in", sprintf("%d", resp["expires_in"]))
+		if s, ok := resp["scope"].(string); ok {
+			v.Set("scope", s)
+		}
+		redirectTo(w, r, tx.RedirectURI, true, v)
+		return
+	}
+	code := secret.Generate(43)
+	now := srv.now()
+	c := &store.Code{ID: codeHash(code), ConsumerID: consumer.ID(), UserID: tx.UserID, RedirectURI: tx.RedirectURI,
+		RedirectURIGiven: tx.RedirectURIGiven, Scopes: tx.Scopes, CodeChallenge: tx.CodeChallenge,
+		CodeChallengeMethod: tx.Method, CreatedAt: now, ExpiresAt: now.Add(srv.life.code)}
+	if err := srv.s.SaveCode(ctx, c); err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	v.Set("code", code)
+	redirectTo(w, r, tx.RedirectURI, false, v)
+}
+
+// loginPage is GET /login.
+func (srv *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess, _, err := srv.loadSession(ctx, r)
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	if sess == nil {
+		sess = &session{}
+		if _, err := srv.newSession(ctx, w, r, sess); err != nil {
+			srv.serverError(w, err)
+			return
+		}
+	}
+	srv.render(w, http.StatusOK, "login", loginData{Title: "Sign in", CSRF: sess.CSRF})
+}
+
+// login is POST /login: check the user's basic-auth credential, start an
+// authenticated session with a new id, and go back where the user was.
+func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		srv.renderError(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+		return
+	}
+	sess, sid, err := srv.loadSession(ctx, r)
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	if !csrfOK(sess, r.PostForm.Get("_csrf")) {
+		// Login CSRF (Express Gateway had none, B-10): start over with a
+		// fresh form.
+		if sess == nil {
+			sess = &session{}
+			if _, err := srv.newSession(ctx, w, r, sess); err != nil {
+				srv.serverError(w, err)
+				return
+			}
+		}
+		srv.render(w, http.StatusForbidden, "login", loginData{Title: "Sign in", CSRF: sess.CSRF,
+			Error: "Your sign-in form expired. Please try again."})
+		return
+	}
+	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
+	userKey, ipKey := "user:"+username, "ip:"+clientIP(r)
+	for _, k := range []string{userKey, ipKey} {
+		if blocked, left := srv.loginRL.blocked(k); blocked {
+			w.Header().Set("Retry-After", sprintf("%d", int(left.Seconds())+1))
+			srv.render(w, http.StatusTooManyRequests, "login", loginData{Title: "Sign in", CSRF: sess.CSRF, Username: username,
+				Error: "Too many failed attempts. Wait a minute and try again."})
+			return
+		}
+	}
+	user, err := srv.checkUserPassword(ctx, username, password)
+	if err != nil {
+		var oe *oauthError
+		if !errors.As(err, &oe) {
+			srv.serverError(w, err)
+			return
+		}
+		srv.loginRL.fail(userKey)
+		srv.loginRL.fail(ipKey)
+		srv.render(w, http.StatusUnauthorized, "login", loginData{Title: "Sign in", CSRF: sess.CSRF, Username: username,
+			Error: "The user name or password is incorrect."})
+		return
+	}
+	srv.loginRL.reset(userKey)
+	ret := safeReturn(sess.ReturnTo)
+	_ = srv.s.DeleteRecord(ctx, "session", sid)
+	if _, err := srv.newSession(ctx, w, r, &session{UserID: user.ID}); err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	w.Header().Set("Location", ret)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusFound)
+}
+
+// logoutPage is GET /logout: a form, because a GET cannot carry a CSRF
+// token.
+func (srv *Server) logoutPage(w http.ResponseWriter, r *http.Request) {
+	sess, _, err := srv.loadSession(r.Context(), r)
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	if sess == nil || sess.UserID == "" {
+		w.Header().Set("Location", "/login")
+		w.WriteHeader(http.StatusFound)
+		return
+	}
+	srv.render(w, http.StatusOK, "logout", logoutData{Title: "Sign out", CSRF: sess.CSRF})
+}
+
+// logout is POST /logout: the session is deleted from the store, so it
+// really ends (Express Gateway's did not, B-12).
+func (srv *Server) logout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	_ = r.ParseForm()
+	sess, sid, err := srv.loadSession(ctx, r)
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	if sess != nil {
+		if !csrfOK(sess, r.PostForm.Get("_csrf")) {
+			srv.renderError(w, http.StatusForbidden, "Request refused", "The form has expired or did not come from this site.")
+			return
+		}
+		if err := srv.s.DeleteRecord(ctx, "session", sid); err != nil {
+			srv.serverError(w, err)
+			return
+		}
+	}
+	clearCookie(w, r)
+	w.Header().Set("Location", "/login")
+	w.WriteHeader(http.StatusFound)
+}

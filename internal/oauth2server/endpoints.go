@@ -1,0 +1,390 @@
+package oauth2server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/secret"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// revoke is POST /oauth2/revoke (RFC 7009). The client must authenticate;
+// an unknown token, or another client's, is answered 200 all the same
+// (§2.2), so the endpoint tells nothing about tokens.
+func (srv *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p, err := params(r)
+	if err != nil {
+		writeOAuthError(w, err, srv.log)
+		return
+	}
+	c, err := srv.authenticateClient(ctx, r, p)
+	if err != nil {
+		writeOAuthError(w, err, srv.log)
+		return
+	}
+	tok := p.Get("token")
+	if tok == "" {
+		writeOAuthError(w, errInvalidRequest("Missing required parameter: token"), srv.log)
+		return
+	}
+	if id, sec, ok := strings.Cut(tok, "|"); ok {
+		t, err := srv.s.GetToken(ctx, id)
+		if err == nil && t.ConsumerID == c.id() && secret.Verify(t.SecretHash, sec) == nil {
+			if t.Kind == store.RefreshToken && t.FamilyID != "" {
+				// §2.1: revoking a refresh token also ends the access
+				// tokens of the same grant (JWT ones too).
+				_, err = srv.revokeGrant(ctx, t.FamilyID)
+			} else {
+				_, err = srv.s.RevokeToken(ctx, t.ID)
+			}
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			writeOAuthError(w, err, srv.log)
+			return
+		}
+	} else if srv.jwtMode {
+		if claims, err := srv.parseJWT(tok); err == nil && claims["client_id"] == c.id() {
+			if err := srv.denyJWT(ctx, claims); err != nil {
+				writeOAuthError(w, err, srv.log)
+				return
+			}
+		}
+	}
+	noStore(w)
+	w.WriteHeader(http.StatusOK)
+}
+
+// denyJWT records a revoked JWT's jti until the token would expire; the
+// oauth2 policy refuses denied jtis.
+func (srv *Server) denyJWT(ctx context.Context, claims jwt.MapClaims) error {
+	jti, _ := claims["jti"].(string)
+	exp, _ := claims["exp"].(float64)
+	ttl := time.Unix(int64(exp), 0).Sub(srv.now()) + jwtLeeway
+	if jti == "" || ttl <= 0 {
+		return nil
+	}
+	return srv.s.PutRecord(ctx, "revoked-jti", jti, true, ttl)
+}
+
+// revokeGrant revokes everything one grant issued: the opaque tokens of the
+// family in the store and, in JWT mode, the JWT access tokens that carry
+// the family as their grant_id claim (they are not in the store, so the
+// family is recorded as revoked until its last access token expires).
+func (srv *Server) revokeGrant(ctx context.Context, familyID string) (int, error) {
+	n, err := srv.s.RevokeFamily(ctx, familyID)
+	if err != nil || !srv.jwtMode {
+		return n, err
+	}
+	return n, srv.s.PutRecord(ctx, "revoked-grant", familyID, true, srv.life.access+jwtLeeway+time.Minute)
+}
+
+// grantRevoked reports whether a JWT's grant was revoked.
+func (srv *Server) grantRevoked(ctx context.Context, claims jwt.MapClaims) (bool, error) {
+	gid, _ := claims["grant_id"].(string)
+	if gid == "" {
+		return false, nil
+	}
+	var v bool
+	return srv.s.GetRecord(ctx, "revoked-grant", gid, &v)
+}
+
+// JTIRevoked reports whether a JWT access token was revoked.
+func (srv *Server) JTIRevoked(ctx context.Context, jti string) (bool, error) {
+	var v bool
+	return srv.s.GetRecord(ctx, "revoked-jti", jti, &v)
+}
+
+// jwtLeeway is the clock skew tolerated on exp and iat.
+const jwtLeeway = 5 * time.Second
+
+// errNotAccessToken: a JWT signed by the server's key whose typ is not an
+// access token's (RFC 9068 §4).
+var errNotAccessToken = errors.New("the JWT is not an access token (typ is not at+jwt)")
+
+// parseJWT verifies one of the server's own access tokens: signature (the
+// key named by kid, with its algorithm), typ at+jwt, exp (required), iat,
+// and iss and aud when accessTokens.issuer and accessTokens.audience are
+// configured. Without a configured issuer the issuer is derived from the
+// request's host when the token is issued; it is not compared on use, so a
+// token obtained on one host name is accepted on every host the gateway
+// serves.
+func (srv *Server) parseJWT(tok string) (jwt.MapClaims, error) {
+	claims := jwt.MapClaims{}
+	t, err := jwt.ParseWithClaims(tok, claims, srv.keys.Keyfunc, srv.parseOpts...)
+	if err != nil {
+		return claims, err
+	}
+	if typ, _ := t.Header["typ"].(string); typ != "" && !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+		return claims, errNotAccessToken
+	}
+	return claims, nil
+}
+
+// jwtParseOptions are the checks of parseJWT, built once.
+func (srv *Server) jwtParseOptions() []jwt.ParserOption {
+	opts := []jwt.ParserOption{jwt.WithValidMethods(srv.keys.Algorithms()),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(jwtLeeway),
+		jwt.WithTimeFunc(srv.now)}
+	if srv.o.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(strings.TrimSuffix(srv.o.Issuer, "/")))
+	}
+	if len(srv.audience) > 0 {
+		opts = append(opts, jwt.WithAudience(srv.audience...))
+	}
+	return opts
+}
+
+// introspect is POST /oauth2/introspect (RFC 7662). Any authenticated
+// client may ask (resource servers introspect tokens issued to others).
+func (srv *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p, err := params(r)
+	if err != nil {
+		writeOAuthError(w, err, srv.log)
+		return
+	}
+	c, err := srv.authenticateClient(ctx, r, p)
+	if err != nil {
+		writeOAuthError(w, err, srv.log)
+		return
+	}
+	if c.cred.Public() {
+		// RFC 7662 §2.1: the caller must be authorized; a public client
+		// proves nothing (anyone may send its client_id), so it could scan
+		// for live tokens.
+		writeOAuthError(w, &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client",
+			Description: "introspection requires a confidential client (client_secret_basic or client_secret_post)"}, srv.log)
+		return
+	}
+	tok := p.Get("token")
+	if tok == "" {
+		writeOAuthError(w, errInvalidRequest("Missing required parameter: token"), srv.log)
+		return
+	}
+	noStore(w)
+	resp, err := srv.describe(r, tok)
+	if err != nil {
+		writeOAuthError(w, err, srv.log)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// describe answers an introspection: {"active": false} for anything that
+// is not a live token (§2.2).
+func (srv *Server) describe(r *http.Request, tok string) (map[string]any, error) {
+	ctx := r.Context()
+	inactive := map[string]any{"active": false}
+	if id, sec, ok := strings.Cut(tok, "|"); ok {
+		t, err := srv.s.VerifyToken(ctx, id, sec)
+		if errors.Is(err, store.ErrTokenInvalid) {
+			return inactive, nil
+		} else if err != nil {
+			return nil, err
+		}
+		if ok, err := srv.partiesActive(ctx, t.ConsumerID, t.AuthenticatedUserID); err != nil {
+			return nil, err
+		} else if !ok {
+			return inactive, nil
+		}
+		resp := map[string]any{
+			"active": true, "client_id": t.ConsumerID, "token_type": tokenType(t.Kind),
+			"exp": t.ExpiresAt.Unix(), "iat": t.CreatedAt.Unix(), "jti": t.ID, "iss": srv.issuer(r),
+			"sub": t.ConsumerID,
+		}
+		if len(t.Scopes) > 0 {
+			resp["scope"] = strings.Join(t.Scopes, " ")
+		}
+		if t.AuthenticatedUserID != "" {
+			resp["sub"] = t.AuthenticatedUserID
+			if u, err := srv.s.GetUser(ctx, t.AuthenticatedUserID); err == nil {
+				resp["username"] = u.Username
+			}
+		}
+		return resp, nil
+	}
+	if !srv.jwtMode {
+		return inactive, nil
+	}
+	claims, err := srv.parseJWT(tok)
+	if err != nil {
+		return inactive, nil
+	}
+	if revoked, err := srv.jwtRevoked(ctx, claims); err != nil {
+		return nil, err
+	} else if revoked {
+		return inactive, nil
+	}
+	clientID, _ := claims["client_id"].(string)
+	userID, _ := claims["sub"].(string)
+	if userID == clientID {
+		userID = ""
+	}
+	if ok, err := srv.partiesActive(ctx, clientID, userID); err != nil {
+		return nil, err
+	} else if !ok {
+		return inactive, nil
+	}
+	resp := map[string]any{"active": true, "token_type": "Bearer"}
+	for k, v := range claims {
+		resp[k] = v
+	}
+	return resp, nil
+}
+
+// jwtRevoked reports whether a JWT access token was revoked, alone (its
+// jti) or with its grant (grant_id).
+func (srv *Server) jwtRevoked(ctx context.Context, claims jwt.MapClaims) (bool, error) {
+	if jti, _ := claims["jti"].(string); jti != "" {
+		if revoked, err := srv.JTIRevoked(ctx, jti); err != nil || revoked {
+			return revoked, err
+		}
+	}
+	return srv.grantRevoked(ctx, claims)
+}
+
+// partiesActive reports whether a token's client and end user (if any)
+// still exist and are active: introspection then agrees with the oauth2
+// policy, which refuses the tokens of deactivated consumers.
+func (srv *Server) partiesActive(ctx context.Context, clientID, userID string) (bool, error) {
+	for _, id := range []string{clientID, userID} {
+		if id == "" {
+			continue
+		}
+		c, err := srv.s.GetConsumer(ctx, id, false)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		if !c.Active() {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func tokenType(kind string) string {
+	if kind == store.RefreshToken {
+		return "refresh_token"
+	}
+	return "Bearer"
+}
+
+// metadata is RFC 8414 authorization server metadata.
+func (srv *Server) metadata(w http.ResponseWriter, r *http.Request) {
+	iss := srv.issuer(r)
+	responseTypes := []string{"code"}
+	if srv.o.AllowImplicit {
+		responseTypes = append(responseTypes, "token")
+	}
+	methods := []string{"S256"}
+	if srv.o.AllowPlainPKCE {
+		methods = append(methods, "plain")
+	}
+	auth := []string{"client_secret_basic", "client_secret_post", "none"}
+	m := map[string]any{
+		"issuer":                                        iss,
+		"authorization_endpoint":                        iss + "/oauth2/authorize",
+		"token_endpoint":                                iss + "/oauth2/token",
+		"revocation_endpoint":                           iss + "/oauth2/revoke",
+		"introspection_endpoint":                        iss + "/oauth2/introspect",
+		"response_types_supported":                      responseTypes,
+		"grant_types_supported":                         []string{"authorization_code", "client_credentials", "password", "refresh_token"},
+		"token_endpoint_auth_methods_supported":         auth,
+		"revocation_endpoint_auth_methods_supported":    auth,
+		"introspection_endpoint_auth_methods_supported": auth[:2],
+		"code_challenge_methods_supported":              methods,
+	}
+	if srv.o.AllowImplicit {
+		m["grant_types_supported"] = append(m["grant_types_supported"].([]string), "implicit")
+	}
+	if scopes, err := srv.s.ListScopes(r.Context()); err == nil && len(scopes) > 0 {
+		m["scopes_supported"] = scopes
+	}
+	if srv.jwtMode && srv.keys.hmac == nil {
+		m["jwks_uri"] = iss + "/.well-known/jwks.json"
+	}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, m)
+}
+
+// jwks publishes the public keys of JWT access tokens (RFC 7517).
+func (srv *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	if !srv.jwtMode || srv.keys.hmac != nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found",
+			"message": "access tokens are not signed with a public key (accessTokens.tokenType is not jwt, or the key is an HMAC secret)"})
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, map[string]any{"keys": srv.keys.JWKS()})
+}
+
+// Access token verification failures.
+var (
+	ErrTokenInvalid = errors.New("the access token is not valid")
+	ErrTokenExpired = errors.New("the access token has expired")
+	ErrTokenRevoked = errors.New("the access token was revoked")
+)
+
+// VerifyAccessToken checks a token this server issued, for the oauth2
+// policy. Opaque tokens are looked up in the store (cached per node;
+// revocation invalidates the cache here at once and on other nodes through
+// the store's invalidations); JWTs are verified with the keyring and
+// checked against the revoked-jti list.
+func (srv *Server) VerifyAccessToken(r *http.Request, tok string) (*pipeline.AccessToken, error) {
+	ctx := r.Context()
+	if id, sec, ok := strings.Cut(tok, "|"); ok {
+		t, err := srv.s.GetToken(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrTokenInvalid
+		} else if err != nil {
+			return nil, err
+		}
+		if t.Kind != store.AccessToken || secret.Verify(t.SecretHash, sec) != nil {
+			return nil, ErrTokenInvalid
+		}
+		if t.Revoked {
+			return nil, ErrTokenRevoked
+		}
+		if t.Expired(srv.now()) {
+			return nil, ErrTokenExpired
+		}
+		return &pipeline.AccessToken{ID: t.ID, ClientID: t.ConsumerID, UserID: t.AuthenticatedUserID,
+			Scopes: t.Scopes, ExpiresAt: t.ExpiresAt}, nil
+	}
+	if !srv.jwtMode {
+		return nil, ErrTokenInvalid
+	}
+	claims, err := srv.parseJWT(tok)
+	if errors.Is(err, jwt.ErrTokenExpired) {
+		return nil, ErrTokenExpired
+	} else if err != nil {
+		return nil, ErrTokenInvalid
+	}
+	at := &pipeline.AccessToken{Claims: claims}
+	at.ID, _ = claims["jti"].(string)
+	at.ClientID, _ = claims["client_id"].(string)
+	if sub, _ := claims["sub"].(string); sub != at.ClientID {
+		at.UserID = sub
+	}
+	if s, _ := claims["scope"].(string); s != "" {
+		at.Scopes = strings.Fields(s)
+	}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		at.ExpiresAt = exp.Time
+	}
+	if revoked, err := srv.jwtRevoked(ctx, claims); err != nil {
+		return nil, err
+	} else if revoked {
+		return nil, ErrTokenRevoked
+	}
+	return at, nil
+}

@@ -1,0 +1,377 @@
+package oauth2server
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/secret"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Generated keys are rotated after this long; a retired key stays published
+// until every token it signed has expired.
+const keyRotation = 30 * 24 * time.Hour
+
+// signingKey is one key of the keyring, as persisted in the store.
+type signingKey struct {
+	KID       string    `json:"kid"`
+	Alg       string    `json:"alg"`
+	PEM       string    `json:"pem"` // PKCS #8 private key
+	CreatedAt time.Time `json:"createdAt"`
+	RetiredAt time.Time `json:"retiredAt,omitzero"`
+
+	private crypto.Signer
+}
+
+type keyset struct {
+	Keys []*signingKey `json:"keys"`
+}
+
+// keyring signs RFC 9068 access tokens and publishes the public keys. Keys
+// come from accessTokens.secretOrPrivateKey(File) when configured, else
+// they are generated (ES256) and kept in the store, so every node signs and
+// verifies with the same keys.
+type keyring struct {
+	mu      sync.RWMutex
+	static  *signingKey // configured key (never rotated)
+	hmac    []byte      // configured HS* secret
+	alg     string
+	set     []*signingKey // generated keys, newest first
+	store   *store.Store
+	now     func() time.Time
+	tokenTL time.Duration
+
+	// reload serialises reloads of the generated keyset; lastTry is when
+	// the last reload was attempted (guarded by reload).
+	reload  sync.Mutex
+	lastTry time.Time
+}
+
+// reloadEvery bounds how often an unknown kid, or a key due for rotation,
+// makes a node reread the keyset from the store.
+const reloadEvery = 5 * time.Second
+
+// maybeReload rereads (and, when due, rotates) the generated keyset: another
+// node may have rotated it, or this process has run past the rotation age.
+// At most once per reloadEvery.
+func (kr *keyring) maybeReload() {
+	if kr.static != nil || kr.hmac != nil {
+		return
+	}
+	kr.reload.Lock()
+	defer kr.reload.Unlock()
+	now := kr.now()
+	if now.Sub(kr.lastTry) < reloadEvery {
+		return
+	}
+	kr.lastTry = now
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = kr.refresh(ctx) // on failure the keys in memory keep serving
+}
+
+func loadKeyring(ctx context.Context, s *store.Store, at *config.AccessTokens, dir string, now func() time.Time, ttl time.Duration) (*keyring, error) {
+	kr := &keyring{store: s, now: now, tokenTL: ttl, alg: at.Algorithm}
+	material := at.SecretOrPrivateKey
+	if at.SecretOrPrivateKeyFile != "" {
+		p := at.SecretOrPrivateKeyFile
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("accessTokens.secretOrPrivateKeyFile: %w", err)
+		}
+		material = string(b)
+	}
+	if material != "" {
+		if err := kr.configure(material); err != nil {
+			return nil, fmt.Errorf("accessTokens: %w", err)
+		}
+		return kr, nil
+	}
+	if kr.alg != "" && kr.alg != "ES256" {
+		return nil, fmt.Errorf("accessTokens.algorithm %s needs secretOrPrivateKey or secretOrPrivateKeyFile (generated keys are ES256)", kr.alg)
+	}
+	kr.alg = "ES256"
+	return kr, kr.refresh(ctx)
+}
+
+// configure takes an HMAC secret or a PEM private key from the config.
+func (kr *keyring) configure(material string) error {
+	block, _ := pem.Decode([]byte(material))
+	if block == nil {
+		if kr.alg == "" {
+			kr.alg = "HS256" // Express Gateway's default
+		}
+		if kr.alg != "HS256" && kr.alg != "HS384" && kr.alg != "HS512" {
+			return fmt.Errorf("algorithm %s needs a PEM private key, not a secret", kr.alg)
+		}
+		if len(material) < 32 {
+			return errors.New("secretOrPrivateKey must be at least 32 characters for HMAC signing")
+		}
+		kr.hmac = []byte(material)
+		return nil
+	}
+	signer, err := parsePrivateKey(block.Bytes)
+	if err != nil {
+		return err
+	}
+	alg, err := algFor(signer, kr.alg)
+	if err != nil {
+		return err
+	}
+	kr.alg = alg
+	pub, _ := x509.MarshalPKIXPublicKey(signer.Public())
+	kr.static = &signingKey{KID: "cfg-" + base64.RawURLEncoding.EncodeToString(sha(pub))[:16], Alg: alg, private: signer}
+	return nil
+}
+
+func sha(b []byte) []byte {
+	h := crypto.SHA256.New()
+	h.Write(b)
+	return h.Sum(nil)
+}
+
+func parsePrivateKey(der []byte) (crypto.Signer, error) {
+	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		if s, ok := k.(crypto.Signer); ok {
+			return s, nil
+		}
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return k, nil
+	}
+	if k, err := x509.ParseECPrivateKey(der); err == nil {
+		return k, nil
+	}
+	return nil, errors.New("secretOrPrivateKey is not a PEM private key (PKCS #8, PKCS #1 or EC)")
+}
+
+func algFor(k crypto.Signer, want string) (string, error) {
+	var allowed []string
+	switch pk := k.(type) {
+	case *rsa.PrivateKey:
+		allowed = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+	case *ecdsa.PrivateKey:
+		switch pk.Curve {
+		case elliptic.P256():
+			allowed = []string{"ES256"}
+		case elliptic.P384():
+			allowed = []string{"ES384"}
+		case elliptic.P521():
+			allowed = []string{"ES512"}
+		}
+	case ed25519.PrivateKey:
+		allowed = []string{"EdDSA"}
+	}
+	if len(allowed) == 0 {
+		return "", errors.New("unsupported private key type")
+	}
+	if want == "" {
+		return allowed[0], nil
+	}
+	for _, a := range allowed {
+		if a == want {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("algorithm %s does not fit the configured key (use one of %v)", want, allowed)
+}
+
+// refresh loads the generated keyset, creating or rotating it atomically
+// in the store.
+func (kr *keyring) refresh(ctx context.Context) error {
+	now := kr.now()
+	ks, err := store.UpdateRecord(ctx, kr.store, "oauth2", "signing-keys", func(cur *keyset) (*keyset, time.Duration, error) {
+		if cur != nil && len(cur.Keys) > 0 && now.Sub(cur.Keys[0].CreatedAt) < keyRotation {
+			return nil, 0, nil
+		}
+		next := &keyset{}
+		k, err := newES256Key(now)
+		if err != nil {
+			return nil, 0, err
+		}
+		next.Keys = append(next.Keys, k)
+		if cur != nil {
+			for i, old := range cur.Keys {
+				if i == 0 {
+					old.RetiredAt = now
+				}
+				if old.RetiredAt.IsZero() || now.Sub(old.RetiredAt) < kr.tokenTL+time.Minute {
+					next.Keys = append(next.Keys, old)
+				}
+			}
+		}
+		return next, 0, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range ks.Keys {
+		block, _ := pem.Decode([]byte(k.PEM))
+		if block == nil {
+			return errors.New("stored signing key is not PEM")
+		}
+		if k.private, err = parsePrivateKey(block.Bytes); err != nil {
+			return err
+		}
+	}
+	kr.mu.Lock()
+	kr.set = ks.Keys
+	kr.mu.Unlock()
+	return nil
+}
+
+func newES256Key(now time.Time) (*signingKey, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return &signingKey{KID: secret.Generate(16), Alg: "ES256", CreatedAt: now,
+		PEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), private: k}, nil
+}
+
+// current is the key that signs new tokens.
+func (kr *keyring) current() (*signingKey, []byte) {
+	if kr.hmac != nil {
+		return &signingKey{Alg: kr.alg}, kr.hmac
+	}
+	if kr.static != nil {
+		return kr.static, nil
+	}
+	kr.mu.RLock()
+	k := kr.set[0]
+	kr.mu.RUnlock()
+	if kr.now().Sub(k.CreatedAt) >= keyRotation {
+		// Rotation is due while running: the first node to get here
+		// creates the next key in the store, the others load it.
+		kr.maybeReload()
+		kr.mu.RLock()
+		k = kr.set[0]
+		kr.mu.RUnlock()
+	}
+	return k, nil
+}
+
+// sign makes an RFC 9068 JWT: header typ "at+jwt" and the key's kid.
+func (kr *keyring) sign(claims jwt.MapClaims) (string, error) {
+	k, hmacKey := kr.current()
+	t := jwt.NewWithClaims(jwt.GetSigningMethod(k.Alg), claims)
+	t.Header["typ"] = "at+jwt" // RFC 9068 §2.1
+	if k.KID != "" {
+		t.Header["kid"] = k.KID
+	}
+	if hmacKey != nil {
+		return t.SignedString(hmacKey)
+	}
+	return t.SignedString(k.private)
+}
+
+// Keyfunc verifies tokens the server issued: the kid selects a published
+// key; the algorithm must be the key's (never "none", never HMAC for an
+// asymmetric key).
+func (kr *keyring) Keyfunc(t *jwt.Token) (any, error) {
+	alg, _ := t.Header["alg"].(string)
+	if kr.hmac != nil {
+		if alg != kr.alg {
+			return nil, fmt.Errorf("unexpected algorithm %q", alg)
+		}
+		return kr.hmac, nil
+	}
+	kid, _ := t.Header["kid"].(string)
+	for try := 0; try < 2; try++ {
+		for _, k := range kr.published() {
+			if k.KID == kid {
+				if alg != k.Alg {
+					return nil, fmt.Errorf("unexpected algorithm %q", alg)
+				}
+				return k.private.Public(), nil
+			}
+		}
+		if try == 0 && kid != "" {
+			// Another node may have rotated the keys since this one
+			// loaded them.
+			kr.maybeReload()
+		}
+	}
+	return nil, fmt.Errorf("unknown kid %q", kid)
+}
+
+// Algorithms lists the algorithms the keyring signs with.
+func (kr *keyring) Algorithms() []string { return []string{kr.alg} }
+
+func (kr *keyring) published() []*signingKey {
+	if kr.static != nil {
+		return []*signingKey{kr.static}
+	}
+	kr.mu.RLock()
+	defer kr.mu.RUnlock()
+	return kr.set
+}
+
+// jwk is one public key in RFC 7517 form.
+type jwk struct {
+	Kty string `json:"kty"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+	KID string `json:"kid"`
+	Crv string `json:"crv,omitempty"`
+	X   string `json:"x,omitempty"`
+	Y   string `json:"y,omitempty"`
+	N   string `json:"n,omitempty"`
+	E   string `json:"e,omitempty"`
+}
+
+// JWKS is the public key set (empty for HMAC keys, which are secret).
+func (kr *keyring) JWKS() []jwk {
+	b64 := base64.RawURLEncoding.EncodeToString
+	var out []jwk
+	for _, k := range kr.published() {
+		j := jwk{Use: "sig", Alg: k.Alg, KID: k.KID}
+		switch pk := k.private.Public().(type) {
+		case *ecdsa.PublicKey:
+			size := (pk.Curve.Params().BitSize + 7) / 8
+			j.Kty, j.Crv = "EC", pk.Curve.Params().Name
+			j.X, j.Y = b64(pad(pk.X, size)), b64(pad(pk.Y, size))
+		case *rsa.PublicKey:
+			j.Kty, j.N, j.E = "RSA", b64(pk.N.Bytes()), b64(big.NewInt(int64(pk.E)).Bytes())
+		case ed25519.PublicKey:
+			j.Kty, j.Crv, j.X = "OKP", "Ed25519", b64(pk)
+		default:
+			continue
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+func pad(n *big.Int, size int) []byte {
+	b := n.Bytes()
+	if len(b) >= size {
+		return b
+	}
+	return append(make([]byte, size-len(b)), b...)
+}

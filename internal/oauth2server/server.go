@@ -1,0 +1,261 @@
+// Package oauth2server is Gatehouse's OAuth 2.0 authorization server: the
+// endpoints Express Gateway mounts when the oauth2 policy is enabled
+// (/oauth2/authorize, /oauth2/authorize/decision, /oauth2/token, /login,
+// /logout) and what it lacks: revocation (RFC 7009), introspection
+// (RFC 7662), metadata (RFC 8414), PKCE (RFC 7636), refresh-token rotation
+// (RFC 9700 §4.14) and JWT access tokens (RFC 9068) with a JWKS.
+package oauth2server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Options configure the server; zero values take Express Gateway's
+// shipped defaults.
+type Options struct {
+	Store  *store.Store
+	System *config.System
+	Logger *slog.Logger
+	Now    func() time.Time
+	// ConfigDir holds the optional views/ folder that overrides the pages.
+	ConfigDir string
+	// AllowImplicit enables response_type=token (off by default: RFC 9700
+	// §2.1.2 recommends against the implicit grant).
+	AllowImplicit bool
+	// AllowPlainPKCE accepts code_challenge_method=plain (off by default).
+	AllowPlainPKCE bool
+	// Issuer overrides accessTokens.issuer; empty derives it from the
+	// request (scheme and host).
+	Issuer string
+	// LoginLimit is how many failed logins a user name or an address may
+	// make per LoginWindow before it gets 429 (default 5 per minute).
+	LoginLimit  int
+	LoginWindow time.Duration
+	// TokenLimit bounds failed client authentications per client id and
+	// address at the token endpoint (default 20 per minute).
+	TokenLimit int
+}
+
+// Lifetimes of what the server issues.
+type lifetimes struct {
+	access, refresh, code, session, transaction time.Duration
+}
+
+// Server serves the OAuth2 endpoints. Build it with New; Handle claims the
+// requests that belong to it.
+type Server struct {
+	o        Options
+	s        *store.Store
+	log      *slog.Logger
+	now      func() time.Time
+	life     lifetimes
+	jwtMode  bool
+	keys     *keyring
+	views    *template.Template
+	static   fs.FS
+	loginRL  *limiter
+	tokenRL  *limiter
+	audience []string
+	// parseOpts are the JWT checks (jwtParseOptions).
+	parseOpts []jwt.ParserOption
+	mu        sync.Mutex
+	mux       *http.ServeMux
+}
+
+// New builds the server, loading (or creating) the JWT signing keys when
+// access tokens are JWTs.
+func New(ctx context.Context, o Options) (*Server, error) {
+	if o.Store == nil {
+		return nil, errors.New("oauth2server: a store is required")
+	}
+	if o.System == nil {
+		o.System = &config.System{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.LoginLimit == 0 {
+		o.LoginLimit = 5
+	}
+	if o.LoginWindow == 0 {
+		o.LoginWindow = time.Minute
+	}
+	if o.TokenLimit == 0 {
+		o.TokenLimit = 20
+	}
+	sys := o.System
+	srv := &Server{o: o, s: o.Store, log: o.Logger, now: o.Now,
+		life: lifetimes{
+			access:      (&config.Expiry{TimeToExpiry: accessTTL(sys)}).Lifetime(2 * time.Hour),
+			refresh:     sys.RefreshTokens.Lifetime(2 * time.Hour),
+			code:        sys.AuthorizationCodes.Lifetime(5 * time.Minute),
+			session:     8 * time.Hour,
+			transaction: 10 * time.Minute,
+		},
+		loginRL: newLimiter(o.LoginLimit, o.LoginWindow, o.Now),
+		tokenRL: newLimiter(o.TokenLimit, time.Minute, o.Now),
+	}
+	if at := sys.AccessTokens; at != nil {
+		srv.jwtMode = at.TokenType == "jwt"
+		if o.Issuer == "" {
+			o.Issuer = at.Issuer
+			srv.o.Issuer = at.Issuer
+		}
+		srv.audience = at.Audience
+	}
+	if srv.jwtMode {
+		kr, err := loadKeyring(ctx, o.Store, sys.AccessTokens, o.ConfigDir, o.Now, srv.life.access)
+		if err != nil {
+			return nil, err
+		}
+		srv.keys = kr
+		srv.parseOpts = srv.jwtParseOptions()
+	}
+	views, static, err := loadViews(o.ConfigDir)
+	if err != nil {
+		return nil, err
+	}
+	srv.views, srv.static = views, static
+	srv.routes()
+	return srv, nil
+}
+
+func accessTTL(sys *config.System) config.Duration {
+	if sys.AccessTokens == nil {
+		return 0
+	}
+	return sys.AccessTokens.TimeToExpiry
+}
+
+func (srv *Server) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /oauth2/authorize", srv.authorize)
+	m.HandleFunc("POST /oauth2/authorize/decision", srv.decision)
+	m.HandleFunc("POST /oauth2/token", srv.token)
+	m.HandleFunc("POST /oauth2/revoke", srv.revoke)
+	m.HandleFunc("POST /oauth2/introspect", srv.introspect)
+	m.HandleFunc("GET /.well-known/oauth-authorization-server", srv.metadata)
+	m.HandleFunc("GET /.well-known/jwks.json", srv.jwks)
+	m.HandleFunc("GET /login", srv.loginPage)
+	m.HandleFunc("POST /login", srv.login)
+	m.HandleFunc("GET /logout", srv.logoutPage)
+	m.HandleFunc("POST /logout", srv.logout)
+	m.Handle("GET /oauth2/static/", http.StripPrefix("/oauth2/static/", http.FileServerFS(srv.static)))
+	srv.mux = m
+}
+
+// Owns reports whether the path is one of the server's endpoints (they are
+// served on every host, before the pipelines, as in Express Gateway).
+func Owns(path string) bool {
+	switch path {
+	case "/login", "/logout", "/.well-known/oauth-authorization-server", "/.well-known/jwks.json":
+		return true
+	}
+	return strings.HasPrefix(path, "/oauth2/")
+}
+
+// Handle serves the request when it belongs to the server.
+func (srv *Server) Handle(w http.ResponseWriter, r *http.Request) bool {
+	if !Owns(r.URL.Path) {
+		return false
+	}
+	srv.mux.ServeHTTP(w, r)
+	return true
+}
+
+// ServeHTTP serves only the server's endpoints (for tests).
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !srv.Handle(w, r) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
+	}
+}
+
+// JWTMode reports whether access tokens are JWTs.
+func (srv *Server) JWTMode() bool { return srv.jwtMode }
+
+// issuer is the configured issuer, or the request's origin.
+func (srv *Server) issuer(r *http.Request) string {
+	if srv.o.Issuer != "" {
+		return strings.TrimSuffix(srv.o.Issuer, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// oauthError is an RFC 6749 §5.2 error.
+type oauthError struct {
+	Status      int
+	Code        string
+	Description string
+	// Basic adds WWW-Authenticate: Basic (client authentication by the
+	// Authorization header failed, §5.2 invalid_client).
+	Basic bool
+}
+
+func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
+
+func errInvalidRequest(format string, args ...any) *oauthError {
+	return &oauthError{Status: 400, Code: "invalid_request", Description: sprintf(format, args...)}
+}
+
+func errInvalidGrant(desc string) *oauthError {
+	return &oauthError{Status: 400, Code: "invalid_grant", Description: desc}
+}
+
+func errInvalidScope(desc string) *oauthError {
+	return &oauthError{Status: 400, Code: "invalid_scope", Description: desc}
+}
+
+func errInvalidClient(basic bool) *oauthError {
+	return &oauthError{Status: 401, Code: "invalid_client", Description: "Invalid client credentials", Basic: basic}
+}
+
+func writeOAuthError(w http.ResponseWriter, err error, log *slog.Logger) {
+	var oe *oauthError
+	if !errors.As(err, &oe) {
+		if errors.Is(err, store.ErrUnavailable) {
+			w.Header().Set("Retry-After", "1")
+			oe = &oauthError{Status: 503, Code: "temporarily_unavailable", Description: "the store is unavailable; try again shortly"}
+		} else {
+			log.Error("oauth2 server error", "error", err)
+			oe = &oauthError{Status: 500, Code: "server_error", Description: "the server failed to handle the request"}
+		}
+	}
+	if oe.Basic {
+		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
+	}
+	noStore(w)
+	writeJSON(w, oe.Status, map[string]string{"error": oe.Code, "error_description": oe.Description})
+}
+
+// noStore sets the RFC 6749 §5.1 cache headers of every token response.
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,438 @@
+package oauth2server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gatehouse/gatehouse/internal/secret"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// client is an authenticated OAuth2 client: a consumer with an active
+// oauth2 credential.
+type client struct {
+	consumer *store.Consumer
+	cred     *store.Credential
+}
+
+func (c *client) id() string { return c.consumer.ID() }
+
+// authenticateClient implements RFC 6749 §2.3: HTTP Basic or client_id and
+// client_secret in the body, never both; public clients send client_id
+// alone. Failures are counted per client id and address.
+func (srv *Server) authenticateClient(ctx context.Context, r *http.Request, p url.Values) (*client, error) {
+	id, sec, basic, err := basicAuth(r)
+	if err != nil {
+		return nil, err
+	}
+	if basic {
+		if p.Get("client_secret") != "" {
+			return nil, errInvalidRequest("use one client authentication method, not both HTTP Basic and client_secret")
+		}
+		if bid := p.Get("client_id"); bid != "" && bid != id {
+			return nil, errInvalidRequest("client_id does not match the HTTP Basic credentials")
+		}
+	} else {
+		id, sec = p.Get("client_id"), p.Get("client_secret")
+	}
+	if id == "" {
+		return nil, errInvalidClient(false)
+	}
+	ipKey, idKey := "ip:"+clientIP(r), "client:"+id
+	for _, k := range []string{ipKey, idKey} {
+		if blocked, left := srv.tokenRL.blocked(k); blocked {
+			return nil, &rateLimited{retry: left}
+		}
+	}
+	fail := func() (*client, error) {
+		srv.tokenRL.fail(ipKey)
+		srv.tokenRL.fail(idKey)
+		return nil, errInvalidClient(basic)
+	}
+	consumer, err := srv.s.GetConsumer(ctx, id, true)
+	if errors.Is(err, store.ErrNotFound) {
+		return fail()
+	} else if err != nil {
+		return nil, err
+	}
+	if !consumer.Active() {
+		return fail()
+	}
+	cred, err := srv.s.GetCredential(ctx, store.OAuth2, consumer.ID())
+	if errors.Is(err, store.ErrNotFound) {
+		return fail()
+	} else if err != nil {
+		return nil, err
+	}
+	if !cred.IsActive {
+		return fail()
+	}
+	if cred.Public() {
+		if sec != "" {
+			return fail()
+		}
+		return &client{consumer: consumer, cred: cred}, nil
+	}
+	if sec == "" {
+		return fail()
+	}
+	cred, err = srv.s.VerifyCredential(ctx, store.OAuth2, consumer.ID(), sec)
+	if err != nil {
+		if errors.Is(err, store.ErrBadSecret) || errors.Is(err, store.ErrInactive) || errors.Is(err, store.ErrNoSuchCreds) {
+			return fail()
+		}
+		return nil, err
+	}
+	srv.tokenRL.reset(idKey)
+	return &client{consumer: consumer, cred: cred}, nil
+}
+
+type rateLimited struct{ retry time.Duration }
+
+func (e *rateLimited) Error() string { return "too many failed attempts" }
+
+// token is POST /oauth2/token (RFC 6749 §3.2).
+func (srv *Server) token(w http.ResponseWriter, r *http.Request) {
+	resp, err := srv.tokenRequest(r)
+	if err != nil {
+		var rl *rateLimited
+		if errors.As(err, &rl) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(rl.retry.Seconds())+1))
+			err = &oauthError{Status: http.StatusTooManyRequests, Code: "invalid_request", Description: "too many failed attempts; try again later"}
+		}
+		writeOAuthError(w, err, srv.log)
+		return
+	}
+	noStore(w)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (srv *Server) tokenRequest(r *http.Request) (map[string]any, error) {
+	ctx := r.Context()
+	p, err := params(r)
+	if err != nil {
+		return nil, err
+	}
+	grantType := p.Get("grant_type")
+	if grantType == "" {
+		return nil, errInvalidRequest("Missing required parameter: grant_type")
+	}
+	c, err := srv.authenticateClient(ctx, r, p)
+	if err != nil {
+		return nil, err
+	}
+	switch grantType {
+	case "client_credentials":
+		return srv.clientCredentials(ctx, r, c, p)
+	case "password":
+		return srv.passwordGrant(ctx, r, c, p)
+	case "authorization_code":
+		return srv.codeGrant(ctx, r, c, p)
+	case "refresh_token":
+		return srv.refreshGrant(ctx, r, c, p)
+	}
+	// RFC 6749 §5.2: 400 (Express Gateway answered 501).
+	return nil, &oauthError{Status: 400, Code: "unsupported_grant_type", Description: "Unsupported grant type: " + grantType}
+}
+
+// grantScopes checks requested scopes against what is allowed (RFC 6749
+// §3.3); none requested means everything allowed.
+func grantScopes(requested string, allowed []string) ([]string, error) {
+	if strings.TrimSpace(requested) == "" {
+		return append([]string(nil), allowed...), nil
+	}
+	var out []string
+	for _, s := range strings.Fields(requested) {
+		if !slices.Contains(allowed, s) {
+			return nil, errInvalidScope("scope " + s + " is not allowed for this client")
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (srv *Server) clientCredentials(ctx context.Context, r *http.Request, c *client, p url.Values) (map[string]any, error) {
+	if c.cred.Public() {
+		return nil, &oauthError{Status: 400, Code: "unauthorized_client", Description: "public clients cannot use client_credentials"}
+	}
+	scopes, err := grantScopes(p.Get("scope"), c.cred.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	// RFC 6749 §4.4.3: no refresh token.
+	return srv.issue(ctx, r, issueRequest{client: c, scopes: scopes, grant: "client_credentials"})
+}
+
+func (srv *Server) passwordGrant(ctx context.Context, r *http.Request, c *client, p url.Values) (map[string]any, error) {
+	username, password := p.Get("username"), p.Get("password")
+	if username == "" {
+		return nil, errInvalidRequest("Missing required parameter: username")
+	}
+	if password == "" {
+		return nil, errInvalidRequest("Missing required parameter: password")
+	}
+	key := "user:" + username
+	if blocked, left := srv.loginRL.blocked(key); blocked {
+		return nil, &rateLimited{retry: left}
+	}
+	user, err := srv.checkUserPassword(ctx, username, password)
+	if err != nil {
+		var oe *oauthError
+		if errors.As(err, &oe) {
+			srv.loginRL.fail(key)
+		}
+		return nil, err
+	}
+	srv.loginRL.reset(key)
+	scopes, err := grantScopes(p.Get("scope"), c.cred.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	return srv.issue(ctx, r, issueRequest{client: c, userID: user.ID, scopes: scopes, grant: "password", refresh: true})
+}
+
+// checkUserPassword authenticates a resource owner against the user's
+// basic-auth credential (as Express Gateway). Only users log in, not apps.
+func (srv *Server) checkUserPassword(ctx context.Context, username, password string) (*store.User, error) {
+	bad := errInvalidGrant("Invalid resource owner credentials")
+	consumer, err := srv.s.GetConsumer(ctx, username, true)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, bad
+	} else if err != nil {
+		return nil, err
+	}
+	if consumer.User == nil || consumer.App != nil || !consumer.Active() {
+		return nil, bad
+	}
+	if _, err := srv.s.VerifyCredential(ctx, store.BasicAuth, consumer.User.ID, password); err != nil {
+		if errors.Is(err, store.ErrBadSecret) || errors.Is(err, store.ErrInactive) || errors.Is(err, store.ErrNoSuchCreds) {
+			return nil, bad
+		}
+		return nil, err
+	}
+	return consumer.User, nil
+}
+
+func (srv *Server) codeGrant(ctx context.Context, r *http.Request, c *client, p url.Values) (map[string]any, error) {
+	codeID := p.Get("code")
+	if codeID == "" {
+		return nil, errInvalidRequest("Missing required parameter: code")
+	}
+	code, err := srv.s.ConsumeCode(ctx, codeHash(codeID))
+	if errors.Is(err, store.ErrCodeUsed) {
+		// RFC 6749 §4.1.2: a code used twice revokes what it issued.
+		if code.ConsumerID == c.id() {
+			if n, rerr := srv.revokeGrant(ctx, code.ID); rerr == nil {
+				srv.log.Warn("authorization code replayed: tokens issued from it revoked", "client_id", c.id(), "revoked", n)
+			}
+		}
+		return nil, errInvalidGrant("Invalid authorization code")
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errInvalidGrant("Invalid authorization code")
+	} else if err != nil {
+		return nil, err
+	}
+	if code.ConsumerID != c.id() {
+		return nil, errInvalidGrant("Invalid authorization code")
+	}
+	ru := p.Get("redirect_uri")
+	if (code.RedirectURIGiven || ru != "") && ru != code.RedirectURI {
+		return nil, errInvalidGrant("redirect_uri does not match the authorization request")
+	}
+	if err := checkPKCE(code, p.Get("code_verifier")); err != nil {
+		return nil, err
+	}
+	if c.cred.Public() && code.CodeChallenge == "" {
+		return nil, errInvalidGrant("public clients must use PKCE")
+	}
+	if err := srv.userActive(ctx, code.UserID); err != nil {
+		return nil, err
+	}
+	return srv.issue(ctx, r, issueRequest{client: c, userID: code.UserID, scopes: code.Scopes, grant: "authorization_code",
+		refresh: true, family: code.ID, parent: code.ID, redirectURI: code.RedirectURI})
+}
+
+// codeHash is how codes are stored: a leaked store does not leak usable
+// codes.
+func codeHash(code string) string {
+	sum := sha256.Sum256([]byte(code))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// checkPKCE verifies RFC 7636 §4.6.
+func checkPKCE(code *store.Code, verifier string) error {
+	if code.CodeChallenge == "" {
+		if verifier != "" {
+			return errInvalidGrant("code_verifier sent, but the authorization request had no code_challenge")
+		}
+		return nil
+	}
+	if verifier == "" {
+		return errInvalidGrant("Missing code_verifier")
+	}
+	if len(verifier) < 43 || len(verifier) > 128 || strings.Trim(verifier, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~") != "" {
+		return errInvalidGrant("code_verifier must be 43 to 128 unreserved characters")
+	}
+	computed := verifier
+	if code.CodeChallengeMethod == "S256" {
+		sum := sha256.Sum256([]byte(verifier))
+		computed = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	if subtle.ConstantTimeCompare([]byte(computed), []byte(code.CodeChallenge)) != 1 {
+		return errInvalidGrant("code_verifier does not match the code_challenge")
+	}
+	return nil
+}
+
+func (srv *Server) userActive(ctx context.Context, userID string) error {
+	if userID == "" {
+		return nil
+	}
+	u, err := srv.s.GetUser(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !u.IsActive) {
+		return errInvalidGrant("the resource owner is no longer active")
+	}
+	return err
+}
+
+func (srv *Server) refreshGrant(ctx context.Context, r *http.Request, c *client, p url.Values) (map[string]any, error) {
+	raw := p.Get("refresh_token")
+	if raw == "" {
+		return nil, errInvalidRequest("Missing required parameter: refresh_token")
+	}
+	bad := errInvalidGrant("Invalid refresh token")
+	id, sec, ok := strings.Cut(raw, "|")
+	if !ok {
+		return nil, bad
+	}
+	t, err := srv.s.GetToken(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, bad
+	} else if err != nil {
+		return nil, err
+	}
+	// The whole value is checked (Express Gateway checked only the id, B-2)
+	// and the token is bound to its client.
+	if t.Kind != store.RefreshToken || secret.Verify(t.SecretHash, sec) != nil || t.ConsumerID != c.id() {
+		return nil, bad
+	}
+	scopes, err := grantScopes(p.Get("scope"), t.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.userActive(ctx, t.AuthenticatedUserID); err != nil {
+		return nil, err
+	}
+	// Rotation (RFC 9700 §4.14.2): the presented token is used up; if it was
+	// used before, someone replayed it and the whole family is revoked.
+	if _, err := srv.s.ClaimToken(ctx, t.ID); errors.Is(err, store.ErrTokenReused) {
+		n, _ := srv.revokeGrant(ctx, t.FamilyID)
+		srv.log.Warn("refresh token reused: token family revoked", "client_id", c.id(), "revoked", n)
+		return nil, errInvalidGrant("refresh token was already used; every token of its grant is revoked")
+	} else if err != nil {
+		return nil, err
+	}
+	return srv.issue(ctx, r, issueRequest{client: c, userID: t.AuthenticatedUserID, scopes: scopes, grant: "refresh_token",
+		refresh: true, family: t.FamilyID, parent: t.ID, redirectURI: t.RedirectURI})
+}
+
+type issueRequest struct {
+	client      *client
+	userID      string
+	scopes      []string
+	grant       string
+	refresh     bool
+	family      string
+	parent      string
+	redirectURI string
+}
+
+// issue creates the access token (opaque or RFC 9068 JWT) and, when asked,
+// a refresh token. Each grant gets fresh tokens (Express Gateway reused
+// live ones, B-4).
+func (srv *Server) issue(ctx context.Context, r *http.Request, q issueRequest) (map[string]any, error) {
+	now := srv.now()
+	if q.family == "" {
+		q.family = secret.GenerateHex(16)
+	}
+	resp := map[string]any{"token_type": "Bearer", "expires_in": int(srv.life.access / time.Second)}
+	if len(q.scopes) > 0 {
+		resp["scope"] = strings.Join(q.scopes, " ")
+	}
+	if srv.jwtMode {
+		tok, err := srv.signAccessToken(r, q, now)
+		if err != nil {
+			return nil, err
+		}
+		resp["access_token"] = tok
+	} else {
+		t := store.Token{Kind: store.AccessToken, ConsumerID: q.client.id(), AuthenticatedUserID: q.userID,
+			AuthType: "oauth2", Scopes: q.scopes, RedirectURI: q.redirectURI, GrantType: q.grant,
+			FamilyID: q.family, ParentID: q.parent, CreatedAt: now, ExpiresAt: now.Add(srv.life.access)}
+		plain := store.NewToken(&t)
+		if err := srv.s.SaveToken(ctx, &t); err != nil {
+			return nil, err
+		}
+		resp["access_token"] = plain
+	}
+	if q.refresh {
+		t := store.Token{Kind: store.RefreshToken, ConsumerID: q.client.id(), AuthenticatedUserID: q.userID,
+			AuthType: "oauth2", Scopes: q.scopes, RedirectURI: q.redirectURI, GrantType: q.grant,
+			FamilyID: q.family, ParentID: q.parent, CreatedAt: now, ExpiresAt: now.Add(srv.life.refresh)}
+		plain := store.NewToken(&t)
+		if err := srv.s.SaveToken(ctx, &t); err != nil {
+			return nil, err
+		}
+		resp["refresh_token"] = plain
+	}
+	return resp, nil
+}
+
+// signAccessToken makes an RFC 9068 §2.2 access token.
+func (srv *Server) signAccessToken(r *http.Request, q issueRequest, now time.Time) (string, error) {
+	sub := q.userID
+	if sub == "" {
+		sub = q.client.id() // §2.2: the client itself for client_credentials
+	}
+	aud := srv.audience
+	if len(aud) == 0 {
+		aud = []string{srv.issuer(r)}
+	}
+	claims := jwt.MapClaims{
+		"iss":       srv.issuer(r),
+		"sub":       sub,
+		"aud":       aud,
+		"client_id": q.client.id(),
+		"jti":       secret.GenerateHex(16),
+		"iat":       now.Unix(),
+		"exp":       now.Add(srv.life.access).Unix(),
+	}
+	if len(aud) == 1 {
+		claims["aud"] = aud[0]
+	}
+	if len(q.scopes) > 0 {
+		claims["scope"] = strings.Join(q.scopes, " ")
+	}
+	if q.refresh {
+		// The grant (refresh-token family) the token belongs to: revoking
+		// the grant (code replay, refresh-token reuse, revocation of the
+		// refresh token) revokes its JWTs too.
+		claims["grant_id"] = q.family
+	}
+	return srv.keys.sign(claims)
+}

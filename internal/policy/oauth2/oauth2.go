@@ -1,0 +1,131 @@
+// Package oauth2 is the oauth2 policy, the resource-server side of
+// Gatehouse's authorization server: it accepts the access tokens that
+// server issued (opaque or RFC 9068 JWT), checks the apiEndpoint's scopes,
+// and passes the client (and the end user) upstream as identity headers.
+package oauth2
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/oauth2server"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/authn"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Options are Express Gateway's oauth2 options.
+type Options struct {
+	authn.Base `yaml:",inline"`
+	// JWT is Express Gateway's `jwt:` block for JWT mode. Gatehouse
+	// verifies its own JWT access tokens with the keys it signs them with,
+	// so the block is accepted and ignored (it had to repeat the key).
+	JWT config.Node `yaml:"jwt"`
+	// KeepAuthorization forwards the Authorization header upstream
+	// (default false: Express Gateway removes it).
+	KeepAuthorization bool `yaml:"keepAuthorization"`
+}
+
+type policy struct {
+	o        Options
+	verifier pipeline.AccessTokenVerifier
+	store    pipeline.IdentityStore
+}
+
+// New builds an oauth2 step.
+func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+	var o Options
+	if err := action.Decode(&o); err != nil {
+		return nil, err
+	}
+	if env.OAuth2 == nil || env.Identity == nil {
+		return nil, action.Errorf("", "the oauth2 policy needs the authorization server: list oauth2 under the top-level policies")
+	}
+	return &policy{o: o, verifier: env.OAuth2, store: env.Identity}, nil
+}
+
+// token reads the bearer token from the Authorization header or the
+// access_token query parameter (RFC 6750 §2.1, §2.3), not both.
+func token(r *http.Request) (string, bool, error) {
+	h := r.Header.Get("Authorization")
+	q := authn.QueryValue(r, "access_token")
+	if h != "" {
+		tok, ok := authn.BearerToken(r)
+		if !ok {
+			return "", false, authn.Refuse("malformed_token", "the Authorization header is not a Bearer token", authn.BearerChallenge("invalid_request", "malformed Authorization header", ""))
+		}
+		if q != "" {
+			return "", false, authn.Refuse("malformed_token", "send the token once: header or query, not both", authn.BearerChallenge("invalid_request", "token sent twice", ""))
+		}
+		return tok, false, nil
+	}
+	return q, true, nil
+}
+
+func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
+	tok, fromQuery, err := token(r)
+	if err != nil {
+		return authn.Fail(w, r, next, p.o.PassThrough, err)
+	}
+	if tok == "" {
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("missing_token", "an access token is required", authn.BearerChallenge("", "", "")))
+	}
+	if len(tok) > 8192 {
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("token_too_large", "the access token is too large", authn.BearerChallenge("invalid_token", "token too large", "")))
+	}
+	id, err := p.authenticate(r, tok)
+	if err != nil {
+		return authn.Fail(w, r, next, p.o.PassThrough, err)
+	}
+	if !p.o.KeepAuthorization {
+		if fromQuery {
+			authn.DropQueryValue(r, "access_token")
+		} else {
+			r.Header.Del("Authorization")
+		}
+	}
+	return authn.Succeed(w, r, next, id)
+}
+
+func (p *policy) authenticate(r *http.Request, tok string) (*pipeline.Identity, error) {
+	ctx := r.Context()
+	at, err := p.verifier.VerifyAccessToken(r, tok)
+	if err != nil {
+		reason, desc := "invalid_token", "the access token is not valid"
+		switch {
+		case errors.Is(err, store.ErrUnavailable):
+			return nil, authn.StoreError(err)
+		case errors.Is(err, oauth2server.ErrTokenExpired):
+			reason, desc = "token_expired", "the access token has expired"
+		case errors.Is(err, oauth2server.ErrTokenRevoked):
+			reason, desc = "token_revoked", "the access token was revoked"
+		case !errors.Is(err, oauth2server.ErrTokenInvalid):
+			return nil, err
+		}
+		return nil, authn.Refuse(reason, desc, authn.BearerChallenge("invalid_token", desc, ""))
+	}
+	client, err := p.store.GetConsumer(ctx, at.ClientID, false)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !client.Active()) {
+		return nil, authn.Refuse(authn.ReasonInactiveConsumer, "the token's client is missing or deactivated", authn.BearerChallenge("invalid_token", "client deactivated", ""))
+	} else if err != nil {
+		return nil, authn.StoreError(err)
+	}
+	if at.UserID != "" {
+		user, err := p.store.GetConsumer(ctx, at.UserID, false)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !user.Active()) {
+			return nil, authn.Refuse(authn.ReasonInactiveConsumer, "the token's user is missing or deactivated", authn.BearerChallenge("invalid_token", "user deactivated", ""))
+		} else if err != nil {
+			return nil, authn.StoreError(err)
+		}
+	}
+	if required := pipeline.StateOf(r).Scopes; !authn.HasScopes(required, at.Scopes) {
+		return nil, authn.InsufficientScope(required, true)
+	}
+	id := authn.ConsumerIdentity(client, "oauth2", nil)
+	id.TokenID, id.Scopes, id.ExpiresAt, id.Claims = at.ID, at.Scopes, at.ExpiresAt, at.Claims
+	if at.UserID != "" {
+		id.UserID = at.UserID // the end user the client acts for
+	}
+	return id, nil
+}

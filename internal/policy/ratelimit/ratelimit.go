@@ -1,0 +1,122 @@
+// Package ratelimit is the rate-limit policy (Express Gateway's options):
+// max requests per windowMs per key (the client address by default, or a
+// template such as "${consumer.id}" or "${req.headers.x-api-key}"),
+// answered with 429 and the RateLimit-* and Retry-After headers.
+package ratelimit
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/ratelimit"
+)
+
+// Options are Express Gateway's rate-limit options.
+type Options struct {
+	Max         int             `yaml:"max"`
+	WindowMs    config.Duration `yaml:"windowMs"`
+	RateLimitBy string          `yaml:"rateLimitBy"`
+	Message     string          `yaml:"message"`
+	StatusCode  int             `yaml:"statusCode"`
+	// Headers sends RateLimit-Limit/-Remaining/-Reset (default true).
+	Headers *bool `yaml:"headers"`
+	// Refused: express-rate-limit's slow-down options.
+	DelayAfter *int             `yaml:"delayAfter"`
+	DelayMs    *config.Duration `yaml:"delayMs"`
+}
+
+type policy struct {
+	o       Options
+	limiter ratelimit.Limiter
+	by      *pipeline.Template
+	window  time.Duration
+	headers bool
+	prefix  string
+	log     *slog.Logger
+	limit   string
+}
+
+// New builds a rate-limit step.
+func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+	o := Options{Max: 5, WindowMs: config.Duration(time.Minute), StatusCode: http.StatusTooManyRequests,
+		Message: "Too many requests, please try again later."}
+	if err := action.Decode(&o); err != nil {
+		return nil, err
+	}
+	if o.DelayAfter != nil || o.DelayMs != nil {
+		return nil, action.Errorf("delayAfter", "delayAfter and delayMs (slowing requests down) are not supported: use max and windowMs to refuse past a rate")
+	}
+	if o.Max < 1 {
+		return nil, action.Errorf("max", "must be at least 1")
+	}
+	if o.WindowMs <= 0 {
+		return nil, action.Errorf("windowMs", "must be positive")
+	}
+	if o.StatusCode < 400 || o.StatusCode > 599 {
+		return nil, action.Errorf("statusCode", "must be a 4xx or 5xx status")
+	}
+	if env.RateLimiter == nil {
+		return nil, action.Errorf("", "rate-limit needs a limiter (the gateway provides one)")
+	}
+	p := &policy{o: o, limiter: env.RateLimiter, window: time.Duration(o.WindowMs), headers: o.Headers == nil || *o.Headers,
+		log: env.Logger, limit: strconv.Itoa(o.Max)}
+	if o.RateLimitBy != "" {
+		t, err := pipeline.CompileTemplate(o.RateLimitBy)
+		if err != nil {
+			return nil, action.Errorf("rateLimitBy", "%v", err)
+		}
+		p.by = t
+	}
+	// Steps with different limits must not share counters.
+	p.prefix = strconv.Itoa(o.Max) + "/" + strconv.FormatInt(int64(p.window/time.Millisecond), 10) + ":"
+	return p, nil
+}
+
+func (p *policy) key(r *http.Request, st *pipeline.State) string {
+	if p.by != nil {
+		if k := p.by.Render(r, st); k != "" {
+			return st.APIEndpoint + ":" + k
+		}
+	}
+	return st.APIEndpoint + ":ip:" + clientIP(r)
+}
+
+func clientIP(r *http.Request) string {
+	addr := r.RemoteAddr
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			addr = addr[:i]
+			break
+		}
+	}
+	if len(addr) > 1 && addr[0] == '[' {
+		addr = addr[1 : len(addr)-1]
+	}
+	return addr
+}
+
+func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
+	st := pipeline.StateOf(r)
+	d, err := p.limiter.Allow(r.Context(), p.prefix+p.key(r, st), p.o.Max, p.window)
+	if err != nil {
+		// Fail open: a limiter outage must not take the API down with it.
+		p.log.Warn("rate limiter unavailable; request let through", "request_id", st.RequestID, "error", err)
+		return next.Handle(w, r)
+	}
+	h := w.Header()
+	if p.headers { // draft-ietf-httpapi-ratelimit-headers
+		h.Set("RateLimit-Limit", p.limit)
+		h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+		h.Set("RateLimit-Reset", strconv.Itoa(int((d.ResetAfter+time.Second-1)/time.Second)))
+	}
+	if d.Allowed {
+		return next.Handle(w, r)
+	}
+	retry := int((d.RetryAfter + time.Second - 1) / time.Second)
+	return &pipeline.Rejection{Status: p.o.StatusCode, Code: "rate_limited", Message: p.o.Message,
+		Header: http.Header{"Retry-After": {strconv.Itoa(retry)}}}
+}
