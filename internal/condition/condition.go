@@ -49,8 +49,14 @@ func Compile(n config.Node) (pipeline.Condition, error) {
 	if n.IsZero() {
 		return nil, n.Errorf("", "a condition needs a name")
 	}
+	// decode the mapping rather than look up its "name" key, so that YAML
+	// merge keys (<<: *base) are followed as they are for the parameters.
+	var keys map[string]config.Node
+	if err := n.Decode(&keys); err != nil {
+		return nil, err
+	}
 	var name string
-	if err := n.Child("name").Decode(&name); err != nil {
+	if err := keys["name"].Decode(&name); err != nil {
 		return nil, err
 	}
 	if name == "" {

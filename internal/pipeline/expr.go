@@ -27,8 +27,17 @@ type Expr func(r *http.Request, st *State) string
 // CompileExpr parses one expression.
 func CompileExpr(src string) (Expr, error) {
 	s := strings.TrimSpace(src)
-	if len(s) >= 2 && (s[0] == '\'' || s[0] == '"' || s[0] == '`') && s[len(s)-1] == s[0] {
+	// A literal holds no quote of its own kind: 'a' + 'b' is JavaScript.
+	if len(s) >= 2 && (s[0] == '\'' || s[0] == '"' || s[0] == '`') && s[len(s)-1] == s[0] &&
+		strings.IndexByte(s[1:len(s)-1], s[0]) < 0 {
 		lit := s[1 : len(s)-1]
+		if s[0] == '`' && strings.Contains(lit, "${") { // a JavaScript template literal
+			t, err := CompileTemplate(lit)
+			if err != nil {
+				return nil, err
+			}
+			return t.Render, nil
+		}
 		return func(*http.Request, *State) string { return lit }, nil
 	}
 	parts, err := splitPath(s)
@@ -51,37 +60,46 @@ func CompileExpr(src string) (Expr, error) {
 	return e, nil
 }
 
-// splitPath splits a.b['c-d'].e into its names.
+// splitPath splits a.b['c-d'].e into its names. Anything else, such as a
+// call, an operator or a trailing dot, is an error.
 func splitPath(s string) ([]string, error) {
+	if s == "" {
+		return nil, fmt.Errorf("empty expression")
+	}
 	var out []string
-	for s != "" {
+	for {
 		if s[0] == '[' {
 			end := strings.IndexByte(s, ']')
-			if end < 3 || (s[1] != '\'' && s[1] != '"') || s[end-1] != s[1] {
+			if end < 3 || (s[1] != '\'' && s[1] != '"') || s[end-1] != s[1] ||
+				strings.IndexByte(s[2:end-1], s[1]) >= 0 {
 				return nil, fmt.Errorf("bad [...] in property path")
 			}
 			out = append(out, s[2:end-1])
-			s = strings.TrimPrefix(s[end+1:], ".")
-			continue
-		}
-		i := strings.IndexAny(s, ".[")
-		name := s
-		if i >= 0 {
-			name = s[:i]
-			s = s[i:]
-			s = strings.TrimPrefix(s, ".")
+			s = s[end+1:]
+			if s != "" && s[0] != '.' && s[0] != '[' {
+				return nil, fmt.Errorf("unexpected %q after [...]", s)
+			}
 		} else {
-			s = ""
+			i := strings.IndexAny(s, ".[")
+			if i < 0 {
+				i = len(s)
+			}
+			if !isIdent(s[:i]) {
+				return nil, fmt.Errorf("%q is not a property name", s[:i])
+			}
+			out = append(out, s[:i])
+			s = s[i:]
 		}
-		if !isIdent(name) {
-			return nil, fmt.Errorf("%q is not a property name", name)
+		if s == "" {
+			return out, nil
 		}
-		out = append(out, name)
+		if s[0] == '.' {
+			s = s[1:]
+			if s == "" || s[0] == '[' {
+				return nil, fmt.Errorf("%q is not a property name", "")
+			}
+		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("empty expression")
-	}
-	return out, nil
 }
 
 func isIdent(s string) bool {
@@ -128,6 +146,10 @@ func compileReq(p []string) Expr {
 		name := p[1]
 		switch p[0] {
 		case "headers":
+			if strings.EqualFold(name, "host") {
+				// net/http moves the Host header out of r.Header.
+				return func(r *http.Request, _ *State) string { return r.Host }
+			}
 			return func(r *http.Request, _ *State) string { return strings.Join(r.Header.Values(name), ", ") }
 		case "query":
 			return func(r *http.Request, _ *State) string { return r.URL.Query().Get(name) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
+	"strconv"
 	"strings"
 )
 
@@ -14,7 +15,7 @@ import (
 type pathMatcher struct {
 	pattern string
 	kind    pathKind
-	lit     string         // kindExact: the path without its trailing slash; kindPrefix: the prefix
+	lit     string         // kindExact: the path without its trailing slash ("" for "/"); kindPrefix: the prefix
 	re      *regexp.Regexp // kindRegexp
 	// specificity, for ordering: exact paths first, then longer literal
 	// prefixes first.
@@ -62,7 +63,8 @@ func compilePath(p string) (*pathMatcher, error) {
 		m.kind = kindPrefix
 		m.lit = p[:i]
 	default:
-		re, err := regexp.Compile(expressToRegexp(p))
+		src, _ := expressToRegexp(p)
+		re, err := regexp.Compile(src)
 		if err != nil {
 			return nil, patternError(p, err)
 		}
@@ -71,11 +73,10 @@ func compilePath(p string) (*pathMatcher, error) {
 	return m, nil
 }
 
+// trimSlash drops one trailing slash. "/" becomes "", so that the pattern
+// "/" matches "/" but not "//", as path-to-regexp's ^\/?$ does.
 func trimSlash(p string) string {
-	if len(p) > 1 && p[len(p)-1] == '/' {
-		return p[:len(p)-1]
-	}
-	return p
+	return strings.TrimSuffix(p, "/")
 }
 
 func (m *pathMatcher) match(path string) bool {
@@ -83,7 +84,10 @@ func (m *pathMatcher) match(path string) bool {
 	case kindAny:
 		return true
 	case kindExact:
-		return strings.EqualFold(trimSlash(path), m.lit)
+		// the literal, with or without one trailing slash
+		n := len(m.lit)
+		return strings.EqualFold(path, m.lit) ||
+			len(path) == n+1 && path[n] == '/' && strings.EqualFold(path[:n], m.lit)
 	case kindPrefix:
 		return len(path) >= len(m.lit) && strings.EqualFold(path[:len(m.lit)], m.lit)
 	default:
@@ -94,8 +98,11 @@ func (m *pathMatcher) match(path string) bool {
 var paramRE = regexp.MustCompile(`(\\/)?(\\\.)?:(\w+)(\(.*?\))?(\*)?(\?)?`)
 
 // expressToRegexp is path-to-regexp 0.1.7's pathtoRegexp with strict=false,
-// end=true and sensitive=false, rewritten for RE2.
-func expressToRegexp(path string) string {
+// end=true and sensitive=false, rewritten for RE2. The capture group of the
+// i-th :parameter is named "p<i>" and params[i] is that parameter's name, so
+// that CompileParams can map groups to names whatever other groups (a bare
+// star, a group inside a custom capture) come between them.
+func expressToRegexp(path string) (re string, params []string) {
 	suffix := "/?"
 	if strings.HasSuffix(path, "/") {
 		suffix = "?"
@@ -106,8 +113,15 @@ func expressToRegexp(path string) string {
 	s = paramRE.ReplaceAllStringFunc(s, func(match string) string {
 		g := paramRE.FindStringSubmatch(match)
 		slash, format, capture, star, optional := g[1], g[2], g[4], g[5], g[6]
-		if capture == "" {
-			capture = `([^\/` + format + `]+?)`
+		group := "(?P<p" + strconv.Itoa(len(params)) + ">"
+		params = append(params, g[3])
+		switch {
+		case capture == "":
+			capture = group + `[^\/` + format + `]+?)`
+		case !strings.HasPrefix(capture, "(?"):
+			capture = group + capture[1:]
+		default:
+			capture = group + capture + ")"
 		}
 		out := ""
 		if optional == "" {
@@ -132,21 +146,24 @@ func expressToRegexp(path string) string {
 		}
 		b.WriteByte(s[i])
 	}
-	return "(?i)" + b.String() + "$"
+	return "(?i)" + b.String() + "$", params
 }
 
 // CompileParams compiles an Express path pattern to a regexp and the names
-// of its :parameters, in the order of their capture groups.
+// of its capture groups: names[i] is the :parameter that group i+1 captures,
+// or "" for a group that is not a parameter (a star, a group of its own).
 func CompileParams(p string) (*regexp.Regexp, []string, error) {
-	re, err := regexp.Compile(expressToRegexp(p))
+	src, params := expressToRegexp(p)
+	re, err := regexp.Compile(src)
 	if err != nil {
 		return nil, nil, patternError(p, err)
 	}
-	var names []string
-	for _, m := range regexp.MustCompile(`:(\w+)(\(.*?\))?(\*)?`).FindAllStringSubmatch(p, -1) {
-		names = append(names, m[1])
-		if m[3] != "" {
-			names = append(names, "") // the star's own group
+	names := make([]string, re.NumSubexp())
+	for i, n := range re.SubexpNames()[1:] {
+		if k, ok := strings.CutPrefix(n, "p"); ok {
+			if j, err := strconv.Atoi(k); err == nil && j < len(params) {
+				names[i] = params[j]
+			}
 		}
 	}
 	return re, names, nil

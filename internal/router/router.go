@@ -90,6 +90,8 @@ func (b *Builder[T]) Add(s Spec, v T) error {
 	if len(paths) == 0 {
 		paths = []string{"*"}
 	}
+	// compile every path before adding any: a failed Add adds nothing.
+	added := make([]*entry[T], 0, len(paths))
 	for _, p := range paths {
 		pm, err := compilePath(p)
 		if err != nil {
@@ -97,9 +99,10 @@ func (b *Builder[T]) Add(s Spec, v T) error {
 		}
 		e := base
 		e.path = pm
-		e.order = len(b.entries)
-		b.entries = append(b.entries, &e)
+		e.order = len(b.entries) + len(added)
+		added = append(added, &e)
 	}
+	b.entries = append(b.entries, added...)
 	return nil
 }
 

@@ -145,6 +145,12 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 		if p.exposed != "" {
 			cw.set = append(cw.set, [2]string{"Access-Control-Expose-Headers", p.exposed})
 		}
+		// Set them now too: a refusal from a later step is written by the
+		// gateway on w, not through cw, and the browser must be able to
+		// read it.
+		for _, kv := range cw.set {
+			h[kv[0]] = []string{kv[1]}
+		}
 		return next.Handle(cw, r)
 	}
 	if ok {

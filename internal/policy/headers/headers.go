@@ -6,6 +6,7 @@ package headers
 import (
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
@@ -60,12 +61,15 @@ func New(action pipeline.Decoder, _ *pipeline.Env) (pipeline.Policy, error) {
 	}), nil
 }
 
+// validHeaderName reports whether s is a field name (RFC 9110 §5.1: a
+// token), as net/http checks before it sends a request upstream.
 func validHeaderName(s string) bool {
 	if s == "" {
 		return false
 	}
 	for _, c := range []byte(s) {
-		if c <= ' ' || c >= 0x7f || c == ':' {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
 			return false
 		}
 	}
