@@ -6,6 +6,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/policy/cors"
 	"github.com/gatehouse/gatehouse/internal/policy/headers"
 	"github.com/gatehouse/gatehouse/internal/policy/introspect"
+	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
 	"github.com/gatehouse/gatehouse/internal/policy/keyauth"
 	"github.com/gatehouse/gatehouse/internal/policy/logpolicy"
 	"github.com/gatehouse/gatehouse/internal/policy/oauth2"
@@ -27,6 +28,7 @@ func Policies() map[string]pipeline.Factory {
 		"rewrite":   {New: rewrite.New},
 
 		"basic-auth":        {New: basicauth.New},
+		"jwt":               {New: jwtauth.New},
 		"key-auth":          {New: keyauth.New},
 		"oauth2":            {New: oauth2.New},
 		"oauth2-introspect": {New: introspect.New},

@@ -1,0 +1,427 @@
+// Package jwtauth is the jwt policy: it verifies a JSON Web Token (RFC 7519)
+// signed with an HMAC secret, a configured public key or a key from a JWKS
+// URI, then authenticates the request as the consumer whose jwt credential
+// is the token's sub ("controlled" mode, Express Gateway's default) or as
+// the token's claims ("uncontrolled"). Verifier, the verification core, is
+// reusable (the oauth2 policy verifies Gatehouse's own JWT access tokens
+// with it).
+package jwtauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/authn"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Options are Express Gateway's jwt options (first block) and Gatehouse's
+// additions.
+type Options struct {
+	authn.Base               `yaml:",inline"`
+	SecretOrPublicKey        string            `yaml:"secretOrPublicKey"`
+	SecretOrPublicKeyFile    string            `yaml:"secretOrPublicKeyFile"`
+	JWTExtractor             string            `yaml:"jwtExtractor"`
+	JWTExtractorField        string            `yaml:"jwtExtractorField"`
+	Audience                 config.StringList `yaml:"audience"`
+	Issuer                   config.StringList `yaml:"issuer"`
+	CheckCredentialExistence *bool             `yaml:"checkCredentialExistence"`
+	Algorithms               config.StringList `yaml:"algorithms"`
+
+	// JWKSURI is a JWKS endpoint (Auth0, Okta, Keycloak...).
+	JWKSURI string `yaml:"jwksUri"`
+	// JWKSRefreshInterval is the background refresh period (default 1h).
+	JWKSRefreshInterval config.Duration `yaml:"jwksRefreshInterval"`
+	// JWKSCooldown is the least time between refetches caused by unknown
+	// kids (default 10s).
+	JWKSCooldown config.Duration `yaml:"jwksCooldown"`
+	// ClockTolerance is the leeway on exp, nbf and maxAge (default 5s).
+	ClockTolerance *config.Duration `yaml:"clockTolerance"`
+	// MaxAge refuses tokens whose iat is older.
+	MaxAge config.Duration `yaml:"maxAge"`
+	// RequiredClaims must be present in the token.
+	RequiredClaims config.StringList `yaml:"requiredClaims"`
+	// RequireExp refuses tokens without exp (default true; Express Gateway
+	// accepts them).
+	RequireExp *bool `yaml:"requireExp"`
+	// CheckScopes checks the token's scopes against the apiEndpoint's
+	// (default true).
+	CheckScopes *bool `yaml:"checkScopes"`
+	// ScopeClaim names the scopes claim (default: scope, then scp).
+	ScopeClaim string `yaml:"scopeClaim"`
+	// ClaimsToHeaders sets request headers from claims before proxying.
+	ClaimsToHeaders config.Named[string] `yaml:"claimsToHeaders"`
+	// MaxTokenBytes refuses longer tokens before parsing (default 8192).
+	MaxTokenBytes int `yaml:"maxTokenBytes"`
+	// StripCredentials removes the token before proxying (default false:
+	// Express Gateway forwards it, and upstreams often verify it again).
+	StripCredentials bool `yaml:"stripCredentials"`
+}
+
+type claimHeader struct {
+	claim, header string
+}
+
+type policy struct {
+	v           *Verifier
+	keys        *RemoteKeySet // nil unless jwksUri
+	extract     extractor
+	passThrough bool
+	controlled  bool
+	checkScopes bool
+	strip       bool
+	headers     []claimHeader
+	store       pipeline.IdentityStore
+}
+
+// New builds a jwt step.
+func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+	o := Options{JWTExtractor: ExtractAuthBearer}
+	if err := action.Decode(&o); err != nil {
+		return nil, err
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &policy{
+		passThrough: o.PassThrough,
+		controlled:  o.CheckCredentialExistence == nil || *o.CheckCredentialExistence,
+		checkScopes: o.CheckScopes == nil || *o.CheckScopes,
+		strip:       o.StripCredentials,
+		store:       env.Identity,
+	}
+
+	// Where the token is.
+	switch o.JWTExtractor {
+	case ExtractAuthBearer:
+	case ExtractAuthScheme, ExtractHeader, ExtractQuery:
+		if o.JWTExtractorField == "" {
+			return nil, action.Errorf("jwtExtractorField", "is required with jwtExtractor %s: name the %s", o.JWTExtractor,
+				map[string]string{ExtractAuthScheme: "Authorization scheme", ExtractHeader: "header", ExtractQuery: "query parameter"}[o.JWTExtractor])
+		}
+		if o.JWTExtractor != ExtractQuery && !validToken(o.JWTExtractorField) {
+			return nil, action.Errorf("jwtExtractorField", "%q is not a valid %s name", o.JWTExtractorField, o.JWTExtractor)
+		}
+	default:
+		return nil, action.Errorf("jwtExtractor", "must be one of authBearer, authScheme, header, query; got %q", o.JWTExtractor)
+	}
+	p.extract = newExtractor(o.JWTExtractor, o.JWTExtractorField)
+
+	// The key.
+	cfg := Config{
+		Audiences: o.Audience, Issuers: o.Issuer, MaxAge: time.Duration(o.MaxAge),
+		RequiredClaims: o.RequiredClaims, AllowMissingExp: o.RequireExp != nil && !*o.RequireExp,
+		ScopeClaim: o.ScopeClaim, MaxTokenBytes: o.MaxTokenBytes, ClockTolerance: DefaultClockTolerance, Now: env.Now,
+	}
+	if o.ClockTolerance != nil {
+		cfg.ClockTolerance = time.Duration(*o.ClockTolerance)
+	}
+	if o.MaxTokenBytes < 0 {
+		return nil, action.Errorf("maxTokenBytes", "must not be negative")
+	}
+	for i, c := range o.RequiredClaims {
+		if c == "" {
+			return nil, action.Errorf("requiredClaims", "entry %d is empty", i)
+		}
+	}
+	var sources []string
+	for name, set := range map[string]bool{"secretOrPublicKey": o.SecretOrPublicKey != "", "secretOrPublicKeyFile": o.SecretOrPublicKeyFile != "", "jwksUri": o.JWKSURI != ""} {
+		if set {
+			sources = append(sources, name)
+		}
+	}
+	slices.Sort(sources)
+	switch {
+	case len(sources) == 0:
+		return nil, action.Errorf("", "one of secretOrPublicKey, secretOrPublicKeyFile or jwksUri is required")
+	case len(sources) > 1:
+		return nil, action.Errorf(sources[1], "only one of secretOrPublicKey, secretOrPublicKeyFile and jwksUri may be given (found %s)", strings.Join(sources, " and "))
+	}
+	keyOption := sources[0]
+	switch keyOption {
+	case "secretOrPublicKey":
+		k, err := parseKey([]byte(o.SecretOrPublicKey), false)
+		if err != nil {
+			return nil, action.Errorf(keyOption, "%v", err)
+		}
+		if b, ok := k.([]byte); ok && len(b) < 32 {
+			log.Warn("jwt: the HMAC secret is shorter than 32 bytes; RFC 7518 §3.2 asks for at least the hash size (32 bytes for HS256)",
+				slog.Int("bytes", len(b)))
+		}
+		cfg.Key = k
+	case "secretOrPublicKeyFile":
+		path := o.SecretOrPublicKeyFile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(env.ConfigDir, path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, action.Errorf(keyOption, "cannot read the key file: %v", err)
+		}
+		k, err := parseKey(b, true)
+		if err != nil {
+			return nil, action.Errorf(keyOption, "%s %v", path, err)
+		}
+		cfg.Key = k
+	}
+	if cfg.Key != nil && (o.JWKSRefreshInterval != 0 || o.JWKSCooldown != 0) {
+		return nil, action.Errorf("", "jwksRefreshInterval and jwksCooldown apply only with jwksUri")
+	}
+	if _, err := allowedAlgorithms(o.Algorithms, familyOrKeySet(cfg.Key), cfg.Key); err != nil {
+		return nil, action.Errorf("algorithms", "%v", err)
+	}
+	cfg.Algorithms = o.Algorithms
+
+	if o.ScopeClaim != "" && strings.TrimSpace(o.ScopeClaim) != o.ScopeClaim {
+		return nil, action.Errorf("scopeClaim", "must be a claim name without spaces")
+	}
+	for _, e := range o.ClaimsToHeaders {
+		h := e.Value
+		switch {
+		case e.Name == "":
+			return nil, action.Errorf("claimsToHeaders", "a claim name is empty")
+		case !validToken(h):
+			return nil, action.Errorf("claimsToHeaders", "%s: %q is not a valid header name", e.Name, h)
+		case strings.HasPrefix(strings.ToLower(h), "eg-"):
+			return nil, action.Errorf("claimsToHeaders", "%s: %s: eg-* headers are the gateway's identity headers; choose another name (e.g. x-%s)", e.Name, h, strings.ToLower(h))
+		case reservedHeaders[strings.ToLower(h)] || strings.EqualFold(h, p.extract.header()):
+			return nil, action.Errorf("claimsToHeaders", "%s: %s cannot be set from a claim", e.Name, h)
+		}
+		ch := http.CanonicalHeaderKey(h)
+		for _, prev := range p.headers {
+			if prev.header == ch {
+				return nil, action.Errorf("claimsToHeaders", "%s: header %s is already set from claim %s", e.Name, h, prev.claim)
+			}
+		}
+		p.headers = append(p.headers, claimHeader{claim: e.Name, header: ch})
+	}
+	if p.controlled && env.Identity == nil {
+		return nil, action.Errorf("checkCredentialExistence", "needs the identity store, which is not available here; set checkCredentialExistence: false to trust the token's claims")
+	}
+
+	// Only now, with every option checked, start fetching keys: a failed
+	// build must not leave a goroutine behind.
+	if keyOption == "jwksUri" {
+		u, err := url.Parse(o.JWKSURI)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, action.Errorf("jwksUri", "%q is not an http(s) URL", o.JWKSURI)
+		}
+		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			log.Warn("jwt: jwksUri is plain http: anyone on the path can substitute keys; use https", slog.String("jwksUri", o.JWKSURI))
+		}
+		ks, err := NewRemoteKeySet(o.JWKSURI, RemoteOptions{
+			Client: env.HTTPClient, RefreshInterval: time.Duration(o.JWKSRefreshInterval),
+			Cooldown: time.Duration(o.JWKSCooldown), Logger: log, Now: env.Now,
+		})
+		if err != nil {
+			return nil, action.Errorf("jwksUri", "%v", err)
+		}
+		cfg.KeySet, p.keys = ks, ks
+	}
+	v, err := NewVerifier(cfg)
+	if err != nil {
+		if p.keys != nil {
+			p.keys.Close()
+		}
+		return nil, action.Errorf("", "%v", err)
+	}
+	p.v = v
+	return p, nil
+}
+
+func familyOrKeySet(key any) []string {
+	if key == nil {
+		return keySetAlgorithms
+	}
+	return family(key)
+}
+
+// Close stops the JWKS refresh when the Runtime is replaced.
+func (p *policy) Close() {
+	if p.keys != nil {
+		p.keys.Close()
+	}
+}
+
+func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
+	tok := p.extract.extract(r)
+	claims, _, err := p.v.Verify(r.Context(), tok)
+	if err != nil {
+		return authn.Fail(w, r, next, p.passThrough, Rejection(err, p.extract.scheme()))
+	}
+	id, err := p.identify(r.Context(), claims)
+	if err != nil {
+		return authn.Fail(w, r, next, p.passThrough, err)
+	}
+	if required := pipeline.StateOf(r).Scopes; p.checkScopes && len(required) > 0 && !authn.HasScopes(required, id.Scopes) {
+		rej := authn.InsufficientScope(required, true) // RFC 6750 §3.1
+		if s := p.extract.scheme(); s != "Bearer" {
+			rej.Challenge = s + strings.TrimPrefix(rej.Challenge, "Bearer")
+		}
+		return authn.Fail(w, r, next, p.passThrough, rej)
+	}
+	for _, h := range p.headers {
+		// Always set or delete: a client can never supply a value the
+		// gateway would have set from the token.
+		if v, ok := claims.Raw[h.claim]; ok && v != nil {
+			r.Header[h.header] = []string{sanitize(claimString(v))}
+		} else {
+			delete(r.Header, h.header)
+		}
+	}
+	if p.strip {
+		p.extract.strip(r)
+	}
+	return authn.Succeed(w, r, next, id)
+}
+
+// identify turns verified claims into the request's identity.
+func (p *policy) identify(ctx context.Context, c *Claims) (*pipeline.Identity, error) {
+	if !p.controlled {
+		// Express Gateway sets req.user to the payload and eg-consumer-id
+		// from its id; sub is the standard place, used when there is no id.
+		// Values become eg-* headers upstream: no control characters.
+		id := &pipeline.Identity{ConsumerID: sanitize(claimString(c.Raw["id"])), AuthType: store.JWT, TokenID: sanitize(c.ID),
+			Scopes: c.Scopes, ExpiresAt: c.ExpiresAt, Claims: c.Raw}
+		if id.ConsumerID == "" {
+			id.ConsumerID = sanitize(c.Subject)
+		}
+		return id, nil
+	}
+	refuse := func(reason, msg string) error {
+		return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: reason, Message: msg,
+			Challenge: strings.Replace(authn.BearerChallenge("invalid_token", msg, ""), "Bearer", p.extract.scheme(), 1)}
+	}
+	// Controlled mode (Express Gateway): sub is the keyId of a jwt
+	// credential; the credential and its consumer must be active. These
+	// reads run on every request (they are cached in the store), so a
+	// deactivation takes effect at once even for cached tokens.
+	if c.Subject == "" {
+		return nil, refuse(ReasonMissingClaim, `the token has no "sub" claim: it must be the keyId of a jwt credential`)
+	}
+	if len(c.Subject) > 200 {
+		return nil, refuse(ReasonUnknownSubject, "the token's sub is not the keyId of a jwt credential")
+	}
+	cred, err := p.store.GetCredential(ctx, store.JWT, c.Subject)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, refuse(ReasonUnknownSubject, "the token's sub is not the keyId of a jwt credential")
+	case err != nil:
+		return nil, authn.StoreError(err)
+	case !cred.IsActive:
+		return nil, refuse(ReasonInactiveCredentials, "the token's jwt credential is deactivated")
+	}
+	consumer, err := p.store.GetConsumer(ctx, cred.ConsumerID, false)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !consumer.Active()) {
+		return nil, refuse(ReasonInactiveConsumer, "the credential's consumer is missing or deactivated")
+	} else if err != nil {
+		return nil, authn.StoreError(err)
+	}
+	id := authn.ConsumerIdentity(consumer, store.JWT, cred)
+	id.Claims, id.TokenID, id.ExpiresAt = c.Raw, sanitize(c.ID), c.ExpiresAt
+	if c.HasScopes {
+		// A token may narrow the credential's scopes, never widen them: its
+		// signer may be the consumer itself.
+		id.Scopes = intersect(cred.Scopes, c.Scopes)
+	}
+	return id, nil
+}
+
+func intersect(granted, asked []string) []string {
+	out := make([]string, 0, len(asked))
+	for _, s := range asked {
+		if slices.Contains(granted, s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// claimString renders a claim for a header: strings as they are, numbers
+// and booleans as JSON, lists joined with ",", objects as compact JSON.
+func claimString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		if x {
+			return "true"
+		}
+		return "false"
+	case []any:
+		parts := make([]string, 0, len(x))
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				parts = append(parts, s)
+				continue
+			}
+			b, _ := json.Marshal(e)
+			parts = append(parts, string(b))
+		}
+		return strings.Join(parts, ",")
+	case nil:
+		return ""
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// reservedHeaders cannot be set from claims: they frame the request,
+// carry credentials or are hop-by-hop.
+var reservedHeaders = map[string]bool{
+	"authorization": true, "proxy-authorization": true, "cookie": true, "host": true,
+	"content-length": true, "content-type": true, "content-encoding": true, "transfer-encoding": true,
+	"connection": true, "keep-alive": true, "te": true, "trailer": true, "upgrade": true,
+	"proxy-connection": true, "forwarded": true,
+}
+
+// validToken reports whether s is an RFC 9110 token (header names, auth
+// schemes).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// sanitize drops control characters (but tab) so a claim can never split
+// a header (the headers policy does the same).
+func sanitize(v string) string {
+	bad := func(c byte) bool { return c < ' ' && c != '\t' || c == 0x7f }
+	for i := 0; i < len(v); i++ {
+		if bad(v[i]) {
+			b := make([]byte, 0, len(v))
+			for j := 0; j < len(v); j++ {
+				if !bad(v[j]) {
+					b = append(b, v[j])
+				}
+			}
+			return string(b)
+		}
+	}
+	return v
+}
+
+func isLoopback(host string) bool {
+	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}

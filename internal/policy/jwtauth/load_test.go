@@ -1,0 +1,114 @@
+package jwtauth_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
+)
+
+// TestLoadErrors: a bad action fails at load with its file, line and path.
+func TestLoadErrors(t *testing.T) {
+	dir := keyDir(t)
+	f := setupStore(t)
+	env := &pipeline.Env{Logger: discard(), Now: func() time.Time { return t0 }, ConfigDir: dir, Identity: f.s}
+	const s = "secretOrPublicKey: " + secret + "\n"
+	tests := []struct {
+		name   string
+		action string
+		env    *pipeline.Env
+		want   string
+	}{
+		{"no key", "checkCredentialExistence: false\n", env,
+			"gateway.config.yml:1: action: one of secretOrPublicKey, secretOrPublicKeyFile or jwksUri is required"},
+		{"absent action", "", env,
+			"gateway.config.yml: action: one of secretOrPublicKey, secretOrPublicKeyFile or jwksUri is required"},
+		{"two keys", s + "secretOrPublicKeyFile: rsa.pem\n", env,
+			"gateway.config.yml:2: action.secretOrPublicKeyFile: only one of secretOrPublicKey, secretOrPublicKeyFile and jwksUri may be given (found secretOrPublicKey and secretOrPublicKeyFile)"},
+		{"key and jwksUri", "jwksUri: https://idp.test/jwks\n" + s, env,
+			"gateway.config.yml:2: action.secretOrPublicKey: only one of secretOrPublicKey, secretOrPublicKeyFile and jwksUri may be given (found jwksUri and secretOrPublicKey)"},
+		{"unknown option", s + "secret: x\n", env,
+			"gateway.config.yml:2: action.secret: unknown key (expected one of: passThrough, secretOrPublicKey, secretOrPublicKeyFile, jwtExtractor, jwtExtractorField, audience, issuer, checkCredentialExistence, algorithms, jwksUri, jwksRefreshInterval, jwksCooldown, clockTolerance, maxAge, requiredClaims, requireExp, checkScopes, scopeClaim, claimsToHeaders, maxTokenBytes, stripCredentials)"},
+		{"unknown extractor", s + "jwtExtractor: cookie\n", env,
+			`gateway.config.yml:2: action.jwtExtractor: must be one of authBearer, authScheme, header, query; got "cookie"`},
+		{"header extractor without field", s + "jwtExtractor: header\n", env,
+			"gateway.config.yml:1: action.jwtExtractorField: is required with jwtExtractor header: name the header"},
+		{"query extractor without field", s + "jwtExtractor: query\n", env,
+			"gateway.config.yml:1: action.jwtExtractorField: is required with jwtExtractor query: name the query parameter"},
+		{"authScheme extractor without field", s + "jwtExtractor: authScheme\n", env,
+			"gateway.config.yml:1: action.jwtExtractorField: is required with jwtExtractor authScheme: name the Authorization scheme"},
+		{"bad header name", s + "jwtExtractor: header\njwtExtractorField: 'x token'\n", env,
+			`gateway.config.yml:3: action.jwtExtractorField: "x token" is not a valid header name`},
+		{"algorithm none", s + "algorithms: [HS256, none]\n", env,
+			`gateway.config.yml:2: action.algorithms: "none" is never allowed: unsigned tokens prove nothing`},
+		{"RS256 with a secret", s + "algorithms: [RS256]\n", env,
+			"gateway.config.yml:2: action.algorithms: RS256 cannot be verified with an HMAC secret (it verifies HS256, HS384, HS512)"},
+		{"HS256 with an RSA key", "secretOrPublicKeyFile: rsa.pem\nalgorithms: HS256\n", env,
+			"gateway.config.yml:2: action.algorithms: HS256 cannot be verified with an RSA key (it verifies RS256, RS384, RS512, PS256, PS384, PS512)"},
+		{"ES384 with a P-256 key", "secretOrPublicKeyFile: ec256.pem\nalgorithms: ES384\n", env,
+			"gateway.config.yml:2: action.algorithms: ES384 cannot be verified with an EC P-256 key (it verifies ES256)"},
+		{"HS256 with a JWKS", "jwksUri: https://idp.test/jwks\nalgorithms: [HS256]\n", env,
+			"gateway.config.yml:2: action.algorithms: HS256 cannot be verified with a JWKS (it verifies RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA)"},
+		{"unknown algorithm", s + "algorithms: [HS1]\n", env,
+			`gateway.config.yml:2: action.algorithms: unknown algorithm "HS1" (known: HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA)`},
+		{"missing key file", "secretOrPublicKeyFile: nope.pem\n", env,
+			"gateway.config.yml:1: action.secretOrPublicKeyFile: cannot read the key file: open " + dir + "/nope.pem: no such file or directory"},
+		{"key file that is not PEM", "secretOrPublicKeyFile: secret.txt\n", env,
+			"gateway.config.yml:1: action.secretOrPublicKeyFile: " + dir + "/secret.txt is not a PEM public key or certificate"},
+		{"broken PEM", "secretOrPublicKeyFile: broken.pem\n", env,
+			"gateway.config.yml:1: action.secretOrPublicKeyFile: " + dir + "/broken.pem is not valid PEM"},
+		{"broken inline PEM is not taken for a secret", "secretOrPublicKey: '-----BEGIN PUBLIC KEY-----'\n", env,
+			"gateway.config.yml:1: action.secretOrPublicKey: is not valid PEM"},
+		{"private key", "secretOrPublicKeyFile: rsa-private.pem\n", env,
+			"gateway.config.yml:1: action.secretOrPublicKeyFile: " + dir + "/rsa-private.pem holds a RSA PRIVATE KEY: the gateway only verifies, so give it the public key (e.g. openssl pkey -in private.pem -pubout)"},
+		{"weak RSA key", "secretOrPublicKeyFile: rsa-weak.pem\n", env,
+			"gateway.config.yml:1: action.secretOrPublicKeyFile: " + dir + "/rsa-weak.pem holds a 1024-bit RSA key; at least 2048 bits are required"},
+		{"unsupported curve", "secretOrPublicKeyFile: ec224.pem\n", env,
+			"gateway.config.yml:1: action.secretOrPublicKeyFile: " + dir + "/ec224.pem holds an EC key on curve P-224; only P-256, P-384 and P-521 have JWS algorithms"},
+		{"jwksUri not a URL", "jwksUri: 'ftp://idp.test/jwks'\n", env,
+			`gateway.config.yml:1: action.jwksUri: "ftp://idp.test/jwks" is not an http(s) URL`},
+		{"jwks options without jwksUri", s + "jwksCooldown: 1s\n", env,
+			"gateway.config.yml:1: action: jwksRefreshInterval and jwksCooldown apply only with jwksUri"},
+		{"claimsToHeaders to eg-consumer-id", s + "claimsToHeaders: {sub: eg-consumer-id}\n", env,
+			"gateway.config.yml:2: action.claimsToHeaders: sub: eg-consumer-id: eg-* headers are the gateway's identity headers; choose another name (e.g. x-eg-consumer-id)"},
+		{"claimsToHeaders to Authorization", s + "claimsToHeaders: {sub: Authorization}\n", env,
+			"gateway.config.yml:2: action.claimsToHeaders: sub: Authorization cannot be set from a claim"},
+		{"claimsToHeaders to the token's own header", s + "jwtExtractor: header\njwtExtractorField: x-token\nclaimsToHeaders: {sub: X-Token}\n", env,
+			"gateway.config.yml:4: action.claimsToHeaders: sub: X-Token cannot be set from a claim"},
+		{"claimsToHeaders bad name", s + "claimsToHeaders: {sub: 'x y'}\n", env,
+			`gateway.config.yml:2: action.claimsToHeaders: sub: "x y" is not a valid header name`},
+		{"claimsToHeaders twice the same header", s + "claimsToHeaders: {sub: x-who, id: X-Who}\n", env,
+			"gateway.config.yml:2: action.claimsToHeaders: id: header X-Who is already set from claim sub"},
+		{"negative maxTokenBytes", s + "maxTokenBytes: -1\n", env,
+			"gateway.config.yml:2: action.maxTokenBytes: must not be negative"},
+		{"bad duration", s + "clockTolerance: soon\n", env,
+			`gateway.config.yml:2: action.clockTolerance: expected milliseconds or a duration such as "5s", got "soon"`},
+		{"controlled mode without a store", s, &pipeline.Env{Logger: discard()},
+			"gateway.config.yml:1: action.checkCredentialExistence: needs the identity store, which is not available here; set checkCredentialExistence: false to trust the token's claims"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := jwtauth.New(node(t, tt.action), tt.env)
+			if err == nil {
+				closeLater(t, p)
+				t.Fatalf("loaded; want %q", tt.want)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error:\n got: %s\nwant: %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestShortSecretWarns: EG configs often have short secrets; they load,
+// with a warning.
+func TestShortSecretWarns(t *testing.T) {
+	var logs strings.Builder
+	env := &pipeline.Env{Logger: slogTo(&logs), Now: func() time.Time { return t0 }}
+	newPolicy(t, "{secretOrPublicKey: short, checkCredentialExistence: false}", env)
+	if !strings.Contains(logs.String(), "shorter than 32 bytes") {
+		t.Errorf("no warning: %s", logs.String())
+	}
+}
