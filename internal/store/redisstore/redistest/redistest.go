@@ -49,6 +49,9 @@ func Server(t testing.TB) *redis.Options {
 		found, skipMsg = o, msg
 	}
 	if found == nil {
+		if os.Getenv("CI") == "true" { // .ci/run installs redis-server: never skip there
+			t.Fatal(skipMsg)
+		}
 		t.Skip(skipMsg)
 	}
 	o := *found
