@@ -104,7 +104,7 @@ func (a *App) startIdentity(ctx context.Context, cfg *config.Gateway) error {
 
 	// The server always exists, so that a reload may enable the oauth2
 	// policy; its endpoints answer only while the config declares it.
-	srv, err := oauth2server.New(ctx, oauth2server.Options{Store: a.store, System: a.system, Logger: a.log, ConfigDir: a.opts.ConfigDir})
+	srv, err := oauth2server.New(ctx, oauth2server.Options{Store: a.store, System: a.system, Logger: a.log, ConfigDir: a.opts.ConfigDir, Limiter: a.env.RateLimiter})
 	if err != nil {
 		return fmt.Errorf("oauth2: %w", err)
 	}

@@ -277,15 +277,12 @@ func (srv *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if sess == nil || sess.UserID == "" {
 		// Log in first, then come back here (Express Gateway: 302 /login).
-		s := &session{ReturnTo: r.URL.RequestURI()}
 		if sess != nil {
-			s.CSRF = sess.CSRF
-			s.CreatedAt = sess.CreatedAt
 			if err := srv.saveSessionReturn(ctx, sid, sess, r.URL.RequestURI()); err != nil {
 				srv.serverError(w, err)
 				return
 			}
-		} else if _, err := srv.newSession(ctx, w, r, s); err != nil {
+		} else if _, err := srv.newSession(ctx, w, r, &session{ReturnTo: r.URL.RequestURI()}); err != nil {
 			srv.serverError(w, err)
 			return
 		}

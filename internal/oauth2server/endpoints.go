@@ -2,6 +2,7 @@ package oauth2server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strings"
@@ -323,6 +324,7 @@ func (srv *Server) jwks(w http.ResponseWriter, r *http.Request) {
 			"message": "access tokens are not signed with a public key (accessTokens.tokenType is not jwt, or the key is an HMAC secret)"})
 		return
 	}
+	srv.keys.maybeReload() // another node may have rotated the keys (at most one store read per 5s)
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, map[string]any{"keys": srv.keys.JWKS()})
 }
@@ -337,8 +339,10 @@ var (
 // VerifyAccessToken checks a token this server issued, for the oauth2
 // policy. Opaque tokens are looked up in the store (cached per node;
 // revocation invalidates the cache here at once and on other nodes through
-// the store's invalidations); JWTs are verified with the keyring and
-// checked against the revoked-jti list.
+// the store's invalidations); JWTs are verified with the keyring (a
+// verified JWT is remembered until it expires, so its signature is checked
+// once per node) and checked against the revoked jti and grant records on
+// every request.
 func (srv *Server) VerifyAccessToken(r *http.Request, tok string) (*pipeline.AccessToken, error) {
 	ctx := r.Context()
 	if id, sec, ok := strings.Cut(tok, "|"); ok {
@@ -363,6 +367,37 @@ func (srv *Server) VerifyAccessToken(r *http.Request, tok string) (*pipeline.Acc
 	if !srv.jwtMode {
 		return nil, ErrTokenInvalid
 	}
+	at, err := srv.verifiedJWT(tok)
+	if err != nil {
+		return nil, err
+	}
+	if revoked, err := srv.jwtRevoked(ctx, at.Claims); err != nil {
+		return nil, err
+	} else if revoked {
+		return nil, ErrTokenRevoked
+	}
+	out := *at // callers get their own copy; Scopes and Claims are shared, read-only
+	return &out, nil
+}
+
+// jwtCacheSize bounds the verified-JWT cache (entries).
+const jwtCacheSize = 10_000
+
+type jwtEntry struct {
+	at    *pipeline.AccessToken
+	until time.Time // exp plus the leeway
+}
+
+// verifiedJWT verifies a JWT access token, or finds it verified before and
+// not yet expired.
+func (srv *Server) verifiedJWT(tok string) (*pipeline.AccessToken, error) {
+	key := sha256.Sum256([]byte(tok))
+	if e, ok := srv.jwtCache.Get(key); ok {
+		if srv.now().Before(e.until) {
+			return e.at, nil
+		}
+		srv.jwtCache.Remove(key)
+	}
 	claims, err := srv.parseJWT(tok)
 	if errors.Is(err, jwt.ErrTokenExpired) {
 		return nil, ErrTokenExpired
@@ -380,11 +415,7 @@ func (srv *Server) VerifyAccessToken(r *http.Request, tok string) (*pipeline.Acc
 	}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		at.ExpiresAt = exp.Time
-	}
-	if revoked, err := srv.jwtRevoked(ctx, claims); err != nil {
-		return nil, err
-	} else if revoked {
-		return nil, ErrTokenRevoked
+		srv.jwtCache.Add(key, &jwtEntry{at: at, until: exp.Time.Add(jwtLeeway)})
 	}
 	return at, nil
 }

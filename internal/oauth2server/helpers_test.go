@@ -55,7 +55,13 @@ func newStore(clk *clock) *store.Store {
 func newFixture(t testing.TB, sys *config.System, opts ...func(*Options)) *fixture {
 	t.Helper()
 	clk := newClock()
-	s := newStore(clk)
+	return newFixtureOn(t, newStore(clk), clk, sys, opts...)
+}
+
+// newFixtureOn seeds s and builds a server on it; a nil clk is the real
+// clock.
+func newFixtureOn(t testing.TB, s *store.Store, clk *clock, sys *config.System, opts ...func(*Options)) *fixture {
+	t.Helper()
 	t.Cleanup(func() { s.Close() })
 	f := &fixture{s: s, clk: clk}
 	f.seed(t)
@@ -63,10 +69,17 @@ func newFixture(t testing.TB, sys *config.System, opts ...func(*Options)) *fixtu
 	return f
 }
 
+func (f *fixture) now() func() time.Time {
+	if f.clk == nil {
+		return time.Now
+	}
+	return f.clk.Now
+}
+
 // server builds another server (another node) on the fixture's store.
 func (f *fixture) server(t testing.TB, sys *config.System, opts ...func(*Options)) *Server {
 	t.Helper()
-	o := Options{Store: f.s, System: sys, Now: f.clk.Now}
+	o := Options{Store: f.s, System: sys, Now: f.now()}
 	for _, fn := range opts {
 		fn(&o)
 	}

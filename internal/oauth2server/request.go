@@ -1,6 +1,7 @@
 package oauth2server
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -10,8 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/ratelimit"
 )
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
@@ -100,64 +102,38 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// limiter counts failures per key in fixed windows; a key past its limit is
-// refused until its window ends. Bounded: old windows are dropped.
+// limiter counts failures per key (a user name, a client id, an address)
+// with the gateway's rate limiter, so that on Redis every node shares the
+// count: limit failures per window, then one attempt per window/limit.
 type limiter struct {
-	mu     sync.Mutex
+	rl     ratelimit.Limiter
+	prefix string
 	limit  int
 	window time.Duration
-	now    func() time.Time
-	counts map[string]*window
 }
 
-type window struct {
-	start time.Time
-	n     int
+func newLimiter(rl ratelimit.Limiter, prefix string, limit int, w time.Duration) *limiter {
+	return &limiter{rl: rl, prefix: prefix, limit: limit, window: w}
 }
 
-func newLimiter(limit int, w time.Duration, now func() time.Time) *limiter {
-	return &limiter{limit: limit, window: w, now: now, counts: map[string]*window{}}
-}
-
-// blocked reports whether key is over its limit, and for how long.
+// blocked reports whether key has no attempt left, and for how long. A
+// limiter outage blocks nobody.
 func (l *limiter) blocked(key string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	w := l.counts[key]
-	if w == nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	d, err := l.rl.Peek(ctx, l.prefix+key, l.limit, l.window)
+	if err != nil || d.Allowed {
 		return false, 0
 	}
-	left := l.window - l.now().Sub(w.start)
-	if left <= 0 {
-		delete(l.counts, key)
-		return false, 0
-	}
-	return w.n >= l.limit, left
+	return true, d.RetryAfter
 }
 
-// fail records a failure for key.
+// fail counts a failed attempt for key.
 func (l *limiter) fail(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.counts) > 100_000 { // drop expired windows before growing more
-		for k, w := range l.counts {
-			if now.Sub(w.start) >= l.window {
-				delete(l.counts, k)
-			}
-		}
-	}
-	w := l.counts[key]
-	if w == nil || now.Sub(w.start) >= l.window {
-		w = &window{start: now}
-		l.counts[key] = w
-	}
-	w.n++
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = l.rl.Allow(ctx, l.prefix+key, l.limit, l.window)
 }
 
-// reset forgets key (after a success).
-func (l *limiter) reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.counts, key)
-}
+// reset is a no-op kept for the callers: failures decay with time.
+func (l *limiter) reset(string) {}

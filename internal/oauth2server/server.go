@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -48,6 +50,9 @@ type Options struct {
 	// TokenLimit bounds failed client authentications per client id and
 	// address at the token endpoint (default 20 per minute).
 	TokenLimit int
+	// Limiter counts the failures; the gateway passes its own (shared by
+	// every node on Redis). Default: per process.
+	Limiter ratelimit.Limiter
 }
 
 // Lifetimes of what the server issues.
@@ -72,8 +77,10 @@ type Server struct {
 	audience []string
 	// parseOpts are the JWT checks (jwtParseOptions).
 	parseOpts []jwt.ParserOption
-	mu        sync.Mutex
-	mux       *http.ServeMux
+	// jwtCache holds verified JWT access tokens until they expire.
+	jwtCache *lru.Cache[[32]byte, *jwtEntry]
+	mu       sync.Mutex
+	mux      *http.ServeMux
 }
 
 // New builds the server, loading (or creating) the JWT signing keys when
@@ -100,6 +107,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.TokenLimit == 0 {
 		o.TokenLimit = 20
 	}
+	if o.Limiter == nil {
+		o.Limiter = ratelimit.NewLocal(o.Now)
+	}
 	sys := o.System
 	srv := &Server{o: o, s: o.Store, log: o.Logger, now: o.Now,
 		life: lifetimes{
@@ -109,8 +119,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			session:     8 * time.Hour,
 			transaction: 10 * time.Minute,
 		},
-		loginRL: newLimiter(o.LoginLimit, o.LoginWindow, o.Now),
-		tokenRL: newLimiter(o.TokenLimit, time.Minute, o.Now),
+		loginRL: newLimiter(o.Limiter, "oauth2-login:", o.LoginLimit, o.LoginWindow),
+		tokenRL: newLimiter(o.Limiter, "oauth2-client:", o.TokenLimit, time.Minute),
 	}
 	if at := sys.AccessTokens; at != nil {
 		srv.jwtMode = at.TokenType == "jwt"
@@ -127,6 +137,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 		srv.keys = kr
 		srv.parseOpts = srv.jwtParseOptions()
+		srv.jwtCache, _ = lru.New[[32]byte, *jwtEntry](jwtCacheSize)
 	}
 	views, static, err := loadViews(o.ConfigDir)
 	if err != nil {
@@ -157,7 +168,16 @@ func (srv *Server) routes() {
 	m.HandleFunc("POST /login", srv.login)
 	m.HandleFunc("GET /logout", srv.logoutPage)
 	m.HandleFunc("POST /logout", srv.logout)
-	m.Handle("GET /oauth2/static/", http.StripPrefix("/oauth2/static/", http.FileServerFS(srv.static)))
+	files := http.StripPrefix("/oauth2/static/", http.FileServerFS(srv.static))
+	m.Handle("GET /oauth2/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // files only: no directory listings
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	}))
 	srv.mux = m
 }
 

@@ -26,6 +26,9 @@ type Decision struct {
 // window.
 type Limiter interface {
 	Allow(ctx context.Context, key string, limit int, window time.Duration) (Decision, error)
+	// Peek answers what Allow would, without counting a request (used to
+	// refuse early once failures, counted with Allow, ran out).
+	Peek(ctx context.Context, key string, limit int, window time.Duration) (Decision, error)
 }
 
 // gcra computes the decision from the theoretical arrival time (tat).
@@ -86,6 +89,16 @@ func (l *Local) Allow(_ context.Context, key string, limit int, window time.Dura
 	return d, nil
 }
 
+// Peek decides for key without counting.
+func (l *Local) Peek(_ context.Context, key string, limit int, window time.Duration) (Decision, error) {
+	s := &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
+	s.mu.Lock()
+	tat := s.tat[key]
+	s.mu.Unlock()
+	d, _ := gcra(l.now(), tat, limit, window)
+	return d, nil
+}
+
 // Redis shares limits through Redis. The script takes the time from the
 // Redis server, so nodes with skewed clocks still agree.
 type Redis struct {
@@ -96,6 +109,7 @@ type Redis struct {
 // NewRedis limits with c, keys under prefix (e.g. "{EG}:rl:").
 func NewRedis(c redis.UniversalClient, prefix string) *Redis { return &Redis{c: c, prefix: prefix} }
 
+// script counts a request when ARGV[3] is "1", and only answers otherwise.
 var script = redis.NewScript(`
 local period = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
@@ -109,13 +123,24 @@ local allow_at = nxt - period
 if now < allow_at then
   return {0, 0, math.floor(allow_at - now), math.floor(tat - now)}
 end
-redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.ceil((nxt - now) / 1000))
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.ceil((nxt - now) / 1000))
+end
 return {1, math.floor((period - (nxt - now)) / interval), 0, math.floor(nxt - now)}
 `)
 
 // Allow decides for key with one round trip.
 func (r *Redis) Allow(ctx context.Context, key string, limit int, window time.Duration) (Decision, error) {
-	res, err := script.Run(ctx, r.c, []string{r.prefix + key}, window.Microseconds(), limit).Int64Slice()
+	return r.run(ctx, key, limit, window, "1")
+}
+
+// Peek decides for key without counting.
+func (r *Redis) Peek(ctx context.Context, key string, limit int, window time.Duration) (Decision, error) {
+	return r.run(ctx, key, limit, window, "0")
+}
+
+func (r *Redis) run(ctx context.Context, key string, limit int, window time.Duration, count string) (Decision, error) {
+	res, err := script.Run(ctx, r.c, []string{r.prefix + key}, window.Microseconds(), limit, count).Int64Slice()
 	if err != nil {
 		return Decision{}, err
 	}
