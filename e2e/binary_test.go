@@ -126,6 +126,27 @@ func TestBinaryConfigValidate(t *testing.T) {
 		t.Errorf("stderr:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
 
+	// Policies that need the store, the authorization server or the
+	// limiter validate as serve would build them.
+	writeConfig(t, dir, `http: {port: 0}
+apiEndpoints: {a: {paths: '/a/*'}, b: {paths: '/b/*'}}
+serviceEndpoints: {s: {url: 'http://127.0.0.1:1'}}
+policies: [key-auth, basic-auth, oauth2, rate-limit, jwt, proxy, expression]
+pipelines:
+  p: {apiEndpoints: [a], policies: [{key-auth: }, {rate-limit: {action: {max: 3}}}, {proxy: {action: {serviceEndpoint: s}}}]}
+  q: {apiEndpoints: [b], policies: [{oauth2: }, {jwt: {action: {secretOrPublicKey: 'abcdefghijabcdefghijabcdefghij12'}}}, {proxy: {action: {serviceEndpoint: s}}}]}
+`)
+	out.Reset()
+	errb.Reset()
+	cmd = exec.Command(bin, "config", "validate", "--config-dir", dir)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil || strings.TrimSpace(out.String()) != "ok" {
+		t.Errorf("a config with store-backed policies must validate: %v %s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), `warning: gateway.config.yml:4: policies[6]: policy "expression" is not available in Gatehouse; no pipeline uses it, so it is ignored`) {
+		t.Errorf("unused unknown policy warning missing: %q", errb.String())
+	}
+
 	out.Reset()
 	cmd = exec.Command(bin, "config", "validate", "--config-dir", "../examples/quickstart")
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -503,9 +503,9 @@ pipelines:
 		t.Fatalf("protected API answered %d", res.apiStatus)
 	}
 	h := http.Header(res.api.Headers)
-	if h.Get("eg-consumer-id") != app.ID || h.Get("eg-consumer-user-id") != user.ID {
+	if h.Get("eg-consumer-id") != app.ID || h.Get("eg-token-authenticated-user-id") != user.ID {
 		t.Errorf("upstream saw consumer %q user %q, want the app %q acting for the user %q",
-			h.Get("eg-consumer-id"), h.Get("eg-consumer-user-id"), app.ID, user.ID)
+			h.Get("eg-consumer-id"), h.Get("eg-token-authenticated-user-id"), app.ID, user.ID)
 	}
 	if got := h.Get("eg-token-scopes"); got != "orders:read profile" {
 		t.Errorf("upstream saw scopes %q, want %q", got, "orders:read profile")

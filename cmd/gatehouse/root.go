@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"syscall"
@@ -18,8 +17,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/app"
 	"github.com/gatehouse/gatehouse/internal/config"
-	"github.com/gatehouse/gatehouse/internal/gateway"
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -193,23 +190,11 @@ func newConfig(stdout io.Writer) *cobra.Command {
 		Short: "Check gateway.config.yml and system.config.yml; print every error, or ok",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var errs config.Errors
-			if _, err := config.LoadSystem(dir, os.LookupEnv); err != nil {
-				errs = append(errs, config.AsErrors(err)...)
+			warnings, err := app.Validate(dir, os.LookupEnv)
+			for _, w := range warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
-			env := pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now, ConfigDir: dir}
-			rt, err := loadGateway(dir, &env)
-			if err != nil {
-				errs = append(errs, config.AsErrors(err)...)
-			} else {
-				for _, w := range rt.Warnings {
-					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-				}
-				if err := app.CheckTLS(rt.Config, dir); err != nil {
-					errs = append(errs, config.AsErrors(err)...)
-				}
-				rt.Close()
-			}
+			errs := config.AsErrors(err)
 			if len(errs) > 0 {
 				errs.Sort()
 				fmt.Fprintln(cmd.ErrOrStderr(), errs.Error())
@@ -254,17 +239,4 @@ func newVersion(stdout io.Writer) *cobra.Command {
 			fmt.Fprintf(stdout, "gatehouse %s (commit %s, %s)\n", v, c, runtime.Version())
 		},
 	}
-}
-
-// loadGateway reads and builds gateway.config.yml from dir.
-func loadGateway(dir string, env *pipeline.Env) (*gateway.Runtime, error) {
-	p, err := config.FindFile(dir, config.GatewayBase)
-	if err != nil {
-		return nil, err
-	}
-	data, err := config.ReadFile(p)
-	if err != nil {
-		return nil, err
-	}
-	return gateway.Load(filepath.Base(p), data, os.LookupEnv, env, gateway.Policies())
 }

@@ -287,6 +287,7 @@ func (a *App) reload(force bool) error {
 	if err != nil {
 		if msg := err.Error(); msg != a.lastReloadErr { // once, not on every poll
 			a.log.Error("config reload failed", "error", err)
+			a.metrics.Reloads.WithLabelValues("failure").Inc()
 			a.lastReloadErr = msg
 		}
 		return err

@@ -93,6 +93,15 @@ func (a *App) startIdentity(ctx context.Context, cfg *config.Gateway) error {
 	}
 	a.store = store.New(b, store.Options{BcryptCost: cost, Logger: a.log})
 	a.log.Info("identity store", "backend", desc)
+	stat := func(i int) func() float64 {
+		return func() float64 {
+			h, m, vh, vm := a.store.CacheStats()
+			return float64([]uint64{h, m, vh, vm}[i])
+		}
+	}
+	a.metrics.RegisterCache("records", stat(0), stat(1))
+	a.metrics.RegisterCache("secrets", stat(2), stat(3))
+	a.env.Metrics = a.metrics
 	if rb, ok := b.(*redisstore.Redis); ok {
 		// Limits are shared by every node on the same Redis.
 		a.env.RateLimiter = ratelimit.NewRedis(rb.Client(), "{"+rb.Namespace()+"}:rl:")
@@ -104,7 +113,7 @@ func (a *App) startIdentity(ctx context.Context, cfg *config.Gateway) error {
 
 	// The server always exists, so that a reload may enable the oauth2
 	// policy; its endpoints answer only while the config declares it.
-	srv, err := oauth2server.New(ctx, oauth2server.Options{Store: a.store, System: a.system, Logger: a.log, ConfigDir: a.opts.ConfigDir, Limiter: a.env.RateLimiter})
+	srv, err := oauth2server.New(ctx, oauth2server.Options{Store: a.store, System: a.system, Logger: a.log, ConfigDir: a.opts.ConfigDir, Limiter: a.env.RateLimiter, Metrics: a.metrics})
 	if err != nil {
 		return fmt.Errorf("oauth2: %w", err)
 	}

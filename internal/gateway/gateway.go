@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,10 +120,10 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, st *pipeline.State
 			attrs = append(attrs, slog.String("consumer_id", st.Identity.ConsumerID))
 		}
 		if st.Reason != "" {
-			attrs = append(attrs, slog.String("reason", st.Reason))
-			if st.Policy != "" {
-				attrs = append(attrs, slog.String("policy", st.Policy))
-			}
+			attrs = append(attrs, slog.String("reason", st.Reason), slog.String("policy", st.Policy))
+		}
+		if st.AuthResult != "" {
+			attrs = append(attrs, slog.String("auth", st.AuthPolicy+":"+st.AuthResult))
 		}
 		if st.Upstream != "" {
 			attrs = append(attrs, slog.String("upstream", st.Upstream))
@@ -215,22 +214,17 @@ func (n noResponse) Handle(w http.ResponseWriter, r *http.Request) error {
 		"pipeline "+n.pipeline+" has no step that answers this request (add a proxy or terminate step)")
 }
 
-// record derives the request's metrics from its state: the decision of the
-// step that answered (reason codes), the status and the time taken.
+// record derives the request's metrics from its state: the status, the
+// time taken, the authentication decision and the final reason code.
 func record(m *metrics.Metrics, st *pipeline.State, status int) {
 	m.Observe(st.APIEndpoint, st.Pipeline, status, time.Since(st.Start))
-	switch reason := st.Reason; {
-	case reason == "":
-	case strings.HasPrefix(reason, "authenticated:"):
-		m.AuthDecisions.WithLabelValues(reason[len("authenticated:"):], "allowed", "").Inc()
-	case reason == "rate_limited":
+	if st.AuthResult != "" {
+		m.AuthDecisions.WithLabelValues(st.AuthPolicy, st.AuthResult, st.AuthReason).Inc()
+	}
+	switch st.Reason {
+	case "rate_limited":
 		m.RateLimited.WithLabelValues(st.APIEndpoint).Inc()
-	case reason == "store_unavailable":
+	case "store_unavailable":
 		m.StoreErrors.Inc()
-		m.AuthDecisions.WithLabelValues(st.Policy, "error", reason).Inc()
-	case st.Anonymous:
-		m.AuthDecisions.WithLabelValues(st.Policy, "anonymous", reason).Inc()
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		m.AuthDecisions.WithLabelValues(st.Policy, "refused", reason).Inc()
 	}
 }

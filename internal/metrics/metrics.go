@@ -21,7 +21,6 @@ type Metrics struct {
 	AuthDecisions    *prometheus.CounterVec   // policy, result, reason
 	TokensIssued     *prometheus.CounterVec   // grant
 	TokensRevoked    prometheus.Counter
-	CacheLookups     *prometheus.CounterVec // cache, result (hit|miss)
 	Reloads          *prometheus.CounterVec // result
 	StoreErrors      prometheus.Counter
 	RateLimited      *prometheus.CounterVec // api_endpoint
@@ -49,8 +48,6 @@ func New() *Metrics {
 			Help: "Access tokens issued by the authorization server, by grant."}, []string{"grant"}),
 		TokensRevoked: prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_tokens_revoked_total",
 			Help: "Tokens revoked (revocation endpoint, Admin API, reuse detection)."}),
-		CacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_cache_lookups_total",
-			Help: "Cache lookups by cache (jwt, jwks, introspection, credentials) and result (hit, miss)."}, []string{"cache", "result"}),
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_config_reloads_total",
 			Help: "gateway.config.yml reloads by result (success, failure)."}, []string{"result"}),
 		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_store_errors_total",
@@ -59,7 +56,7 @@ func New() *Metrics {
 			Help: "Requests refused by rate-limit, by apiEndpoint."}, []string{"api_endpoint"}),
 	}
 	r.MustRegister(m.Requests, m.Duration, m.UpstreamDuration, m.UpstreamErrors, m.AuthDecisions,
-		m.TokensIssued, m.TokensRevoked, m.CacheLookups, m.Reloads, m.StoreErrors, m.RateLimited)
+		m.TokensIssued, m.TokensRevoked, m.Reloads, m.StoreErrors, m.RateLimited)
 	return m
 }
 
@@ -85,4 +82,16 @@ func Code(status int) string {
 func (m *Metrics) Observe(endpoint, pipeline string, status int, d time.Duration) {
 	m.Requests.WithLabelValues(endpoint, pipeline, Code(status)).Inc()
 	m.Duration.WithLabelValues(endpoint, pipeline).Observe(d.Seconds())
+}
+
+// RegisterCache exports a cache's lookups as gatehouse_cache_lookups_total
+// {cache=name, result=hit|miss}, read from counters the cache keeps.
+func (m *Metrics) RegisterCache(name string, hits, misses func() float64) {
+	for result, f := range map[string]func() float64{"hit": hits, "miss": misses} {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "gatehouse_cache_lookups_total",
+			Help:        "Cache lookups by cache (records: decoded identity records; secrets: verified passwords and keys) and result (hit, miss).",
+			ConstLabels: prometheus.Labels{"cache": name, "result": result},
+		}, f))
+	}
 }

@@ -43,7 +43,9 @@ func (srv *Server) revoke(w http.ResponseWriter, r *http.Request) {
 				// tokens of the same grant (JWT ones too).
 				_, err = srv.revokeGrant(ctx, t.FamilyID)
 			} else {
-				_, err = srv.s.RevokeToken(ctx, t.ID)
+				if _, err = srv.s.RevokeToken(ctx, t.ID); err == nil {
+					srv.revoked(1)
+				}
 			}
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -52,6 +54,7 @@ func (srv *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		}
 	} else if srv.jwtMode {
 		if claims, err := srv.parseJWT(tok); err == nil && claims["client_id"] == c.id() {
+			srv.revoked(1)
 			if err := srv.denyJWT(ctx, claims); err != nil {
 				writeOAuthError(w, err, srv.log)
 				return
@@ -80,6 +83,7 @@ func (srv *Server) denyJWT(ctx context.Context, claims jwt.MapClaims) error {
 // family is recorded as revoked until its last access token expires).
 func (srv *Server) revokeGrant(ctx context.Context, familyID string) (int, error) {
 	n, err := srv.s.RevokeFamily(ctx, familyID)
+	srv.revoked(n)
 	if err != nil || !srv.jwtMode {
 		return n, err
 	}
@@ -418,4 +422,11 @@ func (srv *Server) verifiedJWT(tok string) (*pipeline.AccessToken, error) {
 		srv.jwtCache.Add(key, &jwtEntry{at: at, until: exp.Time.Add(jwtLeeway)})
 	}
 	return at, nil
+}
+
+// revoked counts revoked tokens in the metrics.
+func (srv *Server) revoked(n int) {
+	if srv.o.Metrics != nil && n > 0 {
+		srv.o.Metrics.TokensRevoked.Add(float64(n))
+	}
 }

@@ -22,6 +22,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -53,6 +54,8 @@ type Options struct {
 	// Limiter counts the failures; the gateway passes its own (shared by
 	// every node on Redis). Default: per process.
 	Limiter ratelimit.Limiter
+	// Metrics counts issued and revoked tokens; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Lifetimes of what the server issues.

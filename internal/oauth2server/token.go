@@ -366,6 +366,9 @@ type issueRequest struct {
 // a refresh token. Each grant gets fresh tokens (Express Gateway reused
 // live ones, B-4).
 func (srv *Server) issue(ctx context.Context, r *http.Request, q issueRequest) (map[string]any, error) {
+	if srv.o.Metrics != nil {
+		srv.o.Metrics.TokensIssued.WithLabelValues(q.grant).Inc()
+	}
 	now := srv.now()
 	if q.family == "" {
 		q.family = secret.GenerateHex(16)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -83,6 +84,9 @@ type Env struct {
 	// RateLimiter counts requests for the rate-limit policy: shared by all
 	// nodes on Redis, per process otherwise.
 	RateLimiter ratelimit.Limiter
+	// Metrics receives what policies measure (upstream latency, errors);
+	// nil measures nothing.
+	Metrics *metrics.Metrics
 }
 
 // AccessTokenVerifier checks an access token issued by Gatehouse's
@@ -156,10 +160,15 @@ type State struct {
 	// Reason is the decision reason code of the step that decided the
 	// request (a refusal's code, or the authenticating policy), for logs.
 	Reason string
-	// Policy is the last policy that ran (the one that decided).
+	// Policy is the policy of the step running now.
 	Policy string
+	// The authentication decision, for logs and metrics: the auth policy
+	// that decided, its result (allowed, refused, anonymous) and reason.
+	AuthPolicy, AuthResult, AuthReason string
 	// Upstream is the service endpoint URL the proxy chose, for logs.
 	Upstream string
+	// UpstreamStart is when the proxy began the upstream call.
+	UpstreamStart time.Time
 	// Anonymous is set when an auth policy with passThrough let an
 	// unauthenticated request continue: upstream sees eg-consumer-id:
 	// anonymous (what Express Gateway documents).
@@ -188,12 +197,18 @@ type Identity struct {
 	ConsumerID   string
 	ConsumerType string // "user" or "application"
 	ConsumerName string
-	UserID       string // an application's owner, or a token's end user
-	AuthType     string // the policy that authenticated: basic-auth, key-auth, jwt, oauth2, oauth2-introspect
-	CredentialID string
-	TokenID      string
-	Scopes       []string
-	ExpiresAt    time.Time
+	UserID       string // an application's owner
+	// AuthenticatedUserID is the end user an OAuth2 client acts for.
+	AuthenticatedUserID string
+	AuthType            string // the policy that authenticated: basic-auth, key-auth, jwt, oauth2, oauth2-introspect
+	CredentialID        string
+	TokenID             string
+	Scopes              []string
+	ExpiresAt           time.Time
+	// Consumer details sent as eg-consumer-* headers when known.
+	IsActive                   bool
+	CreatedAt, UpdatedAt       time.Time
+	RedirectURI, TokenRedirect string
 	// Properties are extra consumer fields (e.g. from the models config).
 	Properties map[string]string
 	// Claims of a JWT or an introspection response.

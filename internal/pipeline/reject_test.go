@@ -206,12 +206,15 @@ func TestWriteErrorAfterResponseStarted(t *testing.T) {
 	}
 }
 
-func TestWriteErrorKeepsReason(t *testing.T) {
-	st := &State{Reason: "key-auth"}
+// TestWriteErrorRecordsTheLastDecision: a refusal after an earlier
+// decision (authentication passed, then rate-limited) is what the client saw,
+// so it is the reason logged.
+func TestWriteErrorRecordsTheLastDecision(t *testing.T) {
+	st := &State{Reason: "authenticated:key-auth"}
 	r := WithState(httptest.NewRequest("GET", "/", nil), st)
-	WriteError(httptest.NewRecorder(), r, Reject(403, "forbidden", ""), slog.New(slog.DiscardHandler))
-	if st.Reason != "key-auth" {
-		t.Errorf("reason %q, want the one already set", st.Reason)
+	WriteError(httptest.NewRecorder(), r, Reject(429, "rate_limited", ""), slog.New(slog.DiscardHandler))
+	if st.Reason != "rate_limited" {
+		t.Errorf("reason %q, want rate_limited", st.Reason)
 	}
 }
 

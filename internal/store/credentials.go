@@ -255,8 +255,10 @@ func (s *Store) VerifyCredential(ctx context.Context, typ, id, presented string)
 	}
 	k := s.mac(typ, id, presented)
 	if rev, ok := s.verified.Get(k); ok && rev == c.Rev {
+		s.verifyHits.Add(1)
 		return c, nil
 	}
+	s.verifyMisses.Add(1)
 	if err := secret.Verify(c.SecretHash, presented); err != nil {
 		return c, ErrBadSecret
 	}

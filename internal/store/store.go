@@ -11,6 +11,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -44,6 +45,14 @@ type Store struct {
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
 	closeErr   error
+	// Lookups of the record cache and of the verified-secret cache.
+	hits, misses, verifyHits, verifyMisses atomic.Uint64
+}
+
+// CacheStats reports the lookups of the record cache and of the cache of
+// verified secrets, for metrics.
+func (s *Store) CacheStats() (hits, misses, verifyHits, verifyMisses uint64) {
+	return s.hits.Load(), s.misses.Load(), s.verifyHits.Load(), s.verifyMisses.Load()
 }
 
 // New wraps b. Close stops the invalidation listener and closes b.
@@ -169,9 +178,11 @@ func (t *txn) getString(key string) (string, bool, error) {
 // backend; any write of the key invalidates it.
 func cached[T any](ctx context.Context, s *Store, key string) (*T, error) {
 	if v, ok := s.objects.get(key); ok {
+		s.hits.Add(1)
 		t, _ := v.(*T)
 		return t, nil
 	}
+	s.misses.Add(1)
 	epoch := s.objects.begin(key)
 	b, ok, err := s.b.Get(ctx, key)
 	if err != nil {

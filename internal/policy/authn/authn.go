@@ -79,12 +79,22 @@ func StoreError(err error) error {
 // request goes on unauthenticated, otherwise err stops the pipeline.
 // Store outages are never passed through: they are not a verdict.
 func Fail(w http.ResponseWriter, r *http.Request, next pipeline.Handler, passThrough bool, err error) error {
+	st := pipeline.StateOf(r)
 	var rej *pipeline.Rejection
-	if passThrough && errors.As(err, &rej) && rej.Status < 500 {
-		st := pipeline.StateOf(r)
+	if !errors.As(err, &rej) {
+		st.AuthPolicy, st.AuthResult, st.AuthReason = st.Policy, "error", "internal_error"
+		return err
+	}
+	st.AuthPolicy, st.AuthReason = st.Policy, rej.Code
+	if passThrough && rej.Status < 500 {
+		st.AuthResult = "anonymous"
 		st.Anonymous = true
 		st.Reason = rej.Code
 		return next.Handle(w, r)
+	}
+	st.AuthResult = "refused"
+	if rej.Status >= 500 {
+		st.AuthResult = "error"
 	}
 	return err
 }
@@ -93,6 +103,7 @@ func Fail(w http.ResponseWriter, r *http.Request, next pipeline.Handler, passThr
 func Succeed(w http.ResponseWriter, r *http.Request, next pipeline.Handler, id *pipeline.Identity) error {
 	st := pipeline.StateOf(r)
 	st.Identity, st.Anonymous = id, false
+	st.AuthPolicy, st.AuthResult, st.AuthReason = st.Policy, "allowed", ""
 	st.Reason = "authenticated:" + id.AuthType
 	return next.Handle(w, r)
 }
@@ -117,9 +128,12 @@ func HasScopes(required, granted []string) bool {
 
 // ConsumerIdentity describes an authenticated store consumer.
 func ConsumerIdentity(c *store.Consumer, authType string, cred *store.Credential) *pipeline.Identity {
-	id := &pipeline.Identity{ConsumerID: c.ID(), ConsumerType: c.Type, ConsumerName: c.Name(), AuthType: authType}
+	id := &pipeline.Identity{ConsumerID: c.ID(), ConsumerType: c.Type, ConsumerName: c.Name(), AuthType: authType, IsActive: c.Active()}
 	if c.App != nil {
 		id.UserID = c.App.UserID
+		id.CreatedAt, id.UpdatedAt, id.RedirectURI = c.App.CreatedAt, c.App.UpdatedAt, c.App.RedirectURI
+	} else if c.User != nil {
+		id.CreatedAt, id.UpdatedAt, id.RedirectURI = c.User.CreatedAt, c.User.UpdatedAt, c.User.RedirectURI
 	}
 	if cred != nil {
 		id.CredentialID = cred.ID

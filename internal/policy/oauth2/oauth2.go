@@ -124,8 +124,6 @@ func (p *policy) authenticate(r *http.Request, tok string) (*pipeline.Identity, 
 	}
 	id := authn.ConsumerIdentity(client, "oauth2", nil)
 	id.TokenID, id.Scopes, id.ExpiresAt, id.Claims = at.ID, at.Scopes, at.ExpiresAt, at.Claims
-	if at.UserID != "" {
-		id.UserID = at.UserID // the end user the client acts for
-	}
+	id.AuthenticatedUserID = at.UserID // the end user the client acts for, if any
 	return id, nil
 }

@@ -208,7 +208,7 @@ func TestPolicy(t *testing.T) {
 				t.Error("Authorization forwarded upstream")
 			}
 			r = e.run(t, "", bearer(pw), []string{"read", "write"})
-			if r.status != 200 || r.st.Identity.UserID != e.bob.ID || strings.Join(r.st.Identity.Scopes, " ") != "read write" {
+			if r.status != 200 || r.st.Identity.AuthenticatedUserID != e.bob.ID || strings.Join(r.st.Identity.Scopes, " ") != "read write" {
 				t.Errorf("password token = %d %+v", r.status, r.st.Identity)
 			}
 

@@ -17,12 +17,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
@@ -112,12 +114,14 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		return nil, action.Errorf("serviceEndpoint", "%v", err)
 	}
 	p.transport = tr
+	p.metrics = env.Metrics
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:      p.rewrite,
-		Transport:    tr,
-		BufferPool:   &bufferPool{},
-		ErrorHandler: p.errorHandler,
-		ErrorLog:     slog.NewLogLogger(env.Logger.Handler(), slog.LevelWarn),
+		Rewrite:        p.rewrite,
+		ModifyResponse: p.observe,
+		Transport:      tr,
+		BufferPool:     &bufferPool{},
+		ErrorHandler:   p.errorHandler,
+		ErrorLog:       slog.NewLogLogger(env.Logger.Handler(), slog.LevelWarn),
 	}
 	return p, nil
 }
@@ -195,11 +199,13 @@ type Proxy struct {
 	prependPath  bool
 	auth         string
 	timeout      time.Duration
+	metrics      *metrics.Metrics
 }
 
 // Handle forwards the request; ReverseProxy writes the response, errors
 // included (through errorHandler).
 func (p *Proxy) Handle(w http.ResponseWriter, r *http.Request, _ pipeline.Handler) error {
+	pipeline.StateOf(r).UpstreamStart = time.Now()
 	if p.timeout > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 		defer cancel()
@@ -251,14 +257,23 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		out.Host = pr.In.Host
 	}
 	if p.xfwd {
+		// Append to the chain the client sent, as http-proxy's xfwd does
+		// (Rewrite starts from a request without X-Forwarded-*).
+		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+			out.Header["X-Forwarded-For"] = prior
+		}
 		pr.SetXForwarded()
 	}
 	if p.auth != "" {
 		out.Header.Set("Authorization", p.auth)
 	}
-	out.Header.Set("eg-request-id", st.RequestID)
+	out.Header["Eg-Request-Id"] = []string{st.RequestID} // Header.Set("eg-request-id"), without canonicalizing per request
 	if id := st.Identity; id != nil {
 		setIdentityHeaders(out.Header, id)
+	} else if st.Anonymous {
+		// passThrough let an unauthenticated request on: say so upstream
+		// (Express Gateway put it on the response by mistake, B-17).
+		out.Header["Eg-Consumer-Id"] = []string{"anonymous"}
 	}
 }
 
@@ -303,25 +318,81 @@ func joinURLPath(t *url.URL, path, rawPath string) (string, string) {
 }
 
 // setIdentityHeaders sends who the request was authenticated as upstream,
-// with the names Express Gateway documents (seed 002).
+// with the names Express Gateway documents (seed 002): eg-consumer-* for
+// the consumer, eg-token-* for the token or credential. Client-sent eg-*
+// headers were removed when the request arrived.
 func setIdentityHeaders(h http.Header, id *pipeline.Identity) {
 	set := func(k, v string) {
 		if v != "" {
-			h.Set(k, v)
+			h[k] = []string{sanitize(v)}
 		}
 	}
-	set("eg-consumer-id", id.ConsumerID)
-	set("eg-consumer-type", id.ConsumerType)
-	set("eg-consumer-name", id.ConsumerName)
-	set("eg-consumer-user-id", id.UserID)
-	set("eg-token-id", id.TokenID)
-	set("eg-token-auth-type", id.AuthType)
+	ms := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return strconv.FormatInt(t.UnixMilli(), 10)
+	}
+	set("Eg-Consumer-Id", id.ConsumerID)
+	set("Eg-Consumer-Type", id.ConsumerType)
+	set("Eg-Consumer-Name", id.ConsumerName)
+	set("Eg-Consumer-User-Id", id.UserID)
+	set("Eg-Consumer-Redirect-Uri", id.RedirectURI)
+	set("Eg-Consumer-Created-At", ms(id.CreatedAt))
+	set("Eg-Consumer-Updated-At", ms(id.UpdatedAt))
+	if id.ConsumerType != "" {
+		set("Eg-Consumer-Is-Active", strconv.FormatBool(id.IsActive))
+	}
+	for k, v := range id.Properties {
+		if validName(k) {
+			set("Eg-Consumer-"+http.CanonicalHeaderKey(k), v)
+		}
+	}
+	set("Eg-Token-Auth-Type", id.AuthType)
+	set("Eg-Token-Id", id.TokenID)
+	if id.TokenID != "" {
+		set("Eg-Token-Consumer-Id", id.ConsumerID)
+	}
+	set("Eg-Token-Authenticated-User-Id", id.AuthenticatedUserID)
+	set("Eg-Token-Redirect-Uri", id.TokenRedirect)
+	set("Eg-Token-Expires-At", ms(id.ExpiresAt))
 	if len(id.Scopes) > 0 {
-		h.Set("eg-token-scopes", strings.Join(id.Scopes, " "))
+		set("Eg-Token-Scopes", strings.Join(id.Scopes, " "))
 	}
-	if !id.ExpiresAt.IsZero() {
-		h.Set("eg-token-expires-at", fmt.Sprint(id.ExpiresAt.UnixMilli()))
+}
+
+// sanitize keeps a value from splitting a header (control characters out).
+func sanitize(v string) string {
+	if strings.IndexFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) < 0 {
+		return v
 	}
+	return strings.Map(func(r rune) rune {
+		if r < ' ' && r != '\t' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, v)
+}
+
+func validName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range []byte(k) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// observe records how long the upstream took to answer (headers).
+func (p *Proxy) observe(resp *http.Response) error {
+	if p.metrics != nil {
+		st := pipeline.StateOf(resp.Request)
+		p.metrics.UpstreamDuration.WithLabelValues(st.Upstream).Observe(time.Since(st.UpstreamStart).Seconds())
+	}
+	return nil
 }
 
 // errorHandler answers for an upstream that could not be reached: 504 when
@@ -341,17 +412,27 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		rej = &pipeline.Rejection{Status: http.StatusBadGateway, Code: "bad_gateway",
 			Message: "the upstream service could not be reached", Err: err}
 	}
+	if p.metrics != nil {
+		p.metrics.UpstreamErrors.WithLabelValues(st.Upstream, rej.Code).Inc()
+	}
 	pipeline.WriteError(w, r, rej, p.log)
 }
 
-// bufferPool reuses the 32 KiB copy buffers of ReverseProxy.
+// bufferPool reuses the 32 KiB copy buffers of ReverseProxy. It pools
+// array pointers, so that Put does not allocate a slice header each time.
 type bufferPool struct{ p sync.Pool }
 
+const bufferSize = 32 * 1024
+
 func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+	if v, ok := b.p.Get().(*[bufferSize]byte); ok {
+		return v[:]
 	}
-	return make([]byte, 32*1024)
+	return make([]byte, bufferSize)
 }
 
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) >= bufferSize {
+		b.p.Put((*[bufferSize]byte)(buf[:bufferSize]))
+	}
+}

@@ -52,7 +52,7 @@ func (r *Redis) listen(ctx context.Context) {
 				r.log.Warn("redis invalidation subscription lost; caches are purged when it is back", "channel", r.channel, "err", err)
 			}
 			delay = min(max(2*delay, 50*time.Millisecond), 2*time.Second)
-			if sleep(ctx, delay) != nil {
+			if r.backoff(ctx, delay) != nil {
 				return
 			}
 			continue
@@ -76,6 +76,21 @@ func (r *Redis) listen(ctx context.Context) {
 				r.notify(keys)
 			}
 		}
+	}
+}
+
+// backoff waits d before the next attempt to resubscribe, or less if the
+// breaker has seen Redis answer meanwhile.
+func (r *Redis) backoff(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.wake:
+		return nil
+	case <-t.C:
+		return nil
 	}
 }
 

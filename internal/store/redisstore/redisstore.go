@@ -38,7 +38,9 @@
 // Connectivity failures (refused or reset connections, timeouts, a closed
 // client, pool timeouts, a loading, read-only, failing-over or
 // authentication-refusing server) wrap store.ErrUnavailable; other Redis
-// errors are returned as they are.
+// errors are returned as they are. Each command has a total budget
+// (CommandTimeout), and once Redis has failed to answer, commands fail at
+// once until a background probe gets an answer again (breaker.go).
 package redisstore
 
 import (
@@ -109,16 +111,22 @@ type Redis struct {
 	log        *slog.Logger
 
 	// Invalidation delivery.
-	out     chan []string
-	kick    chan struct{} // wakes the flusher after a dropped message
+	out  chan []string
+	kick chan struct{} // wakes the flusher after a dropped message
+	// wake cuts the listener's reconnection backoff short when the breaker
+	// sees Redis answer again, so that caches are purged (Redis may have
+	// lost data) as soon as possible.
+	wake    chan struct{}
 	pmu     sync.Mutex
 	pending bool // a message was dropped: a nil must follow
 
 	health time.Duration
+	brk    *breaker // nil for an injected client
 
 	mu        sync.Mutex
 	ps        *redis.PubSub
 	closed    bool
+	bg        context.Context // canceled by Close
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -152,14 +160,17 @@ func New(ctx context.Context, o Options) (*Redis, error) {
 		log:       log,
 		out:       make(chan []string, invalidationBuffer),
 		kick:      make(chan struct{}, 1),
+		wake:      make(chan struct{}, 1),
 		health:    healthInterval,
 	}
+	lctx, cancel := context.WithCancel(context.Background())
+	r.bg, r.cancel = lctx, cancel
 	if r.c == nil {
 		addr := o.Addr
 		if addr == "" {
 			addr = "localhost:6379"
 		}
-		r.c = redis.NewClient(&redis.Options{
+		ro := &redis.Options{
 			Addr:                  addr,
 			Username:              o.Username,
 			Password:              o.Password,
@@ -171,14 +182,16 @@ func New(ctx context.Context, o Options) (*Redis, error) {
 			PoolTimeout:           PoolTimeout,
 			ContextTimeoutEnabled: true,
 			// One dial per attempt and one retry (a pooled connection may
-			// have died with a Redis restart): an unreachable Redis fails
-			// within 2×DialTimeout, a refusing one at once. go-redis's
-			// defaults (5 dials per attempt, 3 retries) would take ~40s on
-			// a blackholed address.
+			// have died with a Redis restart), all within CommandTimeout:
+			// go-redis's defaults (5 dials per attempt, 3 retries) would
+			// take ~40s on a blackholed address.
 			DialerRetries: 1,
 			MaxRetries:    1,
-		})
-		r.ownsClient = true
+		}
+		c := redis.NewClient(ro)
+		r.brk = &breaker{r: r}
+		c.AddHook(r.brk) // fail fast while Redis is away (breaker.go)
+		r.c, r.ownsClient = c, true
 	}
 	if _, plain := r.c.(*redis.Client); !plain {
 		// Cluster and ring clients pick the node of a transaction by its
@@ -186,8 +199,6 @@ func New(ctx context.Context, o Options) (*Redis, error) {
 		r.anchor = []string{"{" + ns + "}:tx"}
 	}
 
-	lctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
 	r.ps = r.c.Subscribe(lctx) // the listener subscribes (no I/O here)
 	r.wg.Add(2)
 	go r.listen(lctx)

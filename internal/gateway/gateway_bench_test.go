@@ -1,0 +1,279 @@
+package gateway_test
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// benchConfig routes /bench and /bench/* to pipeline "bench" whose single
+// step is POLICY with ACTION.
+const benchConfig = `
+http:
+  port: 0
+apiEndpoints:
+  other:
+    host: other.example.com
+    paths: ['/other/*']
+  bench:
+    host: '*'
+    paths: ['/bench', '/bench/*']
+serviceEndpoints:
+  upstream:
+    url: UPSTREAM
+policies:
+  - POLICY
+pipelines:
+  other:
+    apiEndpoints: [other]
+    policies:
+      - POLICY:
+          - action: ACTION
+  bench:
+    apiEndpoints: [bench]
+    policies:
+      - POLICY:
+          - action: ACTION
+`
+
+// benchGateway builds a Gateway from benchConfig with the given factories.
+func benchGateway(b *testing.B, policy, action, upstream string, factories map[string]pipeline.Factory, access *slog.Logger) *gateway.Gateway {
+	b.Helper()
+	src := strings.NewReplacer("POLICY", policy, "ACTION", action, "UPSTREAM", upstream).Replace(benchConfig)
+	cfg, err := config.ParseGateway("gateway.config.yml", []byte(src), func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rt, err := gateway.Build(cfg, &pipeline.Env{Logger: log, Now: time.Now}, factories)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(rt.Close)
+	return gateway.New(rt, log, access)
+}
+
+// noContent is a policy that answers 204 itself: the pipeline's cost with
+// no work in it.
+var noContent = map[string]pipeline.Factory{
+	"no-content": {Terminal: true, New: func(pipeline.Decoder, *pipeline.Env) (pipeline.Policy, error) {
+		return pipeline.PolicyFunc(func(w http.ResponseWriter, _ *http.Request, _ pipeline.Handler) error {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}), nil
+	}},
+}
+
+// discardWriter is a reusable http.ResponseWriter that keeps nothing, so
+// that a benchmark measures the gateway rather than httptest.Recorder.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(code int)        { w.status = code }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// benchRequest is a typical small API request, with a client eg-* header
+// the gateway must strip.
+func benchRequest(b *testing.B, target string) *http.Request {
+	b.Helper()
+	r := httptest.NewRequest(http.MethodGet, target, nil)
+	r.Host = "api.example.com"
+	r.Header.Set("User-Agent", "bench/1.0")
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("Authorization", "Bearer abcdefghijklmnopqrstuvwxyz")
+	return r
+}
+
+// forged is a client's attempt to claim an identity; the gateway strips it.
+var forged = []string{"forged"}
+
+// serve runs one request, resetting what it changes so the next is alike
+// (without allocating: the figures are the gateway's).
+func serve(g *gateway.Gateway, w *discardWriter, r *http.Request) {
+	clear(w.h)
+	w.status = 0
+	r.Header["Eg-Consumer-Id"] = forged
+	g.ServeHTTP(w, r)
+}
+
+func checkServe(b *testing.B, g *gateway.Gateway, r *http.Request, want int) {
+	b.Helper()
+	w := &discardWriter{h: http.Header{}}
+	serve(g, w, r)
+	if w.status != want {
+		b.Fatalf("status %d, want %d", w.status, want)
+	}
+	if id := w.h.Get("eg-request-id"); len(id) != 22 {
+		b.Fatalf("eg-request-id %q", id)
+	}
+	if _, ok := r.Header["Eg-Consumer-Id"]; ok {
+		b.Fatal("client eg-consumer-id was not stripped")
+	}
+}
+
+// BenchmarkEmptyPipeline is the gateway's own cost per request: request id,
+// header stripping, routing, pipeline state and the response wrapper.
+func BenchmarkEmptyPipeline(b *testing.B) {
+	g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, nil)
+	r := benchRequest(b, "http://api.example.com/bench/items/42")
+	checkServe(b, g, r, http.StatusNoContent)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(g, w, r)
+	}
+}
+
+// BenchmarkEmptyPipelineParallel is the same on every CPU (the state pools
+// and the Runtime pointer must not contend).
+func BenchmarkEmptyPipelineParallel(b *testing.B) {
+	g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, nil)
+	checkServe(b, g, benchRequest(b, "http://api.example.com/bench/items/42"), http.StatusNoContent)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r := benchRequest(b, "http://api.example.com/bench/items/42")
+		w := &discardWriter{h: http.Header{}}
+		for pb.Next() {
+			serve(g, w, r)
+		}
+	})
+}
+
+// BenchmarkEmptyPipelineAccessLog adds a JSON access log line per request.
+func BenchmarkEmptyPipelineAccessLog(b *testing.B) {
+	access := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, access)
+	r := benchRequest(b, "http://api.example.com/bench/items/42")
+	checkServe(b, g, r, http.StatusNoContent)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(g, w, r)
+	}
+}
+
+// BenchmarkEmptyPipelineMetrics adds the Prometheus request metrics that
+// gatehouse serve records for every request.
+func BenchmarkEmptyPipelineMetrics(b *testing.B) {
+	g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, nil)
+	g.Metrics = metrics.New()
+	r := benchRequest(b, "http://api.example.com/bench/items/42")
+	checkServe(b, g, r, http.StatusNoContent)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(g, w, r)
+	}
+}
+
+// BenchmarkNotFound is a request no apiEndpoint matches (rendered by
+// pipeline.WriteError).
+func BenchmarkNotFound(b *testing.B) {
+	g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, nil)
+	r := benchRequest(b, "http://api.example.com/nothing/here")
+	checkServe(b, g, r, http.StatusNotFound)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(g, w, r)
+	}
+}
+
+// benchBody is the upstream's fixed 100-byte JSON answer (as bench/upstream).
+var benchBody = []byte(`{"id":"b3a1c2d4","name":"benchmark","status":"ok","items":[1,2,3,4,5],"tags":["a","b"],"v":1.25000}` + "\n")
+
+// benchUpstream is a loopback upstream answering benchBody; it answers 400
+// to a request without an eg-request-id or with a client's eg-consumer-id
+// when strict.
+func benchUpstream(b *testing.B, strict bool) *httptest.Server {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Canonical keys: no allocation on the upstream's side of the figures.
+		if strict && (len(r.Header["Eg-Request-Id"]) == 0 || len(r.Header["Eg-Consumer-Id"]) != 0) {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(benchBody)
+	}))
+	b.Cleanup(up.Close)
+	return up
+}
+
+// BenchmarkBareProxy is the floor BenchmarkProxy compares with: a bare
+// httputil.ReverseProxy with the proxy policy's transport settings and
+// buffer pool, to the same kind of upstream, through the same writer.
+func BenchmarkBareProxy(b *testing.B) {
+	up := benchUpstream(b, false)
+	target, _ := url.Parse(up.URL)
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		DialContext:           d.DialContext,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	b.Cleanup(tr.CloseIdleConnections)
+	rp := &httputil.ReverseProxy{
+		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.Host = "" },
+		Transport:  tr,
+		BufferPool: &bufferPool{},
+	}
+	r := benchRequest(b, "http://api.example.com/bench/items/42")
+	w := &discardWriter{h: http.Header{}}
+	rp.ServeHTTP(w, r)
+	if w.status != http.StatusOK {
+		b.Fatalf("status %d", w.status)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		rp.ServeHTTP(w, r)
+	}
+}
+
+// BenchmarkProxy is the real proxy policy to a loopback upstream: the
+// gateway plus httputil.ReverseProxy plus one HTTP/1.1 exchange.
+func BenchmarkProxy(b *testing.B) {
+	up := benchUpstream(b, true)
+	g := benchGateway(b, "proxy", "{serviceEndpoint: upstream}", up.URL, gateway.Policies(), nil)
+	r := benchRequest(b, "http://api.example.com/bench/items/42")
+	checkServe(b, g, r, http.StatusOK)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(g, w, r)
+	}
+}
+
+// bufferPool reuses ReverseProxy's 32 KiB copy buffers, as the proxy policy
+// does.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32*1024)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
