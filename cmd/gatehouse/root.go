@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/internal/app"
@@ -61,6 +62,9 @@ func newServe(stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// go-redis prints connection failures itself; route them into
+			// the structured log (its logger is process-wide by design).
+			redis.SetLogger(redisLog{log})
 			access, closeAccess, err := accessLogger(stderr, accessLog, logFormat)
 			if err != nil {
 				return err
@@ -239,4 +243,11 @@ func newVersion(stdout io.Writer) *cobra.Command {
 			fmt.Fprintf(stdout, "gatehouse %s (commit %s, %s)\n", v, c, runtime.Version())
 		},
 	}
+}
+
+// redisLog adapts slog to go-redis's logger.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

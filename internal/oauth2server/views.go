@@ -3,6 +3,7 @@ package oauth2server
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -103,6 +104,11 @@ func (srv *Server) renderError(w http.ResponseWriter, status int, title, msg str
 }
 
 func (srv *Server) serverError(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrUnavailable) {
+		w.Header().Set("Retry-After", "1")
+		srv.renderError(w, http.StatusServiceUnavailable, "Temporarily unavailable", "The sign-in service cannot reach its data right now. Try again in a moment.")
+		return
+	}
 	srv.log.Error("oauth2 server error", "error", err)
 	srv.renderError(w, http.StatusInternalServerError, "Something went wrong", "The server could not handle the request. Try again in a moment.")
 }

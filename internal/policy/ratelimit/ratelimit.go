@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -38,6 +39,8 @@ type policy struct {
 	prefix  string
 	log     *slog.Logger
 	limit   string
+	// lastWarn is when an outage was last logged (Unix seconds).
+	lastWarn atomic.Int64
 }
 
 // New builds a rate-limit step.
@@ -104,7 +107,10 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	d, err := p.limiter.Allow(r.Context(), p.prefix+p.key(r, st), p.o.Max, p.window)
 	if err != nil {
 		// Fail open: a limiter outage must not take the API down with it.
-		p.log.Warn("rate limiter unavailable; request let through", "request_id", st.RequestID, "error", err)
+		// Warn once a minute, not once a request.
+		if now := time.Now().Unix(); p.lastWarn.Swap(now) < now-60 {
+			p.log.Warn("rate limiter unavailable; requests are let through", "request_id", st.RequestID, "error", err)
+		}
 		return next.Handle(w, r)
 	}
 	h := w.Header()
