@@ -52,6 +52,7 @@ func newServe(stderr io.Writer) *cobra.Command {
 	var (
 		dir, dataDir, logFormat, logLevel, accessLog, echoAddr string
 		reload                                                 time.Duration
+		sample                                                 float64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -71,12 +72,15 @@ func newServe(stderr io.Writer) *cobra.Command {
 			}
 			defer closeAccess()
 			// Express Gateway turns watching off for any non-empty value.
+			if sample <= 0 || sample > 1 {
+				return fmt.Errorf("--access-log-sample must be greater than 0 and at most 1, not %v", sample)
+			}
 			if os.Getenv("EG_DISABLE_CONFIG_WATCH") != "" || reload <= 0 {
 				reload = -1
 			}
 			a, err := app.Start(app.Options{
 				ConfigDir: dir, DataDir: dataDir, Logger: log, AccessLog: access,
-				EchoUpstream: echoAddr, ReloadInterval: reload,
+				EchoUpstream: echoAddr, ReloadInterval: reload, AccessSample: sample,
 			})
 			if err != nil {
 				return err
@@ -110,6 +114,7 @@ func newServe(stderr io.Writer) *cobra.Command {
 	f.StringVar(&logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
 	f.StringVar(&logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	f.StringVar(&accessLog, "access-log", "stderr", "where access logs go: stderr, stdout, off, or a file path")
+	f.Float64Var(&sample, "access-log-sample", 1, "fraction (0-1] of successful requests written to the access log; refusals and errors are always written")
 	f.StringVar(&echoAddr, "echo-upstream", "", "also serve a demo echo upstream on this address (e.g. 127.0.0.1:9100)")
 	f.DurationVar(&reload, "reload-interval", 500*time.Millisecond, "how often gateway.config.yml is checked for changes (0 or less: only on SIGHUP)")
 	return cmd

@@ -36,6 +36,9 @@ type Options struct {
 	Logger    *slog.Logger
 	// AccessLog receives one line per request; nil disables access logs.
 	AccessLog *slog.Logger
+	// AccessSample is the fraction of successful requests logged (refusals
+	// and errors always are); 0 or 1 logs everything.
+	AccessSample float64
 	// EchoUpstream, when set, also serves the echo upstream on this address
 	// (the quickstart's demo backend).
 	EchoUpstream string
@@ -137,6 +140,7 @@ func Start(opts Options) (*App, error) {
 	a.watch.accept(g)
 	a.gw = gateway.New(rt, opts.Logger, opts.AccessLog)
 	a.gw.Metrics = a.metrics
+	a.gw.AccessSample = opts.AccessSample
 	a.oauthOn.Store(declares(cfg, "oauth2"))
 	a.gw.Pre = func(w http.ResponseWriter, r *http.Request) bool {
 		return a.oauthOn.Load() && a.oauth.Handle(w, r)

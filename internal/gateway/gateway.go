@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -29,6 +30,10 @@ type Gateway struct {
 	Pre func(w http.ResponseWriter, r *http.Request) bool
 	// Metrics records every request; nil records nothing.
 	Metrics *metrics.Metrics
+	// AccessSample is the fraction of successful requests (status below
+	// 400) written to the access log; refusals and errors are always
+	// written. 0 means 1 (log everything).
+	AccessSample float64
 }
 
 // New returns a Gateway serving rt. access may be nil to disable access logs.
@@ -103,7 +108,7 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, st *pipeline.State
 	if m := g.Metrics; m != nil {
 		record(m, st, rw.Status())
 	}
-	if g.access != nil {
+	if g.access != nil && g.sampled(rw.Status()) {
 		attrs := []slog.Attr{
 			slog.String("request_id", st.RequestID),
 			slog.String("method", r.Method),
@@ -212,6 +217,14 @@ type noResponse struct{ pipeline string }
 func (n noResponse) Handle(w http.ResponseWriter, r *http.Request) error {
 	return pipeline.Reject(http.StatusNotFound, "not_found",
 		"pipeline "+n.pipeline+" has no step that answers this request (add a proxy or terminate step)")
+}
+
+// sampled decides whether a request goes to the access log.
+func (g *Gateway) sampled(status int) bool {
+	if g.AccessSample <= 0 || g.AccessSample >= 1 || status >= 400 || status == 0 {
+		return true
+	}
+	return rand.Float64() < g.AccessSample
 }
 
 // record derives the request's metrics from its state: the status, the

@@ -198,3 +198,26 @@ func TestPanicBecomes500(t *testing.T) {
 		t.Errorf("panic not logged: %s", logs.String())
 	}
 }
+
+func TestAccessLogSampling(t *testing.T) {
+	rt, err := build(t, "http: {port: 1}\napiEndpoints: {a: {paths: /ok}}\npolicies: [terminate]\npipelines:\n  p: {apiEndpoints: [a], policies: [{terminate: {action: {statusCode: 200}}}]}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	gw := New(rt, slog.New(slog.NewTextHandler(io.Discard, nil)), slog.New(slog.NewTextHandler(&buf, nil)))
+	gw.AccessSample = 0.05
+	for i := 0; i < 400; i++ {
+		gw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/ok", nil))
+	}
+	ok := strings.Count(buf.String(), "status=200")
+	if ok == 0 || ok > 60 {
+		t.Errorf("%d of 400 successful requests logged at a 5%% sample", ok)
+	}
+	for i := 0; i < 50; i++ {
+		gw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/missing", nil))
+	}
+	if n := strings.Count(buf.String(), "status=404"); n != 50 {
+		t.Errorf("%d of 50 refusals logged, want all", n)
+	}
+}
