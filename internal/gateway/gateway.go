@@ -125,7 +125,10 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, st *pipeline.State
 			attrs = append(attrs, slog.String("consumer_id", st.Identity.ConsumerID))
 		}
 		if st.Reason != "" {
-			attrs = append(attrs, slog.String("reason", st.Reason), slog.String("policy", st.Policy))
+			attrs = append(attrs, slog.String("reason", st.Reason))
+		}
+		if st.Policy != "" {
+			attrs = append(attrs, slog.String("policy", st.Policy))
 		}
 		if st.AuthResult != "" {
 			attrs = append(attrs, slog.String("auth", st.AuthPolicy+":"+st.AuthResult))

@@ -215,7 +215,7 @@ func compileConsumer(p []string) Expr {
 		case "consumerId":
 			return get(func(id *Identity) string { return id.ConsumerID })
 		case "authenticatedUserId":
-			return get(func(id *Identity) string { return id.UserID })
+			return get(func(id *Identity) string { return id.AuthenticatedUserID })
 		case "expiresAt":
 			return get(func(id *Identity) string {
 				if id.ExpiresAt.IsZero() {

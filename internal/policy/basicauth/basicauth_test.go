@@ -67,6 +67,7 @@ func TestBasicAuth(t *testing.T) {
 		{name: "unknown user", auth: basic("nobody", "x"), status: 401, reason: "invalid_credentials"},
 		{name: "user without credential", auth: basic("nocred", "x"), status: 401, reason: "invalid_credentials"},
 		{name: "deactivated user", auth: basic("off", "pw"), status: 401, reason: "inactive_consumer"},
+		{name: "deactivated user, wrong password: nothing told", auth: basic("off", "guess"), status: 401, reason: "invalid_credentials"},
 		{name: "missing", status: 401, reason: "missing_credentials"},
 		{name: "not base64", auth: "Basic !!!", status: 401, reason: "malformed_credentials"},
 		{name: "no colon", auth: "Basic " + base64.StdEncoding.EncodeToString([]byte("bob")), status: 401, reason: "malformed_credentials"},

@@ -33,3 +33,22 @@ func TestParamNamesDoNotClash(t *testing.T) {
 		t.Errorf("rewritten to %q (%v), want /b/2/1/:other", got, err)
 	}
 }
+
+// TestRewriteNeverLeavesTheHost: a result starting with // stays a path.
+func TestRewriteNeverLeavesTheHost(t *testing.T) {
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte("{match: '^/go/(.*)$', rewrite: '/$1', redirect: 302}"), &n); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(config.Node{File: "f", Path: "action", Y: n.Content[0]}, &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if err := p.Handle(rec, httptest.NewRequest("GET", "/go//evil.example/x", nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	if loc := rec.Header().Get("Location"); loc != "/evil.example/x" {
+		t.Errorf("Location %q, want /evil.example/x (never another host)", loc)
+	}
+}

@@ -161,6 +161,11 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 		}
 		newPath = b.String()
 	}
+	// A result starting with "//" would name another host (a redirect to
+	// it, or a different path upstream): keep it a path on this host.
+	if strings.HasPrefix(newPath, "//") {
+		newPath = "/" + strings.TrimLeft(newPath, "/")
+	}
 	if p.redirect != 0 {
 		loc := newPath
 		if r.URL.RawQuery != "" && !strings.Contains(loc, "?") {
