@@ -251,6 +251,11 @@ func (s *Store) VerifyCredential(ctx context.Context, typ, id, presented string)
 		return nil, ErrNoSuchCreds
 	}
 	if !c.IsActive {
+		// Whoever lacks the secret learns nothing, not even that the
+		// credential exists but is deactivated.
+		if secret.Verify(c.SecretHash, presented) != nil {
+			return c, ErrBadSecret
+		}
 		return c, ErrInactive
 	}
 	k := s.mac(typ, id, presented)

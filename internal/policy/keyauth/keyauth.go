@@ -43,6 +43,15 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if err := action.Decode(&o); err != nil {
 		return nil, err
 	}
+	if !o.DisableHeaders && (strings.TrimSpace(o.APIKeyHeader) == "" || strings.ContainsAny(o.APIKeyHeader, " :\t")) {
+		return nil, action.Errorf("apiKeyHeader", "must be a header name")
+	}
+	if !o.DisableHeadersScheme && (o.APIKeyHeaderScheme == "" || strings.ContainsAny(o.APIKeyHeaderScheme, " \t\"\\")) {
+		return nil, action.Errorf("apiKeyHeaderScheme", "must be one word (or set disableHeadersScheme)")
+	}
+	if !o.DisableQueryParam && strings.TrimSpace(o.APIKeyField) == "" {
+		return nil, action.Errorf("apiKeyField", "must not be empty (or set disableQueryParam)")
+	}
 	if o.DisableHeaders && o.DisableQueryParam {
 		return nil, action.Errorf("disableQueryParam", "disableHeaders and disableQueryParam together leave no place for the key")
 	}
@@ -84,9 +93,11 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 		return authn.Fail(w, r, next, p.o.PassThrough, err)
 	}
 	if p.strip {
-		if fromQuery {
+		// Wherever it was read from, the key leaves no copy behind.
+		if !p.o.DisableQueryParam {
 			authn.DropQueryValue(r, p.o.APIKeyField)
-		} else {
+		}
+		if !fromQuery {
 			r.Header.Del(p.header)
 		}
 	}

@@ -50,11 +50,15 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if err := action.Decode(&o); err != nil {
 		return nil, err
 	}
-	if o.DelayAfter != nil || o.DelayMs != nil {
+	// Slowing requests down is not supported; 0 (EG's "no delay") is fine.
+	if o.DelayAfter != nil && *o.DelayAfter != 0 {
 		return nil, action.Errorf("delayAfter", "delayAfter and delayMs (slowing requests down) are not supported: use max and windowMs to refuse past a rate")
 	}
-	if o.Max < 1 {
-		return nil, action.Errorf("max", "must be at least 1")
+	if o.DelayMs != nil && *o.DelayMs != 0 {
+		return nil, action.Errorf("delayMs", "delayAfter and delayMs (slowing requests down) are not supported: use max and windowMs to refuse past a rate")
+	}
+	if o.Max < 0 {
+		return nil, action.Errorf("max", "must not be negative (0 turns the limit off)")
 	}
 	if o.WindowMs <= 0 {
 		return nil, action.Errorf("windowMs", "must be positive")
@@ -103,6 +107,9 @@ func clientIP(r *http.Request) string {
 }
 
 func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
+	if p.o.Max == 0 { // express-rate-limit: max 0 disables the limit
+		return next.Handle(w, r)
+	}
 	st := pipeline.StateOf(r)
 	d, err := p.limiter.Allow(r.Context(), p.prefix+p.key(r, st), p.o.Max, p.window)
 	if err != nil {
