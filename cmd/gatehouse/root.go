@@ -66,6 +66,12 @@ func newServe(stderr io.Writer) *cobra.Command {
 			// go-redis prints connection failures itself; route them into
 			// the structured log (its logger is process-wide by design).
 			redis.SetLogger(redisLog{log})
+			// A proxy's heap is short-lived garbage: collecting half as
+			// often costs a little memory and saves CPU per request.
+			// GOGC in the environment still wins.
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(200)
+			}
 			access, closeAccess, err := accessLogger(stderr, accessLog, logFormat)
 			if err != nil {
 				return err
