@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
@@ -18,14 +17,7 @@ import (
 // line 1 of src is line 1 of the file.
 func node(t *testing.T, src string) config.Node {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("bad YAML in test: %v", err)
-	}
-	if len(doc.Content) == 0 {
-		return config.Node{File: "gateway.config.yml", Path: "x.condition"}
-	}
-	return config.Node{File: "gateway.config.yml", Path: "x.condition", Y: doc.Content[0]}
+	return configtest.Node(t, "x.condition", src)
 }
 
 func compile(t *testing.T, src string) pipeline.Condition {

@@ -120,10 +120,15 @@ func remaining(t *Token, now time.Time) time.Duration {
 // RevokeFamily revokes every token of a refresh-token family (RFC 9700
 // §4.14: reuse of a rotated refresh token revokes the whole family).
 func (s *Store) RevokeFamily(ctx context.Context, familyID string) (int, error) {
+	return s.revokeSet(ctx, familySet(familyID))
+}
+
+// revokeSet revokes every live token listed in an index set, atomically.
+func (s *Store) revokeSet(ctx context.Context, set string) (int, error) {
 	n := 0
 	err := s.update(ctx, func(tx *txn) error {
 		n = 0
-		ids, err := tx.SMembers(familySet(familyID))
+		ids, err := tx.SMembers(set)
 		if err != nil {
 			return err
 		}
@@ -172,29 +177,7 @@ func (s *Store) ListTokens(ctx context.Context, consumerID string) ([]*Token, er
 
 // RevokeConsumerTokens revokes every live token of a consumer.
 func (s *Store) RevokeConsumerTokens(ctx context.Context, consumerID string) (int, error) {
-	n := 0
-	err := s.update(ctx, func(tx *txn) error {
-		n = 0
-		ids, err := tx.SMembers(consumerTokensSet(consumerID))
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			var t Token
-			if ok, err := tx.getJSON(tokenKey(id), &t); err != nil {
-				return err
-			} else if !ok || t.Revoked || t.Expired(s.now()) {
-				continue
-			}
-			t.Revoked = true
-			n++
-			if err := tx.putJSON(tokenKey(id), &t, remaining(&t, s.now())); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return n, err
+	return s.revokeSet(ctx, consumerTokensSet(consumerID))
 }
 
 func deleteConsumerTokensTx(tx *txn, consumerID string) error {

@@ -187,21 +187,33 @@ func (s *Store) DeleteUser(ctx context.Context, idOrName string) error {
 // ListUsers pages through users (Express Gateway's start/count, nextKey 0
 // at the end).
 func (s *Store) ListUsers(ctx context.Context, cursor uint64, count int) ([]*User, uint64, error) {
-	ids, next, err := s.b.Scan(ctx, usersSet, cursor, count)
+	return page[User](ctx, s, usersSet, cursor, count, userKey)
+}
+
+// page reads one page of a set's members and the records they name
+// (members whose record is gone are skipped).
+func page[T any](ctx context.Context, s *Store, set string, cursor uint64, count int, key func(string) string) ([]*T, uint64, error) {
+	ids, next, err := s.b.Scan(ctx, set, cursor, count)
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]*User, 0, len(ids))
+	out, err := load[T](ctx, s, ids, key)
+	return out, next, err
+}
+
+// load reads the records of ids through the cache, skipping missing ones.
+func load[T any](ctx context.Context, s *Store, ids []string, key func(string) string) ([]*T, error) {
+	out := make([]*T, 0, len(ids))
 	for _, id := range ids {
-		u, err := cached[User](ctx, s, userKey(id))
+		v, err := cached[T](ctx, s, key(id))
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
-		if u != nil {
-			out = append(out, u)
+		if v != nil {
+			out = append(out, v)
 		}
 	}
-	return out, next, nil
+	return out, nil
 }
 
 // CreateApp stores a new, active application for a user (by id or
@@ -358,21 +370,7 @@ func deleteAppTx(tx *txn, id string) error {
 
 // ListApps pages through applications.
 func (s *Store) ListApps(ctx context.Context, cursor uint64, count int) ([]*App, uint64, error) {
-	ids, next, err := s.b.Scan(ctx, appsSet, cursor, count)
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]*App, 0, len(ids))
-	for _, id := range ids {
-		a, err := cached[App](ctx, s, appKey(id))
-		if err != nil {
-			return nil, 0, err
-		}
-		if a != nil {
-			out = append(out, a)
-		}
-	}
-	return out, next, nil
+	return page[App](ctx, s, appsSet, cursor, count, appKey)
 }
 
 // UserApps lists a user's applications.
@@ -381,17 +379,7 @@ func (s *Store) UserApps(ctx context.Context, userID string) ([]*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*App
-	for _, id := range ids {
-		a, err := cached[App](ctx, s, appKey(id))
-		if err != nil {
-			return nil, err
-		}
-		if a != nil {
-			out = append(out, a)
-		}
-	}
-	return out, nil
+	return load[App](ctx, s, ids, appKey)
 }
 
 // GetConsumer finds the consumer with this id: an application first, then a

@@ -13,20 +13,15 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/introspect"
 )
 
 func node(t *testing.T, src string) config.Node {
 	t.Helper()
-	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
-		t.Fatal(err)
-	}
-	return config.Node{File: "gateway.config.yml", Path: "action", Y: n.Content[0]}
+	return configtest.Action(t, src)
 }
 
 // authServer is a stand-in RFC 7662 server: tokens map to answers.

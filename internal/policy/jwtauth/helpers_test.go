@@ -27,9 +27,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -181,14 +181,7 @@ func keyDir(t testing.TB) string {
 
 func node(t testing.TB, src string) config.Node {
 	t.Helper()
-	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
-		t.Fatal(err)
-	}
-	if len(n.Content) == 0 {
-		return config.Node{File: "gateway.config.yml", Path: "action"}
-	}
-	return config.Node{File: "gateway.config.yml", Path: "action", Y: n.Content[0]}
+	return configtest.Action(t, src)
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

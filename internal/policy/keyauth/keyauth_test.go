@@ -10,9 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/keyauth"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -21,14 +20,7 @@ import (
 
 func node(t *testing.T, src string) config.Node {
 	t.Helper()
-	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
-		t.Fatal(err)
-	}
-	if len(n.Content) == 0 {
-		return config.Node{File: "gateway.config.yml", Path: "action"}
-	}
-	return config.Node{File: "gateway.config.yml", Path: "action", Y: n.Content[0]}
+	return configtest.Action(t, src)
 }
 
 type fixture struct {

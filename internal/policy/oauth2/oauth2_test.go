@@ -16,9 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/oauth2server"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/oauth2"
@@ -28,14 +27,7 @@ import (
 
 func node(t testing.TB, src string) config.Node {
 	t.Helper()
-	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
-		t.Fatal(err)
-	}
-	if len(n.Content) == 0 {
-		return config.Node{File: "gateway.config.yml", Path: "action"}
-	}
-	return config.Node{File: "gateway.config.yml", Path: "action", Y: n.Content[0]}
+	return configtest.Action(t, src)
 }
 
 type clock struct {

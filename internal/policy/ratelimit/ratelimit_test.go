@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	rl "github.com/gatehouse/gatehouse/internal/policy/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
@@ -19,11 +18,7 @@ import (
 
 func node(t *testing.T, src string) config.Node {
 	t.Helper()
-	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
-		t.Fatal(err)
-	}
-	return config.Node{File: "gateway.config.yml", Path: "action", Y: n.Content[0]}
+	return configtest.Action(t, src)
 }
 
 type clock struct{ t time.Time }

@@ -8,9 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
@@ -18,15 +17,7 @@ const actionPath = "pipelines.p.policies[0].rewrite[0].action"
 
 func action(t *testing.T, src string) config.Node {
 	t.Helper()
-	n := config.Node{File: "gateway.config.yml", Path: actionPath}
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("bad YAML in test: %v", err)
-	}
-	if len(doc.Content) > 0 {
-		n.Y = doc.Content[0]
-	}
-	return n
+	return configtest.Node(t, actionPath, src)
 }
 
 func env() *pipeline.Env {
