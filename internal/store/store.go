@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"hash/maphash"
 	"log/slog"
 	"sync"
@@ -41,6 +42,7 @@ type Store struct {
 	objects    *objectCache
 	verified   *lru.Cache[[32]byte, uint64] // HMAC(presented secret) -> credential Rev
 	macKey     []byte                       // per-process key for the verification cache
+	macs       sync.Pool                    // hash.Hash HMAC states under macKey
 	done       chan struct{}
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
@@ -273,14 +275,20 @@ func newID() string {
 }
 
 // mac keys the verification cache: an HMAC under a per-process key, so the
-// cache never holds a presented secret or a fast-to-attack hash of it.
+// cache never holds a presented secret or a fast-to-attack hash of it. The
+// HMAC states are pooled: this runs on every authenticated request.
 func (s *Store) mac(parts ...string) [32]byte {
-	m := hmac.New(sha256.New, s.macKey)
+	m, _ := s.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, s.macKey)
+	}
+	m.Reset()
 	for _, p := range parts {
 		m.Write([]byte(p))
 		m.Write([]byte{0})
 	}
 	var out [32]byte
-	copy(out[:], m.Sum(nil))
+	m.Sum(out[:0])
+	s.macs.Put(m)
 	return out
 }
