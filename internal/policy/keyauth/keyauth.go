@@ -68,10 +68,16 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 // (after checking the scheme unless disabled), else the query parameter.
 func (p *policy) extract(r *http.Request) (key string, fromQuery bool) {
 	if !p.o.DisableHeaders {
-		if v := r.Header.Get(p.header); v != "" {
-			parts := strings.Fields(v)
-			if len(parts) > 0 && (p.o.DisableHeadersScheme || (len(parts) > 1 && strings.EqualFold(parts[0], p.o.APIKeyHeaderScheme))) {
-				return parts[len(parts)-1], false
+		if v := strings.TrimSpace(r.Header.Get(p.header)); v != "" {
+			// the first and the last space-separated parts, without
+			// splitting the whole value
+			first, _, spaced := strings.Cut(v, " ")
+			last := v
+			if i := strings.LastIndexAny(v, " \t"); i >= 0 {
+				last = v[i+1:]
+			}
+			if p.o.DisableHeadersScheme || (spaced && strings.EqualFold(first, p.o.APIKeyHeaderScheme)) {
+				return last, false
 			}
 		}
 	}
