@@ -17,7 +17,7 @@ import (
 
 type nopW struct{ h http.Header }
 
-func (w *nopW) Header() http.Header        { return w.h }
+func (w *nopW) Header() http.Header         { return w.h }
 func (w *nopW) Write(b []byte) (int, error) { return len(b), nil }
 func (w *nopW) WriteHeader(int)             {}
 
