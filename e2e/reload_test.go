@@ -87,12 +87,12 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	// 2. A broken edit changes nothing and is logged with file:line.
 	broken := strings.Replace(reloadConfig(up.URL, true), "serviceEndpoint: s}", "serviceEndpoint: nope}", 1)
 	writeConfig(t, g.dir, broken)
+	want := `gateway.config.yml:8: pipelines.p.policies[0].proxy.action.serviceEndpoint: service endpoint \"nope\" is not declared under serviceEndpoints`
 	deadline := time.Now().Add(3 * time.Second)
-	for !strings.Contains(g.logs.String(), "config reload rejected") && time.Now().Before(deadline) {
+	for !strings.Contains(g.logs.String(), want) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	logs := g.logs.String()
-	want := `gateway.config.yml:8: pipelines.p.policies[0].proxy.action.serviceEndpoint: service endpoint \"nope\" is not declared under serviceEndpoints`
 	if !strings.Contains(logs, want) {
 		t.Errorf("rejected reload not logged with file:line; want %s in:\n%s", want, indent(logs))
 	}

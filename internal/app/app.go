@@ -300,6 +300,9 @@ func (a *App) reload(force bool) error {
 		a.watch.accept(g)
 		return nil
 	}
+	if !force && !a.watch.settled(g) {
+		return nil // still being written: the next poll loads it
+	}
 	a.watch.accept(g) // a bad file is reported once, not on every poll
 	rt, err := gateway.Load(filepath.Base(a.watch.path), data, a.opts.Lookup, &a.env, gateway.Policies())
 	if err == nil {

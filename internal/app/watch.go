@@ -42,6 +42,29 @@ func (w *watcher) read() (generation, []byte, error) {
 		g.hash = w.accepted.hash
 		return g, nil, nil // unchanged on disk; content not needed
 	}
+	return w.readContent(g)
+}
+
+// settled rereads a changed file after a short pause and reports whether it
+// still holds what g was read from. An editor (or os.WriteFile) truncates
+// the file and then writes it: a poll that lands in between sees an empty
+// or half-written file, which must be neither loaded nor reported; the
+// next poll sees the finished one.
+func (w *watcher) settled(g generation) bool {
+	time.Sleep(settlePause)
+	fi, err := os.Stat(w.path)
+	if err != nil {
+		return false
+	}
+	again, _, err := w.readContent(generation{mod: fi.ModTime(), size: fi.Size()})
+	return err == nil && again.hash == g.hash && again.size == g.size && again.mod.Equal(g.mod)
+}
+
+// settlePause is long enough for a write in progress to finish and short
+// enough not to be noticed next to the poll interval.
+const settlePause = 20 * time.Millisecond
+
+func (w *watcher) readContent(g generation) (generation, []byte, error) {
 	data, err := config.ReadFile(w.path)
 	if err != nil {
 		return generation{}, nil, err
