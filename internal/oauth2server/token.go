@@ -389,7 +389,7 @@ func (srv *Server) issue(ctx context.Context, r *http.Request, q issueRequest) (
 			FamilyID: q.family, ParentID: q.parent, CreatedAt: now, ExpiresAt: now.Add(srv.life.access)}
 		plain := store.NewToken(&t)
 		if err := srv.s.SaveToken(ctx, &t); err != nil {
-			return nil, err
+			return nil, grantRevoked(err)
 		}
 		resp["access_token"] = plain
 	}
@@ -399,11 +399,20 @@ func (srv *Server) issue(ctx context.Context, r *http.Request, q issueRequest) (
 			FamilyID: q.family, ParentID: q.parent, CreatedAt: now, ExpiresAt: now.Add(srv.life.refresh)}
 		plain := store.NewToken(&t)
 		if err := srv.s.SaveToken(ctx, &t); err != nil {
-			return nil, err
+			return nil, grantRevoked(err)
 		}
 		resp["refresh_token"] = plain
 	}
 	return resp, nil
+}
+
+// grantRevoked turns the store's refusal of a token whose grant a
+// concurrent replay revoked into the invalid_grant the client must see.
+func grantRevoked(err error) error {
+	if errors.Is(err, store.ErrGrantRevoked) {
+		return errInvalidGrant("the grant was revoked while the tokens were issued: its code or refresh token was used more than once")
+	}
+	return err
 }
 
 // signAccessToken makes an RFC 9068 §2.2 access token.

@@ -13,6 +13,7 @@ import (
 func tokenKey(id string) string           { return "token:" + id }
 func consumerTokensSet(cid string) string { return "consumer-tokens:" + cid }
 func familySet(fid string) string         { return "token-family:" + fid }
+func familyRevokedKey(fid string) string  { return "token-family-revoked:" + fid }
 func codeKey(id string) string            { return "code:" + id }
 
 // NewToken creates an opaque token value "<id>|<secret>", the shape of
@@ -51,6 +52,19 @@ func (s *Store) SaveToken(ctx context.Context, t *Token) error {
 		}
 	}
 	return s.update(ctx, func(tx *txn) error {
+		// A token derived from an earlier one (a code, a rotated refresh
+		// token) joins a family that a concurrent replay may have revoked
+		// between the claim and this save: the family's tombstone, read in
+		// this transaction, refuses it, so revocation wins whichever order
+		// the two run in. A token that starts a family has no parent and
+		// nothing can have revoked it yet.
+		if t.FamilyID != "" && t.ParentID != "" {
+			if _, revoked, err := tx.Get(familyRevokedKey(t.FamilyID)); err != nil {
+				return err
+			} else if revoked {
+				return ErrGrantRevoked
+			}
+		}
 		if err := tx.putJSON(tokenKey(t.ID), t, ttl); err != nil {
 			return err
 		}
@@ -133,37 +147,62 @@ func remaining(t *Token, now time.Time) time.Duration {
 	return d
 }
 
-// RevokeFamily revokes every token of a refresh-token family (RFC 9700
-// §4.14: reuse of a rotated refresh token revokes the whole family).
+// ErrGrantRevoked is returned by SaveToken for a token whose family was
+// revoked (a replayed code or refresh token) while it was being issued.
+var ErrGrantRevoked = errors.New("the grant was revoked while its tokens were being issued")
+
+// familyTombstone is how long a revoked family refuses new tokens. It only
+// has to outlast a token request in flight (claim, then save), which the
+// listeners' timeouts bound well below this.
+const familyTombstone = 10 * time.Minute
+
+// RevokeFamily revokes every token of a grant's family (RFC 9700 §4.14:
+// reuse of a rotated refresh token revokes the whole family; RFC 6749
+// §4.1.2: so does a replayed authorization code) and leaves a tombstone so
+// that a token of the family still being issued is refused (SaveToken).
 func (s *Store) RevokeFamily(ctx context.Context, familyID string) (int, error) {
-	return s.revokeSet(ctx, familySet(familyID))
+	n := 0
+	err := s.update(ctx, func(tx *txn) error {
+		var err error
+		if n, err = s.revokeSetTx(tx, familySet(familyID)); err != nil {
+			return err
+		}
+		return tx.Set(familyRevokedKey(familyID), []byte("1"), familyTombstone)
+	})
+	return n, err
 }
 
 // revokeSet revokes every live token listed in an index set, atomically.
 func (s *Store) revokeSet(ctx context.Context, set string) (int, error) {
 	n := 0
 	err := s.update(ctx, func(tx *txn) error {
-		n = 0
-		ids, err := tx.SMembers(set)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			var t Token
-			if ok, err := tx.getJSON(tokenKey(id), &t); err != nil {
-				return err
-			} else if !ok || t.Revoked || t.Expired(s.now()) {
-				continue
-			}
-			t.Revoked = true
-			n++
-			if err := tx.putJSON(tokenKey(id), &t, remaining(&t, s.now())); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		n, err = s.revokeSetTx(tx, set)
+		return err
 	})
 	return n, err
+}
+
+func (s *Store) revokeSetTx(tx *txn, set string) (int, error) {
+	ids, err := tx.SMembers(set)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		var t Token
+		if ok, err := tx.getJSON(tokenKey(id), &t); err != nil {
+			return 0, err
+		} else if !ok || t.Revoked || t.Expired(s.now()) {
+			continue
+		}
+		t.Revoked = true
+		n++
+		if err := tx.putJSON(tokenKey(id), &t, remaining(&t, s.now())); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }
 
 // ListTokens lists a consumer's live tokens (revoked ones included).

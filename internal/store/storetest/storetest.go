@@ -577,6 +577,22 @@ func testTokens(t *testing.T, nb NewBackend) {
 	if n != 1 {
 		t.Errorf("family revocation revoked %d, want 1 (the other was revoked already)", n)
 	}
+	// A token derived from the family (a refresh or code exchange that ran
+	// concurrently with the replay) is refused once the family is revoked;
+	// a token that starts a family of its own is not affected.
+	var child store.Token
+	store.NewToken(&child)
+	child.Kind, child.ConsumerID, child.ExpiresAt = store.AccessToken, u.ID, clk.now().Add(time.Hour)
+	child.FamilyID, child.ParentID = "fam1", t2.ID
+	if err := s.SaveToken(ctx, &child); !errors.Is(err, store.ErrGrantRevoked) {
+		t.Errorf("save into a revoked family: %v, want ErrGrantRevoked", err)
+	}
+	if _, err := s.GetToken(ctx, child.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("refused token was stored: %v", err)
+	}
+	child.ParentID, child.FamilyID = "", "fam2"
+	child.ExpiresAt = clk.now().Add(time.Minute) // gone by the end of the test
+	must(t, s.SaveToken(ctx, &child))
 	// Expiry by the store clock.
 	var t3 store.Token
 	p3 := store.NewToken(&t3)
