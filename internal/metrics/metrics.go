@@ -21,6 +21,7 @@ type Metrics struct {
 	// hash of the label values.
 	mu     sync.RWMutex
 	series map[seriesKey]*series
+	caches map[string]*CacheCounter
 
 	Requests         *prometheus.CounterVec   // api_endpoint, pipeline, code
 	Duration         *prometheus.HistogramVec // api_endpoint, pipeline
@@ -139,8 +140,56 @@ func (m *Metrics) RegisterCache(name string, hits, misses func() float64) {
 	for result, f := range map[string]func() float64{"hit": hits, "miss": misses} {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "gatehouse_cache_lookups_total",
-			Help:        "Cache lookups by cache (records: decoded identity records; secrets: verified passwords and keys) and result (hit, miss).",
+			Help:        "Cache lookups by cache (records: decoded identity records; secrets: verified passwords and keys; jwt: verified JWTs of the jwt policy; oauth2-jwt: the authorization server's own JWT access tokens; jwks: signing keys found without a JWKS fetch; introspection: introspection answers) and result (hit, miss).",
 			ConstLabels: prometheus.Labels{"cache": name, "result": result},
 		}, f))
 	}
+}
+
+// CacheCounter counts one cache's lookups. A nil *CacheCounter counts
+// nothing, so code built without metrics (unit tests, config validate)
+// needs no check.
+type CacheCounter struct{ hits, misses atomic.Uint64 }
+
+// Hit counts a lookup the cache answered.
+func (c *CacheCounter) Hit() {
+	if c != nil {
+		c.hits.Add(1)
+	}
+}
+
+// Miss counts a lookup that had to do the work.
+func (c *CacheCounter) Miss() {
+	if c != nil {
+		c.misses.Add(1)
+	}
+}
+
+// Cache returns the process's counter for the cache called name, exported
+// on first use. Policies rebuilt by a reload get the same counter, so the
+// series keeps counting across reloads; a nil *Metrics returns nil.
+func (m *Metrics) Cache(name string) *CacheCounter {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.caches[name]; c != nil {
+		return c
+	}
+	if m.caches == nil {
+		m.caches = map[string]*CacheCounter{}
+	}
+	c := &CacheCounter{}
+	m.caches[name] = c
+	m.RegisterCache(name, func() float64 { return float64(c.hits.Load()) }, func() float64 { return float64(c.misses.Load()) })
+	return c
+}
+
+// Counts reads the counter (for tests and diagnostics).
+func (c *CacheCounter) Counts() (hits, misses uint64) {
+	if c == nil {
+		return 0, 0
+	}
+	return c.hits.Load(), c.misses.Load()
 }

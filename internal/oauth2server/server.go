@@ -82,8 +82,10 @@ type Server struct {
 	parseOpts []jwt.ParserOption
 	// jwtCache holds verified JWT access tokens until they expire.
 	jwtCache *lru.Cache[[32]byte, *jwtEntry]
-	mu       sync.Mutex
-	mux      *http.ServeMux
+	// jwtLookups counts jwtCache's hits and misses (nil without metrics).
+	jwtLookups *metrics.CacheCounter
+	mu         sync.Mutex
+	mux        *http.ServeMux
 }
 
 // New builds the server, loading (or creating) the JWT signing keys when
@@ -141,6 +143,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		srv.keys = kr
 		srv.parseOpts = srv.jwtParseOptions()
 		srv.jwtCache, _ = lru.New[[32]byte, *jwtEntry](jwtCacheSize)
+		srv.jwtLookups = srv.o.Metrics.Cache("oauth2-jwt")
 	}
 	views, static, err := loadViews(o.ConfigDir)
 	if err != nil {
@@ -253,14 +256,15 @@ func errInvalidClient(basic bool) *oauthError {
 	return &oauthError{Status: 401, Code: "invalid_client", Description: "Invalid client credentials", Basic: basic}
 }
 
-func writeOAuthError(w http.ResponseWriter, err error, log *slog.Logger) {
+func (srv *Server) writeOAuthError(w http.ResponseWriter, err error) {
 	var oe *oauthError
 	if !errors.As(err, &oe) {
 		if errors.Is(err, store.ErrUnavailable) {
+			srv.storeError()
 			w.Header().Set("Retry-After", "1")
 			oe = &oauthError{Status: 503, Code: "temporarily_unavailable", Description: "the store is unavailable; try again shortly"}
 		} else {
-			log.Error("oauth2 server error", "error", err)
+			srv.log.Error("oauth2 server error", "error", err)
 			oe = &oauthError{Status: 500, Code: "server_error", Description: "the server failed to handle the request"}
 		}
 	}
@@ -269,6 +273,13 @@ func writeOAuthError(w http.ResponseWriter, err error, log *slog.Logger) {
 	}
 	noStore(w)
 	writeJSON(w, oe.Status, map[string]string{"error": oe.Code, "error_description": oe.Description})
+}
+
+// storeError counts a request refused because the store was unreachable.
+func (srv *Server) storeError() {
+	if srv.o.Metrics != nil {
+		srv.o.Metrics.StoreErrors.Inc()
+	}
 }
 
 // noStore sets the RFC 6749 §5.1 cache headers of every token response.

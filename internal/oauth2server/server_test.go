@@ -26,6 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -430,6 +431,22 @@ func TestConcurrentRedemption(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJWTCacheLookupsCounted: the verified-JWT cache of the server's own
+// access tokens reports its hits and misses as "oauth2-jwt".
+func TestJWTCacheLookupsCounted(t *testing.T) {
+	m := metrics.New()
+	f := newFixture(t, jwtSystem(), func(o *Options) { o.Metrics = m })
+	tok := f.clientToken(t, f.srv)
+	for range 3 {
+		if err := verify(f.srv, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, mi := m.Cache("oauth2-jwt").Counts(); h != 2 || mi != 1 {
+		t.Errorf("oauth2-jwt cache: %d hits %d misses, want 2 and 1", h, mi)
 	}
 }
 

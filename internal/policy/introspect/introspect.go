@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
 )
@@ -65,6 +66,7 @@ type policy struct {
 	ttl      time.Duration // 0: until exp
 	negTTL   time.Duration
 	cache    *lru.Cache[[32]byte, *entry]
+	lookups  *metrics.CacheCounter
 	group    singleflight.Group
 	now      func() time.Time
 }
@@ -83,7 +85,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		return nil, action.Errorf("authorization_value", "must be one line")
 	}
 	p := &policy{o: o, endpoint: o.Endpoint, client: env.HTTPClient, timeout: time.Duration(o.Timeout),
-		ttl: 60 * time.Second, negTTL: 10 * time.Second, now: env.Now}
+		ttl: 60 * time.Second, negTTL: 10 * time.Second, now: env.Now, lookups: env.Metrics.Cache("introspection")}
 	if p.client == nil {
 		p.client = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -166,8 +168,10 @@ func (p *policy) lookup(ctx context.Context, tok string) (*entry, error) {
 	key := sha256.Sum256([]byte(tok))
 	now := p.now()
 	if e, ok := p.cache.Get(key); ok && now.Before(e.expires) {
+		p.lookups.Hit()
 		return e, nil
 	}
+	p.lookups.Miss()
 	v, err, _ := p.group.Do(string(key[:]), func() (any, error) {
 		if e, ok := p.cache.Get(key); ok && p.now().Before(e.expires) {
 			return e, nil

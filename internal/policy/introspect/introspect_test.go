@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/configtest"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/introspect"
 )
@@ -193,6 +194,27 @@ func TestCachingAndOutages(t *testing.T) {
 	}
 	if n := as.calls.Load() - before; n != 1 {
 		t.Errorf("%d calls for a repeated bad token, want 1", n)
+	}
+}
+
+// TestCacheLookupsCounted: the cache's hits and misses reach the process's
+// "introspection" counter (gatehouse_cache_lookups_total).
+func TestCacheLookupsCounted(t *testing.T) {
+	as := newAuthServer(t)
+	as.set("good", map[string]any{"active": true, "exp": float64(time.Now().Add(time.Hour).Unix())})
+	m := metrics.New()
+	env := &pipeline.Env{Logger: slog.New(slog.DiscardHandler), HTTPClient: &http.Client{}, Metrics: m}
+	p, err := introspect.New(node(t, fmt.Sprintf("{endpoint: '%s'}", as.URL)), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if got := do(t, p, "good", nil); got.status != 200 {
+			t.Fatalf("status %d", got.status)
+		}
+	}
+	if h, mi := m.Cache("introspection").Counts(); h != 2 || mi != 1 {
+		t.Errorf("introspection cache: %d hits %d misses, want 2 and 1", h, mi)
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+
+	"github.com/gatehouse/gatehouse/internal/metrics"
 )
 
 // errJWKSUnavailable: no key set was ever fetched, so no verdict is
@@ -41,8 +43,11 @@ type RemoteOptions struct {
 	Cooldown time.Duration
 	// MaxBytes bounds the JWKS document (default 1 MiB).
 	MaxBytes int64
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Lookups counts key lookups answered from the keys in hand (hit) and
+	// those that needed a fetch (miss); nil: not counted.
+	Lookups *metrics.CacheCounter
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // RemoteKeySet is a JWKS fetched from a URI (Auth0, Okta, Keycloak...):
@@ -144,8 +149,10 @@ func (s *RemoteKeySet) Epoch() uint64 { return s.epoch.Load() }
 // cooldown) when it is unknown.
 func (s *RemoteKeySet) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
 	if k, err := s.MemoryJWKSet.KeyRead(ctx, kid); err == nil {
+		s.o.Lookups.Hit()
 		return k, nil
 	}
+	s.o.Lookups.Miss()
 	s.refreshIfAllowed(ctx)
 	if k, err := s.MemoryJWKSet.KeyRead(ctx, kid); err == nil {
 		return k, nil

@@ -124,6 +124,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		Audiences: o.Audience, Issuers: o.Issuer, MaxAge: time.Duration(o.MaxAge),
 		RequiredClaims: o.RequiredClaims, AllowMissingExp: o.RequireExp != nil && !*o.RequireExp,
 		ScopeClaim: o.ScopeClaim, MaxTokenBytes: o.MaxTokenBytes, ClockTolerance: DefaultClockTolerance, Now: env.Now,
+		CacheLookups: env.Metrics.Cache("jwt"),
 	}
 	if o.ClockTolerance != nil {
 		cfg.ClockTolerance = time.Duration(*o.ClockTolerance)
@@ -224,6 +225,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		ks, err := NewRemoteKeySet(o.JWKSURI, RemoteOptions{
 			Client: env.HTTPClient, RefreshInterval: time.Duration(o.JWKSRefreshInterval),
 			Cooldown: time.Duration(o.JWKSCooldown), Logger: log, Now: env.Now,
+			Lookups: env.Metrics.Cache("jwks"),
 		})
 		if err != nil {
 			return nil, action.Errorf("jwksUri", "%v", err)

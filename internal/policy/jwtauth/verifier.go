@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
 )
@@ -93,6 +94,9 @@ type Config struct {
 	// CacheSize bounds the verified-token cache; 0 means 10,000 tokens and
 	// a negative value disables it.
 	CacheSize int
+	// CacheLookups counts the verified-token cache's hits and misses (nil:
+	// not counted).
+	CacheLookups *metrics.CacheCounter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -147,6 +151,7 @@ type Verifier struct {
 	parser    *jwt.Parser
 	validator *jwt.Validator
 	cache     *lru.Cache[[sha256.Size]byte, *cacheEntry]
+	lookups   *metrics.CacheCounter
 }
 
 type cacheEntry struct {
@@ -167,6 +172,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 		audiences: slices.Clone(c.Audiences), issuers: slices.Clone(c.Issuers),
 		leeway: c.ClockTolerance, maxAge: c.MaxAge, scopeAt: c.ScopeClaim,
 		maxBytes: c.MaxTokenBytes, now: c.Now, epochOf: func() uint64 { return 0 },
+		lookups: c.CacheLookups,
 	}
 	if v.maxBytes == 0 {
 		v.maxBytes = DefaultMaxTokenBytes
@@ -258,10 +264,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, string, e
 		key = sha256.Sum256([]byte(token))
 		if e, ok := v.cache.Get(key); ok {
 			if now.Before(e.until) && e.epoch == epoch {
+				v.lookups.Hit()
 				return e.claims, "", nil
 			}
 			v.cache.Remove(key)
 		}
+		v.lookups.Miss()
 	}
 	c, until, verr := v.verify(ctx, token, now)
 	if verr != nil {

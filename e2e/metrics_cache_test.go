@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// TestMetricsCachesAndAdminRevocations: the jwt policy's verified-token
+// cache and its JWKS key lookups are exported in
+// gatehouse_cache_lookups_total, and a token revoked through the Admin API
+// is counted once in gatehouse_tokens_revoked_total (a second DELETE of the
+// same token is not a second revocation).
+func TestMetricsCachesAndAdminRevocations(t *testing.T) {
+	idp := newStubIdP(t)
+	idp.addKey(t, "k1")
+	idp.setPublished("k1")
+	idp.signWith("k1")
+	up := echoServer(t, "orders")
+	g := startGateway(t, fmt.Sprintf(`http: {port: 0, host: 127.0.0.1}
+admin: {port: 0, host: 127.0.0.1}
+apiEndpoints:
+  api: {paths: '/api/*'}
+serviceEndpoints:
+  orders: {url: '%s'}
+policies: [jwt, proxy]
+pipelines:
+  default:
+    apiEndpoints: [api]
+    policies:
+      - jwt: {action: {jwksUri: '%s.well-known/jwks.json', checkCredentialExistence: false}}
+      - proxy: {action: {serviceEndpoint: orders}}
+`, up.URL, idp.issuer))
+	adminBase := "http://" + g.app.Addr("admin").String()
+	client := &http.Client{Timeout: 5 * time.Second}
+	call := func(tok string) {
+		t.Helper()
+		resp, err := getWithToken(t, client, g.base+"/api/orders", tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readBody(t, resp); resp.StatusCode != 200 {
+			t.Fatalf("GET /api/orders = %d %s", resp.StatusCode, body)
+		}
+	}
+	a := idp.token(t, time.Hour, nil)
+	call(a) // jwt: miss (verified, key looked up)
+	call(a) // jwt: hit
+	call(a) // jwt: hit
+	b := idp.token(t, time.Hour, map[string]any{"jti": "second"})
+	call(b) // jwt: miss; the key is in hand now: jwks hit
+
+	m := scrapeMetrics(t, adminBase)
+	lookups := func(cache, result string) float64 {
+		v, _ := m.get("gatehouse_cache_lookups_total", map[string]string{"cache": cache, "result": result})
+		return v
+	}
+	if h, mi := lookups("jwt", "hit"), lookups("jwt", "miss"); h != 2 || mi != 2 {
+		t.Errorf("jwt cache: %g hits %g misses, want 2 and 2; series:\n%s", h, mi, m.series("gatehouse_cache_lookups_total"))
+	}
+	// The first lookup may come before the background JWKS fetch ends
+	// (a miss that waits for it); the second finds the key in hand.
+	if h, mi := lookups("jwks", "hit"), lookups("jwks", "miss"); h+mi != 2 || h < 1 {
+		t.Errorf("jwks lookups: %g hits %g misses, want 2 lookups, at least 1 hit; series:\n%s", h, mi, m.series("gatehouse_cache_lookups_total"))
+	}
+
+	// An Admin API revocation, then the same again.
+	ctx := context.Background()
+	u, err := g.app.Store().CreateUser(ctx, store.User{Username: "rev", Firstname: "R", Lastname: "V"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok store.Token
+	store.NewToken(&tok)
+	tok.Kind, tok.ConsumerID, tok.ExpiresAt = store.AccessToken, u.ID, time.Now().Add(time.Hour)
+	if err := g.app.Store().SaveToken(ctx, &tok); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		req, _ := http.NewRequest(http.MethodDelete, adminBase+"/tokens/"+tok.ID, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readBody(t, resp); resp.StatusCode != 200 {
+			t.Fatalf("DELETE /tokens/%s = %d %s", tok.ID, resp.StatusCode, body)
+		}
+	}
+	m = scrapeMetrics(t, adminBase)
+	if got, _ := m.get("gatehouse_tokens_revoked_total", map[string]string{}); got != 1 {
+		t.Errorf("gatehouse_tokens_revoked_total = %g after one Admin API revocation (and a repeat), want 1", got)
+	}
+}
