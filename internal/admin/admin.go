@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/model"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -26,6 +27,8 @@ type Options struct {
 	// MaxBodyBytes bounds request bodies (default 1 MiB); a larger body
 	// is refused with 413.
 	MaxBodyBytes int64
+	// Metrics counts the revocations made here (nil: not counted).
+	Metrics *metrics.Metrics
 }
 
 // DefaultMaxBodyBytes is the default bound on request bodies.
@@ -36,6 +39,7 @@ type server struct {
 	m       *model.Models
 	log     *slog.Logger
 	maxBody int64
+	metrics *metrics.Metrics
 	hasKey  bool
 	keyHash [32]byte
 	mux     *http.ServeMux
@@ -53,7 +57,7 @@ func New(s *store.Store, m *model.Models, opts Options) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	a := &server{s: s, m: m, log: opts.Logger, maxBody: opts.MaxBodyBytes, mux: http.NewServeMux()}
+	a := &server{s: s, m: m, log: opts.Logger, maxBody: opts.MaxBodyBytes, metrics: opts.Metrics, mux: http.NewServeMux()}
 	if opts.APIKey != "" {
 		a.hasKey = true
 		a.keyHash = sha256.Sum256([]byte(opts.APIKey))

@@ -359,5 +359,8 @@ func (a *server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if !t.Revoked && a.metrics != nil {
+		a.metrics.TokensRevoked.Inc()
+	}
 	return writeJSON(w, http.StatusOK, object{{"id", t.ID}, {"revoked", true}})
 }

@@ -48,6 +48,9 @@ func (a *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		a.log.LogAttrs(r.Context(), slog.LevelError, "admin request failed: store unavailable",
 			slog.String("method", r.Method), slog.String("error", err.Error()))
+		if a.metrics != nil {
+			a.metrics.StoreErrors.Inc()
+		}
 		w.Header().Set("Retry-After", "1")
 		e = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the identity store is unavailable, try again"}
 	case errors.Is(err, store.ErrConflict):

@@ -154,7 +154,7 @@ func (a *App) adminHandler(cfg *config.Gateway) (http.Handler, string, error) {
 	if key == "" && !loopback(host) {
 		return nil, "", fmt.Errorf("admin: the Admin API would listen on %s without an API key: set admin.apiKey (or GATEHOUSE_ADMIN_KEY), or bind it to localhost", addr)
 	}
-	return admin.New(a.store, a.models, admin.Options{APIKey: key, Logger: a.log}), addr, nil
+	return admin.New(a.store, a.models, admin.Options{APIKey: key, Logger: a.log, Metrics: a.metrics}), addr, nil
 }
 
 func loopback(host string) bool {

@@ -22,17 +22,17 @@ func (srv *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, err := params(r)
 	if err != nil {
-		writeOAuthError(w, err, srv.log)
+		srv.writeOAuthError(w, err)
 		return
 	}
 	c, err := srv.authenticateClient(ctx, r, p)
 	if err != nil {
-		writeOAuthError(w, err, srv.log)
+		srv.writeOAuthError(w, err)
 		return
 	}
 	tok := p.Get("token")
 	if tok == "" {
-		writeOAuthError(w, errInvalidRequest("Missing required parameter: token"), srv.log)
+		srv.writeOAuthError(w, errInvalidRequest("Missing required parameter: token"))
 		return
 	}
 	if id, sec, ok := strings.Cut(tok, "|"); ok {
@@ -43,20 +43,21 @@ func (srv *Server) revoke(w http.ResponseWriter, r *http.Request) {
 				// tokens of the same grant (JWT ones too).
 				_, err = srv.revokeGrant(ctx, t.FamilyID)
 			} else {
-				if _, err = srv.s.RevokeToken(ctx, t.ID); err == nil {
+				var was *store.Token
+				if was, err = srv.s.RevokeToken(ctx, t.ID); err == nil && !was.Revoked {
 					srv.revoked(1)
 				}
 			}
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			writeOAuthError(w, err, srv.log)
+			srv.writeOAuthError(w, err)
 			return
 		}
 	} else if srv.jwtMode {
 		if claims, err := srv.parseJWT(tok); err == nil && claims["client_id"] == c.id() {
 			srv.revoked(1)
 			if err := srv.denyJWT(ctx, claims); err != nil {
-				writeOAuthError(w, err, srv.log)
+				srv.writeOAuthError(w, err)
 				return
 			}
 		}
@@ -152,31 +153,31 @@ func (srv *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, err := params(r)
 	if err != nil {
-		writeOAuthError(w, err, srv.log)
+		srv.writeOAuthError(w, err)
 		return
 	}
 	c, err := srv.authenticateClient(ctx, r, p)
 	if err != nil {
-		writeOAuthError(w, err, srv.log)
+		srv.writeOAuthError(w, err)
 		return
 	}
 	if c.cred.Public() {
 		// RFC 7662 §2.1: the caller must be authorized; a public client
 		// proves nothing (anyone may send its client_id), so it could scan
 		// for live tokens.
-		writeOAuthError(w, &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client",
-			Description: "introspection requires a confidential client (client_secret_basic or client_secret_post)"}, srv.log)
+		srv.writeOAuthError(w, &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client",
+			Description: "introspection requires a confidential client (client_secret_basic or client_secret_post)"})
 		return
 	}
 	tok := p.Get("token")
 	if tok == "" {
-		writeOAuthError(w, errInvalidRequest("Missing required parameter: token"), srv.log)
+		srv.writeOAuthError(w, errInvalidRequest("Missing required parameter: token"))
 		return
 	}
 	noStore(w)
 	resp, err := srv.describe(r, tok)
 	if err != nil {
-		writeOAuthError(w, err, srv.log)
+		srv.writeOAuthError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -398,10 +399,12 @@ func (srv *Server) verifiedJWT(tok string) (*pipeline.AccessToken, error) {
 	key := sha256.Sum256([]byte(tok))
 	if e, ok := srv.jwtCache.Get(key); ok {
 		if srv.now().Before(e.until) {
+			srv.jwtLookups.Hit()
 			return e.at, nil
 		}
 		srv.jwtCache.Remove(key)
 	}
+	srv.jwtLookups.Miss()
 	claims, err := srv.parseJWT(tok)
 	if errors.Is(err, jwt.ErrTokenExpired) {
 		return nil, ErrTokenExpired

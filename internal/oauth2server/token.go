@@ -111,7 +111,7 @@ func (srv *Server) token(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(rl.retry.Seconds())+1))
 			err = &oauthError{Status: http.StatusTooManyRequests, Code: "invalid_request", Description: "too many failed attempts; try again later"}
 		}
-		writeOAuthError(w, err, srv.log)
+		srv.writeOAuthError(w, err)
 		return
 	}
 	noStore(w)
@@ -366,9 +366,6 @@ type issueRequest struct {
 // a refresh token. Each grant gets fresh tokens (Express Gateway reused
 // live ones, B-4).
 func (srv *Server) issue(ctx context.Context, r *http.Request, q issueRequest) (map[string]any, error) {
-	if srv.o.Metrics != nil {
-		srv.o.Metrics.TokensIssued.WithLabelValues(q.grant).Inc()
-	}
 	now := srv.now()
 	if q.family == "" {
 		q.family = secret.GenerateHex(16)
@@ -402,6 +399,9 @@ func (srv *Server) issue(ctx context.Context, r *http.Request, q issueRequest) (
 			return nil, grantRevoked(err)
 		}
 		resp["refresh_token"] = plain
+	}
+	if srv.o.Metrics != nil { // counted once the tokens are stored, not when issuing starts
+		srv.o.Metrics.TokensIssued.WithLabelValues(q.grant).Inc()
 	}
 	return resp, nil
 }

@@ -105,6 +105,7 @@ func (srv *Server) renderError(w http.ResponseWriter, status int, title, msg str
 
 func (srv *Server) serverError(w http.ResponseWriter, err error) {
 	if errors.Is(err, store.ErrUnavailable) {
+		srv.storeError()
 		w.Header().Set("Retry-After", "1")
 		srv.renderError(w, http.StatusServiceUnavailable, "Temporarily unavailable", "The sign-in service cannot reach its data right now. Try again in a moment.")
 		return

@@ -112,7 +112,9 @@ func (s *Store) VerifyToken(ctx context.Context, id, plain string) (*Token, erro
 }
 
 // RevokeToken marks a token revoked; it stays (revoked) until it would have
-// expired, so that reuse can be detected.
+// expired, so that reuse can be detected. It returns the token as it was
+// before: Revoked tells that it had been revoked already (so callers count
+// each revocation once).
 func (s *Store) RevokeToken(ctx context.Context, id string) (*Token, error) {
 	var out Token
 	err := s.update(ctx, func(tx *txn) error {
@@ -127,7 +129,6 @@ func (s *Store) RevokeToken(ctx context.Context, id string) (*Token, error) {
 			return nil
 		}
 		t.Revoked = true
-		out = t
 		return tx.putJSON(tokenKey(id), &t, remaining(&t, s.now()))
 	})
 	if err != nil {

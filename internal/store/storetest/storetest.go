@@ -564,8 +564,14 @@ func testTokens(t *testing.T, nb NewBackend) {
 	if len(list) != 2 {
 		t.Errorf("tokens of kim = %d, want 2", len(list))
 	}
-	_, err = s.RevokeToken(ctx, tok.ID)
+	was, err := s.RevokeToken(ctx, tok.ID)
 	must(t, err)
+	if was.Revoked {
+		t.Errorf("RevokeToken of a live token reported it revoked before")
+	}
+	if was, err = s.RevokeToken(ctx, tok.ID); err != nil || !was.Revoked {
+		t.Errorf("second RevokeToken: %v, revoked before = %v, want true", err, was != nil && was.Revoked)
+	}
 	if _, err := s.VerifyToken(ctx, id, sec); !errors.Is(err, store.ErrTokenInvalid) {
 		t.Errorf("revoked token verified: %v", err)
 	}
