@@ -214,7 +214,14 @@ func (p *policy) introspect(ctx context.Context, tok string) (*entry, error) {
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("reading the introspection answer: %w", err))
 	}
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		// RFC 7662 §2.1: the protected resource must authenticate; a
+		// refusal is the gateway's misconfiguration, not the client's
+		// token, so the client still gets 503 and the log says what to fix.
+		return nil, unavailable(fmt.Errorf("introspection endpoint refused the gateway's own credentials (%d): check authorization_value", resp.StatusCode))
+	default:
 		return nil, unavailable(fmt.Errorf("introspection endpoint answered %d", resp.StatusCode))
 	}
 	var claims map[string]any

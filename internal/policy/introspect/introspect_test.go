@@ -2,12 +2,14 @@ package introspect_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,6 +37,7 @@ type authServer struct {
 	answers  map[string]map[string]any
 	lastReq  url.Values
 	lastAuth string
+	wantAuth string // when set, other credentials get 401
 }
 
 func newAuthServer(t *testing.T) *authServer {
@@ -46,6 +49,10 @@ func newAuthServer(t *testing.T) *authServer {
 		}
 		if a.down.Load() {
 			http.Error(w, "down", 500)
+			return
+		}
+		if a.wantAuth != "" && r.Header.Get("Authorization") != a.wantAuth {
+			http.Error(w, `{"error":"invalid_client"}`, 401)
 			return
 		}
 		r.ParseForm()
@@ -215,6 +222,30 @@ func TestCacheLookupsCounted(t *testing.T) {
 	}
 	if h, mi := m.Cache("introspection").Counts(); h != 2 || mi != 1 {
 		t.Errorf("introspection cache: %d hits %d misses, want 2 and 1", h, mi)
+	}
+}
+
+// TestWrongGatewayCredentials: the authorization server refusing the
+// gateway's authorization_value is the operator's mistake: the client gets
+// 503 (its token was not judged) and the log names the setting to fix.
+func TestWrongGatewayCredentials(t *testing.T) {
+	as := newAuthServer(t)
+	as.wantAuth = "Basic right"
+	env := &pipeline.Env{Logger: slog.New(slog.DiscardHandler), HTTPClient: &http.Client{}}
+	p, err := introspect.New(node(t, fmt.Sprintf("{endpoint: '%s', authorization_value: 'Basic wrong'}", as.URL)), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := pipeline.WithState(httptest.NewRequest("GET", "/", nil), &pipeline.State{})
+	req.Header.Set("Authorization", "Bearer tok")
+	rec := httptest.NewRecorder()
+	err = p.Handle(rec, req, pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
+	var rej *pipeline.Rejection
+	if !errors.As(err, &rej) || rej.Status != 503 || rej.Code != "introspection_unavailable" {
+		t.Fatalf("err = %v, want a 503 introspection_unavailable", err)
+	}
+	if !strings.Contains(rej.Err.Error(), "check authorization_value") {
+		t.Errorf("cause %q does not say what to fix", rej.Err)
 	}
 }
 
