@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/admin"
@@ -51,6 +52,9 @@ func openBackend(ctx context.Context, sys *config.System, dataDir, configDir str
 	b, err := redisstore.New(ctx, opts)
 	if err != nil {
 		return nil, "", err
+	}
+	if len(r.Cluster) > 0 {
+		return b, "redis cluster " + strings.Join(r.Cluster, ","), nil
 	}
 	return b, "redis " + opts.Addr, nil
 }

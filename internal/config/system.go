@@ -1,9 +1,14 @@
 package config
 
 import (
+	"fmt"
 	"net"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // System is system.config.yml: the store, crypto, sessions and token
@@ -25,7 +30,8 @@ type DB struct {
 	Redis *Redis `yaml:"redis"`
 }
 
-// Redis is Express Gateway's db.redis block (a subset of ioredis options).
+// Redis is Express Gateway's db.redis block (a subset of ioredis options),
+// plus Gatehouse's cluster.
 type Redis struct {
 	Emulate   bool      `yaml:"emulate"`
 	Namespace string    `yaml:"namespace"`
@@ -35,7 +41,98 @@ type Redis struct {
 	Username  string    `yaml:"username"`
 	DB        int       `yaml:"db"`
 	TLS       *RedisTLS `yaml:"tls"`
-	Pos       Pos
+	// Cluster (a Gatehouse extension) lists seed nodes of a Redis Cluster,
+	// "host:port" each: a YAML list, or one string of addresses separated
+	// by commas (for ${VAR}). The client discovers the other nodes from
+	// them. It excludes host, port and a db other than 0; username,
+	// password, tls and namespace apply to every node. Decoding splits and
+	// checks the entries, so Cluster holds only valid host:port strings.
+	Cluster StringList `yaml:"cluster"`
+	Pos     Pos
+}
+
+// redisFields is Redis without its decodeNode method, for the plain
+// struct decoding that decodeNode starts with.
+type redisFields Redis
+
+// decodeNode decodes the block as any struct, then checks cluster and the
+// keys it excludes, reporting each problem at the line of the key.
+func (r *Redis) decodeNode(d *decoder, n *yaml.Node, path string) {
+	d.decode(n, path, reflect.ValueOf((*redisFields)(r)).Elem())
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	keys := map[string][2]*yaml.Node{}
+	for _, kv := range pairs(n) {
+		keys[kv[0].Value] = kv
+	}
+	kv, ok := keys["cluster"]
+	if !ok || isNull(kv[1]) {
+		r.Cluster = nil
+		return
+	}
+	cpath := joinPath(path, "cluster")
+	// The nodes of the entries, for their lines (a list or one string).
+	val := resolve(kv[1])
+	items := []*yaml.Node{val}
+	if val.Kind == yaml.SequenceNode {
+		items = val.Content
+	}
+	var addrs StringList
+	for i, item := range items {
+		item = resolve(item)
+		if item.Kind != yaml.ScalarNode || isNull(item) {
+			continue // reported by StringList
+		}
+		ipath := cpath
+		if val.Kind == yaml.SequenceNode {
+			ipath = fmt.Sprintf("%s[%d]", cpath, i)
+		}
+		for _, a := range strings.Split(item.Value, ",") {
+			if a = strings.TrimSpace(a); a == "" {
+				continue
+			}
+			if err := checkNodeAddr(a); err != nil {
+				d.errorf(item, ipath, "%v", err)
+				continue
+			}
+			addrs = append(addrs, a)
+		}
+	}
+	r.Cluster = addrs
+	if len(addrs) == 0 && !hasErrorUnder(d.errs, cpath) {
+		d.errorf(kv[0], cpath, "names no node: list the host:port of at least one node of the cluster, or remove cluster")
+	}
+	if kv, ok := keys["host"]; ok && r.Host != "" {
+		d.errorf(kv[0], joinPath(path, "host"), "cannot be set with cluster: the cluster's nodes are listed in cluster")
+	}
+	if kv, ok := keys["port"]; ok && r.Port != 0 {
+		d.errorf(kv[0], joinPath(path, "port"), "cannot be set with cluster: give each node's port in cluster (host:port)")
+	}
+	if kv, ok := keys["db"]; ok && r.DB != 0 {
+		d.errorf(kv[0], joinPath(path, "db"), "must be 0 with cluster (Redis Cluster has only database 0), got %d", r.DB)
+	}
+}
+
+// checkNodeAddr checks a cluster node's host:port.
+func checkNodeAddr(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || host == "" {
+		return fmt.Errorf("%q is not host:port", a)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%q: the port must be between 1 and 65535", a)
+	}
+	return nil
+}
+
+func hasErrorUnder(errs Errors, path string) bool {
+	for _, e := range errs {
+		if e.Path == path || strings.HasPrefix(e.Path, path+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // RedisTLS enables TLS to Redis, with optional client certificate and CA.

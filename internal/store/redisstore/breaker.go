@@ -74,8 +74,24 @@ func (b *breaker) refuses(ctx context.Context) bool {
 
 func (b *breaker) DialHook(next redis.DialHook) redis.DialHook { return next }
 
+// clusterInternal reports the commands a cluster client sends on its own
+// to learn the topology (CLUSTER SLOTS, SHARDS or NODES; COMMAND). The
+// breaker neither refuses them, since after a failover the probe needs a
+// fresh slot map to find the new master, nor counts their failures: a dead
+// node says nothing of the master of the namespace's slot.
+func clusterInternal(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "cluster", "command":
+		return true
+	}
+	return false
+}
+
 func (b *breaker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if clusterInternal(cmd) {
+			return next(ctx, cmd)
+		}
 		if b.refuses(ctx) {
 			return errDown
 		}
@@ -166,8 +182,11 @@ func (b *breaker) run() {
 	ctx := b.r.bg
 	wait := ProbeInterval
 	for {
+		if cc, ok := b.r.c.(*redis.ClusterClient); ok {
+			cc.ReloadState(ctx) // in the background: the master may have changed
+		}
 		pctx, cancel := context.WithTimeout(context.WithValue(ctx, probeKey{}, true), CommandTimeout)
-		err := b.r.c.Ping(pctx).Err()
+		err := b.r.ping(pctx)
 		cancel()
 		if ctx.Err() != nil {
 			b.stopProbing()

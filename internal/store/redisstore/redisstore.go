@@ -84,7 +84,11 @@ const (
 
 // Options configure a Redis backend.
 type Options struct {
-	Addr     string // host:port; default localhost:6379
+	Addr string // host:port; default localhost:6379
+	// Cluster, when set, lists seed nodes (host:port) of a Redis Cluster:
+	// New builds a cluster client on them (with the single-node client's
+	// settings and breaker) instead of a client of Addr. DB must be 0.
+	Cluster  []string
 	Username string
 	Password string
 	DB       int
@@ -165,6 +169,19 @@ func New(ctx context.Context, o Options) (*Redis, error) {
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	r.bg, r.cancel = lctx, cancel
+	if r.c == nil && len(o.Cluster) > 0 {
+		if o.DB != 0 {
+			return nil, fmt.Errorf("redisstore: db %d: Redis Cluster has only db 0", o.DB)
+		}
+		c := redis.NewClusterClient(clusterOptions(o.Cluster, o))
+		r.brk = &breaker{r: r}
+		// The cluster-level hook bounds a command with its redirections and
+		// retries; transactions (Watch) and pipelines run on the node
+		// clients, which get the hook too.
+		c.AddHook(r.brk)
+		c.OnNewNode(func(n *redis.Client) { n.AddHook(r.brk) })
+		r.c, r.ownsClient = c, true
+	}
 	if r.c == nil {
 		addr := o.Addr
 		if addr == "" {
@@ -282,9 +299,18 @@ func dedupSorted(s []string) []string {
 	return out
 }
 
-// Ping checks Redis answers.
+// Ping checks Redis answers: on a cluster (or ring), the node of the
+// namespace's slot, with an EXISTS of the anchor key (a PING would go to
+// any node).
 func (r *Redis) Ping(ctx context.Context) error {
-	return wrap(r.c.Ping(ctx).Err())
+	return wrap(r.ping(ctx))
+}
+
+func (r *Redis) ping(ctx context.Context) error {
+	if len(r.anchor) > 0 {
+		return r.c.Exists(ctx, r.anchor...).Err()
+	}
+	return r.c.Ping(ctx).Err()
 }
 
 // Invalidations delivers the keys written by every Update on this

@@ -8,6 +8,9 @@
 // the kernel when the test process dies; otherwise the test is skipped with
 // a message saying how to provide one. REDISTEST_NO_LOCAL=1 skips the
 // 127.0.0.1:6379 probe (to keep tests off a developer's own Redis).
+//
+// Cluster gives a Redis Cluster the same way: REDIS_CLUSTER_ADDRS, or three
+// redis-server processes started in cluster mode (see cluster.go).
 package redistest
 
 import (
@@ -200,8 +203,9 @@ func (s *server) close() {
 	_ = os.RemoveAll(s.dir)
 }
 
-// Main runs the tests and stops the redis-server they started, if any:
-// call it from TestMain as os.Exit(redistest.Main(m)).
+// Main runs the tests and stops the redis-servers they started, if any
+// (the single server and the cluster): call it from TestMain as
+// os.Exit(redistest.Main(m)).
 func Main(m *testing.M) int {
 	code := m.Run()
 	mu.Lock()
@@ -211,6 +215,7 @@ func Main(m *testing.M) int {
 		srv = nil
 		found = nil
 	}
+	stopCluster()
 	return code
 }
 
