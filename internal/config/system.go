@@ -22,6 +22,7 @@ type System struct {
 	AuthorizationCodes *Expiry        `yaml:"authorizationCodes"`
 	Plugins            map[string]any `yaml:"plugins"` // accepted for compatibility; Gatehouse loads no npm plugins
 	CLI                *CLI           `yaml:"cli"`
+	OAuth2             *OAuth2Server  `yaml:"oauth2"`
 	File               string         `yaml:"-"`
 }
 
@@ -133,6 +134,18 @@ func hasErrorUnder(errs Errors, path string) bool {
 		}
 	}
 	return false
+}
+
+// OAuth2Server is Gatehouse's oauth2 block: switches for what the
+// authorization server refuses by default (RFC 9700). Express Gateway had
+// no such block; its implicit grant was always on and it had no PKCE.
+type OAuth2Server struct {
+	// AllowImplicit enables response_type=token (RFC 6749 §4.2), for
+	// clients that still use it; RFC 9700 §2.1.2 says not to.
+	AllowImplicit bool `yaml:"allowImplicit"`
+	// AllowPlainPKCE accepts code_challenge_method=plain (RFC 7636 §4.2),
+	// for clients that cannot compute SHA-256.
+	AllowPlainPKCE bool `yaml:"allowPlainPKCE"`
 }
 
 // RedisTLS enables TLS to Redis, with optional client certificate and CA.

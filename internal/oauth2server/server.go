@@ -116,6 +116,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		o.Limiter = ratelimit.NewLocal(o.Now)
 	}
 	sys := o.System
+	if sys.OAuth2 != nil { // system.config.yml's oauth2 block turns them on too
+		o.AllowImplicit = o.AllowImplicit || sys.OAuth2.AllowImplicit
+		o.AllowPlainPKCE = o.AllowPlainPKCE || sys.OAuth2.AllowPlainPKCE
+	}
 	srv := &Server{o: o, s: o.Store, log: o.Logger, now: o.Now,
 		life: lifetimes{
 			access:      (&config.Expiry{TimeToExpiry: accessTTL(sys)}).Lifetime(2 * time.Hour),
