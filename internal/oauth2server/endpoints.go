@@ -54,7 +54,12 @@ func (srv *Server) revoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else if srv.jwtMode {
-		if claims, err := srv.parseJWT(tok); err == nil && claims["client_id"] == c.id() {
+		claims, err := srv.parseJWT(tok)
+		if errors.Is(err, store.ErrUnavailable) {
+			srv.writeOAuthError(w, err) // 503: the client must retry, the token may still be live
+			return
+		}
+		if err == nil && claims["client_id"] == c.id() {
 			srv.revoked(1)
 			if err := srv.denyJWT(ctx, claims); err != nil {
 				srv.writeOAuthError(w, err)
@@ -220,7 +225,9 @@ func (srv *Server) describe(r *http.Request, tok string) (map[string]any, error)
 		return inactive, nil
 	}
 	claims, err := srv.parseJWT(tok)
-	if err != nil {
+	if errors.Is(err, store.ErrUnavailable) {
+		return nil, err // the keys are not loaded: 503, not a false "inactive"
+	} else if err != nil {
 		return inactive, nil
 	}
 	if revoked, err := srv.jwtRevoked(ctx, claims); err != nil {
@@ -330,6 +337,12 @@ func (srv *Server) jwks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	srv.keys.maybeReload() // another node may have rotated the keys (at most one store read per 5s)
+	if len(srv.keys.published()) == 0 {
+		// Never published an empty set: a verifier would cache it and
+		// refuse every token for max-age.
+		srv.writeOAuthError(w, errNoKeys)
+		return
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, map[string]any{"keys": srv.keys.JWKS()})
 }
@@ -408,6 +421,8 @@ func (srv *Server) verifiedJWT(tok string) (*pipeline.AccessToken, error) {
 	claims, err := srv.parseJWT(tok)
 	if errors.Is(err, jwt.ErrTokenExpired) {
 		return nil, ErrTokenExpired
+	} else if errors.Is(err, store.ErrUnavailable) {
+		return nil, err // the keys are not loaded: no verdict (503)
 	} else if err != nil {
 		return nil, ErrTokenInvalid
 	}

@@ -112,7 +112,37 @@ func loadKeyring(ctx context.Context, s *store.Store, at *config.AccessTokens, d
 		return nil, fmt.Errorf("accessTokens.algorithm %s needs secretOrPrivateKey or secretOrPrivateKeyFile (generated keys are ES256)", kr.alg)
 	}
 	kr.alg = "ES256"
-	return kr, kr.refresh(ctx)
+	if err := kr.refresh(ctx); err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			// The store (Redis) is down at start: the node starts all the
+			// same and loads the keys on first need once it is back;
+			// until then signing and verifying answer 503 (errNoKeys).
+			kr.lastTry = now()
+			return kr, err
+		}
+		return nil, err
+	}
+	return kr, nil
+}
+
+// errNoKeys: the generated keys could not be loaded yet (the store was
+// unreachable since the start). It wraps store.ErrUnavailable, so callers
+// answer 503 with Retry-After.
+var errNoKeys = fmt.Errorf("the JWT signing keys are not loaded yet: %w", store.ErrUnavailable)
+
+// loaded returns the generated keyset, trying to load it (at most once per
+// reloadEvery) while it is empty.
+func (kr *keyring) loaded() []*signingKey {
+	kr.mu.RLock()
+	set := kr.set
+	kr.mu.RUnlock()
+	if len(set) > 0 {
+		return set
+	}
+	kr.maybeReload()
+	kr.mu.RLock()
+	defer kr.mu.RUnlock()
+	return kr.set
 }
 
 // configure takes an HMAC secret or a PEM private key from the config.
@@ -262,9 +292,11 @@ func (kr *keyring) current() (*signingKey, []byte) {
 	if kr.static != nil {
 		return kr.static, nil
 	}
-	kr.mu.RLock()
-	k := kr.set[0]
-	kr.mu.RUnlock()
+	set := kr.loaded()
+	if len(set) == 0 {
+		return nil, nil
+	}
+	k := set[0]
 	if kr.now().Sub(k.CreatedAt) >= keyRotation {
 		// Rotation is due while running: the first node to get here
 		// creates the next key in the store, the others load it.
@@ -279,6 +311,9 @@ func (kr *keyring) current() (*signingKey, []byte) {
 // sign makes an RFC 9068 JWT: header typ "at+jwt" and the key's kid.
 func (kr *keyring) sign(claims jwt.MapClaims) (string, error) {
 	k, hmacKey := kr.current()
+	if k == nil {
+		return "", errNoKeys
+	}
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(k.Alg), claims)
 	t.Header["typ"] = "at+jwt" // RFC 9068 §2.1
 	if k.KID != "" {
@@ -316,6 +351,9 @@ func (kr *keyring) Keyfunc(t *jwt.Token) (any, error) {
 			// loaded them.
 			kr.maybeReload()
 		}
+	}
+	if len(kr.published()) == 0 {
+		return nil, errNoKeys // no verdict without keys: 503, not 401
 	}
 	return nil, fmt.Errorf("unknown kid %q", kid)
 }

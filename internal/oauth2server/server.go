@@ -141,7 +141,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	if srv.jwtMode {
 		kr, err := loadKeyring(ctx, o.Store, sys.AccessTokens, o.ConfigDir, o.Now, srv.life.access)
-		if err != nil {
+		if errors.Is(err, store.ErrUnavailable) && kr != nil {
+			o.Logger.Warn("oauth2: the JWT signing keys could not be loaded: the store is unavailable; token requests answer 503 until it is back", "error", err)
+		} else if err != nil {
 			return nil, err
 		}
 		srv.keys = kr
