@@ -103,6 +103,59 @@ func TestBinaryServeReloadAndStop(t *testing.T) {
 	}
 }
 
+// TestBinarySIGHUPRightAfterListening: a SIGHUP sent as soon as the binary
+// announces its address (a supervisor reloading right after startup) is a
+// reload, not the default action of SIGHUP, which ends the process.
+func TestBinarySIGHUPRightAfterListening(t *testing.T) {
+	bin := buildBinary(t)
+	up := echoServer(t, "up")
+	dir := t.TempDir()
+	writeConfig(t, dir, reloadConfig(up.URL, false))
+
+	cmd := exec.Command(bin, "serve", "--config-dir", dir, "--log-format", "json", "--reload-interval", "0", "--access-log", "off")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	addrRE := regexp.MustCompile(`"listener":"http","addr":"([^"]+)"`)
+	s := bufio.NewScanner(stderr)
+	var base string
+	reloaded := false
+	for s.Scan() {
+		if m := addrRE.FindStringSubmatch(s.Text()); m != nil && base == "" {
+			base = "http://" + m[1]
+			cmd.Process.Signal(syscall.SIGHUP) // at once: no request first
+		}
+		if strings.Contains(s.Text(), `"msg":"config reloaded"`) {
+			reloaded = true
+			break
+		}
+	}
+	if !reloaded {
+		err := cmd.Wait()
+		t.Fatalf("gatehouse exited after a SIGHUP sent right after it listened (%v), want a reload", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for s.Scan() { // drain so the process never blocks on stderr
+		}
+		done <- cmd.Wait()
+	}()
+	if resp := get(t, base+"/api/x"); resp.StatusCode != 200 {
+		t.Fatalf("GET /api/x = %d after the reload", resp.StatusCode)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v, want status 0", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("gatehouse did not stop on SIGTERM")
+	}
+}
+
 // TestBinaryConfigValidate: every error at once, non-zero exit; ok otherwise.
 func TestBinaryConfigValidate(t *testing.T) {
 	bin := buildBinary(t)
