@@ -42,7 +42,7 @@ type Store struct {
 	objects    *objectCache
 	verified   *lru.Cache[[32]byte, uint64] // HMAC(presented secret) -> credential Rev
 	macKey     []byte                       // per-process key for the verification cache
-	macs       sync.Pool                    // hash.Hash HMAC states under macKey
+	macs       sync.Pool                    // *macState: HMAC states under macKey
 	done       chan struct{}
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
@@ -278,17 +278,30 @@ func newID() string {
 // cache never holds a presented secret or a fast-to-attack hash of it. The
 // HMAC states are pooled: this runs on every authenticated request.
 func (s *Store) mac(parts ...string) [32]byte {
-	m, _ := s.macs.Get().(hash.Hash)
+	m, _ := s.macs.Get().(*macState)
 	if m == nil {
-		m = hmac.New(sha256.New, s.macKey)
+		m = &macState{h: hmac.New(sha256.New, s.macKey)}
 	}
-	m.Reset()
+	m.h.Reset()
+	// The parts go through one reused buffer: writing each string to the
+	// hash.Hash interface would copy it to the heap (two allocations per
+	// part, on every authenticated request).
+	m.buf = m.buf[:0]
 	for _, p := range parts {
-		m.Write([]byte(p))
-		m.Write([]byte{0})
+		m.buf = append(m.buf, p...)
+		m.buf = append(m.buf, 0)
 	}
+	m.h.Write(m.buf)
 	var out [32]byte
-	m.Sum(out[:0])
-	s.macs.Put(m)
+	m.h.Sum(out[:0])
+	if cap(m.buf) <= 4096 { // a huge presented secret is not kept
+		s.macs.Put(m)
+	}
 	return out
+}
+
+// macState is one pooled HMAC state with its scratch buffer.
+type macState struct {
+	h   hash.Hash
+	buf []byte
 }

@@ -322,9 +322,16 @@ func joinURLPath(t *url.URL, path, rawPath string) (string, string) {
 // the consumer, eg-token-* for the token or credential. Client-sent eg-*
 // headers were removed when the request arrived.
 func setIdentityHeaders(h http.Header, id *pipeline.Identity) {
+	// One backing array for every value: a []string per header would be
+	// a dozen allocations on every authenticated request. Each header gets
+	// a one-element slice of it, capped so an Add cannot spill into the
+	// next header's value.
+	vals := make([]string, 0, 16)
 	set := func(k, v string) {
 		if v != "" {
-			h[k] = []string{sanitize(v)}
+			vals = append(vals, sanitize(v))
+			n := len(vals)
+			h[k] = vals[n-1 : n : n]
 		}
 	}
 	ms := func(t time.Time) string {
