@@ -156,6 +156,36 @@ func TestBinarySIGHUPRightAfterListening(t *testing.T) {
 	}
 }
 
+// TestBinarySIGTERMRightAfterListening: a stop sent the moment the gateway
+// says it listens is a graceful one (exit 0, "stopped" logged), not the
+// default action of SIGTERM.
+func TestBinarySIGTERMRightAfterListening(t *testing.T) {
+	bin := buildBinary(t)
+	up := echoServer(t, "up")
+	dir := t.TempDir()
+	writeConfig(t, dir, reloadConfig(up.URL, false))
+	cmd := exec.Command(bin, "serve", "--config-dir", dir, "--log-format", "json", "--reload-interval", "0", "--access-log", "off")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	s := bufio.NewScanner(stderr)
+	stopped := false
+	for s.Scan() {
+		if strings.Contains(s.Text(), `"listener":"http"`) {
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
+		if strings.Contains(s.Text(), `"msg":"stopped"`) {
+			stopped = true
+		}
+	}
+	err := cmd.Wait()
+	if err != nil || !stopped {
+		t.Fatalf("SIGTERM right after listening: exit %v, stopped logged %v; want a graceful exit 0", err, stopped)
+	}
+}
+
 // TestBinaryConfigValidate: every error at once, non-zero exit; ok otherwise.
 func TestBinaryConfigValidate(t *testing.T) {
 	bin := buildBinary(t)

@@ -84,16 +84,17 @@ func newServe(stderr io.Writer) *cobra.Command {
 			if os.Getenv("EG_DISABLE_CONFIG_WATCH") != "" || reload <= 0 {
 				reload = -1
 			}
-			// SIGHUP is caught before Start: Start announces the listeners
-			// ("listening" log lines) and serves before it returns, and
-			// SIGHUP's default action ends the process, so a reload sent
-			// as soon as the gateway answers (a supervisor, a deploy
-			// script) killed it. One sent during startup waits in sig and
-			// reloads once Start returns. SIGINT and SIGTERM keep their
-			// default action until then: startup has nothing in flight to
-			// finish, and it can wait on Redis or a locked data file.
-			sig := make(chan os.Signal, 2)
-			signal.Notify(sig, syscall.SIGHUP)
+			// Signals are caught before Start: Start announces the
+			// listeners ("listening" log lines) and serves before it
+			// returns, and the default actions end the process at once, so
+			// a reload sent as soon as the gateway answers (a supervisor, a
+			// deploy script) killed it, and a stop cut the requests already
+			// in flight. One sent during startup waits in sig and is acted
+			// on once Start returns. Start is bounded (the data file's lock
+			// wait and every Redis call have timeouts), so a stop is never
+			// held for long.
+			sig := make(chan os.Signal, 4)
+			signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 			a, err := app.Start(app.Options{
 				ConfigDir: dir, DataDir: dataDir, Logger: log, AccessLog: access,
 				EchoUpstream: echoAddr, ReloadInterval: reload, AccessSample: sample,
@@ -102,7 +103,6 @@ func newServe(stderr io.Writer) *cobra.Command {
 				signal.Stop(sig)
 				return err
 			}
-			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 			for s := range sig {
 				if s == syscall.SIGHUP {
 					log.Info("SIGHUP: reloading gateway config")
