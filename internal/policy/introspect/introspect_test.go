@@ -104,7 +104,13 @@ func do(t *testing.T, p pipeline.Policy, token string, scopes []string) outcome 
 
 func build(t *testing.T, as *authServer, extra string) pipeline.Policy {
 	t.Helper()
-	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HTTPClient: &http.Client{}}
+	return buildAt(t, as, extra, nil)
+}
+
+// buildAt builds the policy on the clock now (nil: the real one).
+func buildAt(t *testing.T, as *authServer, extra string, now func() time.Time) pipeline.Policy {
+	t.Helper()
+	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HTTPClient: &http.Client{}, Now: now}
 	p, err := introspect.New(node(t, fmt.Sprintf("{endpoint: '%s', authorization_value: 'Basic YXBpMTpzZWNyZXQ='%s}", as.URL, extra)), env)
 	if err != nil {
 		t.Fatal(err)
@@ -249,17 +255,32 @@ func TestWrongGatewayCredentials(t *testing.T) {
 	}
 }
 
+// TestCacheNeverOutlivesExp runs on a fake clock: exp has second
+// resolution, so with the real one a token "valid for 1.1s" may have only
+// 100ms left, which a loaded machine can spend before the first answer.
 func TestCacheNeverOutlivesExp(t *testing.T) {
 	as := newAuthServer(t)
-	as.set("short", map[string]any{"active": true, "exp": float64(time.Now().Add(1100 * time.Millisecond).Unix())})
-	p := build(t, as, ", ttl: 600")
+	start := time.Unix(1_700_000_000, 0)
+	var clock atomic.Int64
+	clock.Store(start.UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	exp := start.Add(time.Second)
+	as.set("short", map[string]any{"active": true, "exp": float64(exp.Unix())})
+	p := buildAt(t, as, ", ttl: 600", now)
 	if got := do(t, p, "short", nil); got.status != 200 {
 		t.Fatalf("first: %d", got.status)
 	}
-	time.Sleep(2100 * time.Millisecond) // past exp (second resolution)
 	as.set("short", map[string]any{"active": false})
+	clock.Store(exp.Add(-time.Millisecond).UnixNano())
+	if got := do(t, p, "short", nil); got.status != 200 || as.calls.Load() != 1 {
+		t.Fatalf("just before exp: %d after %d calls, want 200 from the cache", got.status, as.calls.Load())
+	}
+	clock.Store(exp.UnixNano())
 	if got := do(t, p, "short", nil); got.status != 401 {
 		t.Errorf("cached past the token's exp: %d", got.status)
+	}
+	if n := as.calls.Load(); n != 2 {
+		t.Errorf("%d introspection calls, want 2 (the cache entry ends at exp)", n)
 	}
 }
 
