@@ -29,50 +29,94 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// TestBinaryServeReloadAndStop runs the real binary: it serves the config,
-// reloads on SIGHUP, and exits 0 on SIGTERM after finishing in-flight work.
-func TestBinaryServeReloadAndStop(t *testing.T) {
-	bin := buildBinary(t)
-	up := echoServer(t, "up")
-	dir := t.TempDir()
-	writeConfig(t, dir, reloadConfig(up.URL, false))
+// servedBinary is `gatehouse serve` running on reloadConfig, its stderr
+// (JSON log lines) read as they come.
+type servedBinary struct {
+	cmd      *exec.Cmd
+	lines    chan string
+	dir      string
+	upstream string
+}
 
-	cmd := exec.Command(bin, "serve", "--config-dir", dir, "--log-format", "json", "--reload-interval", "0", "--access-log", "off")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
+// serveBinary builds and starts the binary; it is killed when the test ends.
+func serveBinary(t *testing.T) *servedBinary {
+	t.Helper()
+	bin := buildBinary(t)
+	b := &servedBinary{dir: t.TempDir(), upstream: echoServer(t, "up").URL, lines: make(chan string, 100)}
+	writeConfig(t, b.dir, reloadConfig(b.upstream, false))
+	b.cmd = exec.Command(bin, "serve", "--config-dir", b.dir, "--log-format", "json", "--reload-interval", "0", "--access-log", "off")
+	stderr, _ := b.cmd.StderrPipe()
+	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 100)
+	t.Cleanup(func() { b.cmd.Process.Kill() })
 	go func() {
 		s := bufio.NewScanner(stderr)
 		for s.Scan() {
-			lines <- s.Text()
+			b.lines <- s.Text()
 		}
-		close(lines)
+		close(b.lines)
 	}()
-	addrRE := regexp.MustCompile(`"listener":"http","addr":"([^"]+)"`)
-	var base string
+	return b
+}
+
+var addrRE = regexp.MustCompile(`"listener":"http","addr":"([^"]+)"`)
+
+// waitFor returns the first log line containing want, or fails the test if
+// the process exits or 10 s pass first.
+func (b *servedBinary) waitFor(t *testing.T, want *regexp.Regexp) []string {
+	t.Helper()
 	timeout := time.After(10 * time.Second)
-	for base == "" {
+	for {
 		select {
-		case l, ok := <-lines:
+		case l, ok := <-b.lines:
 			if !ok {
-				t.Fatal("gatehouse exited before listening")
+				t.Fatalf("gatehouse exited (%v) before logging %s", b.cmd.Wait(), want)
 			}
-			if m := addrRE.FindStringSubmatch(l); m != nil {
-				base = "http://" + m[1]
+			if m := want.FindStringSubmatch(l); m != nil {
+				return m
 			}
 		case <-timeout:
-			t.Fatal("gatehouse did not report its address")
+			t.Fatalf("gatehouse did not log %s within 10s", want)
 		}
 	}
+}
+
+// exit waits for the process to end and checks it stopped gracefully: exit
+// status 0 after logging "stopped".
+func (b *servedBinary) exit(t *testing.T) {
+	t.Helper()
+	done := make(chan error, 1)
+	stopped := make(chan bool, 1)
+	go func() {
+		seen := false
+		for l := range b.lines { // drain so the process never blocks on stderr
+			seen = seen || strings.Contains(l, `"msg":"stopped"`)
+		}
+		stopped <- seen
+		done <- b.cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		if seen := <-stopped; err != nil || !seen {
+			t.Errorf("exit after SIGTERM: %v, \"stopped\" logged %v; want a graceful exit 0", err, seen)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("gatehouse did not stop on SIGTERM")
+	}
+}
+
+// TestBinaryServeReloadAndStop runs the real binary: it serves the config,
+// reloads on SIGHUP, and exits 0 on SIGTERM after finishing in-flight work.
+func TestBinaryServeReloadAndStop(t *testing.T) {
+	b := serveBinary(t)
+	base := "http://" + b.waitFor(t, addrRE)[1]
 	if resp := get(t, base+"/api/x"); resp.StatusCode != 200 {
 		t.Fatalf("GET /api/x = %d", resp.StatusCode)
 	}
 
-	writeConfig(t, dir, reloadConfig(up.URL, true))
-	cmd.Process.Signal(syscall.SIGHUP)
+	writeConfig(t, b.dir, reloadConfig(b.upstream, true))
+	b.cmd.Process.Signal(syscall.SIGHUP)
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		resp := get(t, base+"/fresh")
@@ -86,104 +130,33 @@ func TestBinaryServeReloadAndStop(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() {
-		for range lines { // drain so the process never blocks on stderr
-		}
-		done <- cmd.Wait()
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v, want status 0", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("gatehouse did not stop on SIGTERM")
-	}
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	b.exit(t)
 }
 
 // TestBinarySIGHUPRightAfterListening: a SIGHUP sent as soon as the binary
 // announces its address (a supervisor reloading right after startup) is a
 // reload, not the default action of SIGHUP, which ends the process.
 func TestBinarySIGHUPRightAfterListening(t *testing.T) {
-	bin := buildBinary(t)
-	up := echoServer(t, "up")
-	dir := t.TempDir()
-	writeConfig(t, dir, reloadConfig(up.URL, false))
-
-	cmd := exec.Command(bin, "serve", "--config-dir", dir, "--log-format", "json", "--reload-interval", "0", "--access-log", "off")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	addrRE := regexp.MustCompile(`"listener":"http","addr":"([^"]+)"`)
-	s := bufio.NewScanner(stderr)
-	var base string
-	reloaded := false
-	for s.Scan() {
-		if m := addrRE.FindStringSubmatch(s.Text()); m != nil && base == "" {
-			base = "http://" + m[1]
-			cmd.Process.Signal(syscall.SIGHUP) // at once: no request first
-		}
-		if strings.Contains(s.Text(), `"msg":"config reloaded"`) {
-			reloaded = true
-			break
-		}
-	}
-	if !reloaded {
-		err := cmd.Wait()
-		t.Fatalf("gatehouse exited after a SIGHUP sent right after it listened (%v), want a reload", err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		for s.Scan() { // drain so the process never blocks on stderr
-		}
-		done <- cmd.Wait()
-	}()
+	b := serveBinary(t)
+	base := "http://" + b.waitFor(t, addrRE)[1]
+	b.cmd.Process.Signal(syscall.SIGHUP) // at once: no request first
+	b.waitFor(t, regexp.MustCompile(`"msg":"config reloaded"`))
 	if resp := get(t, base+"/api/x"); resp.StatusCode != 200 {
 		t.Fatalf("GET /api/x = %d after the reload", resp.StatusCode)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v, want status 0", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("gatehouse did not stop on SIGTERM")
-	}
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	b.exit(t)
 }
 
 // TestBinarySIGTERMRightAfterListening: a stop sent the moment the gateway
 // says it listens is a graceful one (exit 0, "stopped" logged), not the
 // default action of SIGTERM.
 func TestBinarySIGTERMRightAfterListening(t *testing.T) {
-	bin := buildBinary(t)
-	up := echoServer(t, "up")
-	dir := t.TempDir()
-	writeConfig(t, dir, reloadConfig(up.URL, false))
-	cmd := exec.Command(bin, "serve", "--config-dir", dir, "--log-format", "json", "--reload-interval", "0", "--access-log", "off")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	s := bufio.NewScanner(stderr)
-	stopped := false
-	for s.Scan() {
-		if strings.Contains(s.Text(), `"listener":"http"`) {
-			cmd.Process.Signal(syscall.SIGTERM)
-		}
-		if strings.Contains(s.Text(), `"msg":"stopped"`) {
-			stopped = true
-		}
-	}
-	err := cmd.Wait()
-	if err != nil || !stopped {
-		t.Fatalf("SIGTERM right after listening: exit %v, stopped logged %v; want a graceful exit 0", err, stopped)
-	}
+	b := serveBinary(t)
+	b.waitFor(t, addrRE)
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	b.exit(t)
 }
 
 // TestBinaryConfigValidate: every error at once, non-zero exit; ok otherwise.
