@@ -127,17 +127,24 @@ func checkServe(b *testing.B, g *gateway.Gateway, r *http.Request, want int) {
 	}
 }
 
-// BenchmarkEmptyPipeline is the gateway's own cost per request: request id,
-// header stripping, routing, pipeline state and the response wrapper.
-func BenchmarkEmptyPipeline(b *testing.B) {
-	g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, nil)
-	r := benchRequest(b, "http://api.example.com/bench/items/42")
-	checkServe(b, g, r, http.StatusNoContent)
+// measureServe checks that a request to target answers want, then measures
+// serving it again and again.
+func measureServe(b *testing.B, g *gateway.Gateway, target string, want int) {
+	b.Helper()
+	r := benchRequest(b, target)
+	checkServe(b, g, r, want)
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
 	for b.Loop() {
 		serve(g, w, r)
 	}
+}
+
+// BenchmarkEmptyPipeline is the gateway's own cost per request: request id,
+// header stripping, routing, pipeline state and the response wrapper.
+func BenchmarkEmptyPipeline(b *testing.B) {
+	g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, nil)
+	measureServe(b, g, "http://api.example.com/bench/items/42", http.StatusNoContent)
 }
 
 // BenchmarkEmptyPipelineParallel is the same on every CPU (the state pools
@@ -159,13 +166,7 @@ func BenchmarkEmptyPipelineParallel(b *testing.B) {
 func BenchmarkEmptyPipelineAccessLog(b *testing.B) {
 	access := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, access)
-	r := benchRequest(b, "http://api.example.com/bench/items/42")
-	checkServe(b, g, r, http.StatusNoContent)
-	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		serve(g, w, r)
-	}
+	measureServe(b, g, "http://api.example.com/bench/items/42", http.StatusNoContent)
 }
 
 // BenchmarkEmptyPipelineMetrics adds the Prometheus request metrics that
@@ -173,26 +174,14 @@ func BenchmarkEmptyPipelineAccessLog(b *testing.B) {
 func BenchmarkEmptyPipelineMetrics(b *testing.B) {
 	g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, nil)
 	g.Metrics = metrics.New()
-	r := benchRequest(b, "http://api.example.com/bench/items/42")
-	checkServe(b, g, r, http.StatusNoContent)
-	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		serve(g, w, r)
-	}
+	measureServe(b, g, "http://api.example.com/bench/items/42", http.StatusNoContent)
 }
 
 // BenchmarkNotFound is a request no apiEndpoint matches (rendered by
 // pipeline.WriteError).
 func BenchmarkNotFound(b *testing.B) {
 	g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, nil)
-	r := benchRequest(b, "http://api.example.com/nothing/here")
-	checkServe(b, g, r, http.StatusNotFound)
-	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		serve(g, w, r)
-	}
+	measureServe(b, g, "http://api.example.com/nothing/here", http.StatusNotFound)
 }
 
 // benchBody is the upstream's fixed 100-byte JSON answer (as bench/upstream).
@@ -256,13 +245,7 @@ func BenchmarkBareProxy(b *testing.B) {
 func BenchmarkProxy(b *testing.B) {
 	up := benchUpstream(b, true)
 	g := benchGateway(b, "proxy", "{serviceEndpoint: upstream}", up.URL, gateway.Policies(), nil)
-	r := benchRequest(b, "http://api.example.com/bench/items/42")
-	checkServe(b, g, r, http.StatusOK)
-	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		serve(g, w, r)
-	}
+	measureServe(b, g, "http://api.example.com/bench/items/42", http.StatusOK)
 }
 
 // bufferPool reuses ReverseProxy's 32 KiB copy buffers, as the proxy policy
