@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -17,7 +18,12 @@ type Gateway struct {
 	ServiceEndpoints Named[ServiceEndpoint] `yaml:"serviceEndpoints"`
 	Policies         []Ref                  `yaml:"policies"`
 	Pipelines        Named[Pipeline]        `yaml:"pipelines"`
-	File             string                 `yaml:"-"` // the file it was read from
+	// MethodOverride is what happens to a client's X-HTTP-Method-Override
+	// (and X-HTTP-Method, X-Method-Override): "strip" (the default) removes
+	// them; "forward" routes and checks the request as the method they name
+	// and forwards them, so the upstream acts on what was authorized.
+	MethodOverride MethodOverride `yaml:"methodOverride"`
+	File           string         `yaml:"-"` // the file it was read from
 }
 
 // Listener is the http block (and the shape shared by the others).
@@ -104,7 +110,14 @@ type Endpoint struct {
 	PathRegex string     `yaml:"pathRegex"`
 	Methods   Methods    `yaml:"methods"`
 	Scopes    Scopes     `yaml:"scopes"`
-	Pos       Pos
+	// AllowEncodedSlashes accepts %2F in the path (kept encoded upstream,
+	// never splitting a route); refused with 400 otherwise.
+	AllowEncodedSlashes bool `yaml:"allowEncodedSlashes"`
+	// AllowPathParameters accepts ';' in the path (RFC 3986 §3.3 path
+	// parameters), which servlet containers strip before matching;
+	// refused with 400 otherwise.
+	AllowPathParameters bool `yaml:"allowPathParameters"`
+	Pos                 Pos
 }
 
 // AllPaths is paths and its alias path together.
@@ -223,6 +236,26 @@ func (l *EndpointList) decodeNode(d *decoder, n *yaml.Node, path string) {
 			return
 		}
 		d.errorf(n, path, "expected a mapping or a list of mappings, got %s", kindName(n))
+	}
+}
+
+// MethodOverride is the methodOverride setting: "strip" or "forward".
+type MethodOverride string
+
+// The methodOverride values.
+const (
+	MethodOverrideStrip   MethodOverride = "strip"
+	MethodOverrideForward MethodOverride = "forward"
+)
+
+func (m *MethodOverride) decodeNode(d *decoder, n *yaml.Node, path string) {
+	var s string
+	d.decode(n, path, reflect.ValueOf(&s).Elem())
+	switch MethodOverride(s) {
+	case MethodOverrideStrip, MethodOverrideForward:
+		*m = MethodOverride(s)
+	default:
+		d.errorf(n, path, "must be strip or forward, got %q", s)
 	}
 }
 

@@ -13,9 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/requestid"
+	"github.com/gatehouse/gatehouse/internal/urlpath"
 )
 
 // Gateway serves requests through the current Runtime. Swap replaces the
@@ -75,18 +77,48 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.finish(rw, r, st)
 	}()
 
-	stripIdentityHeaders(r.Header)
 	rw.Header()[headerRequestID] = a.idHeader[:] // Header.Set without canonicalizing the key again
 
-	if g.Pre != nil && g.Pre(rw, r) {
+	// The request boundary (boundary.go): one canonical path, no forged
+	// identity headers, one method, before anything reads the request.
+	rt := g.current.Load()
+	rt.stripForged(r.Header)
+	cp, err := canonicalPath(r)
+	if err != nil {
+		pipeline.WriteError(rw, r, err, g.log)
 		return
 	}
-	rt := g.current.Load()
-	rte, ok := rt.router.Match(r.Host, r.Method, r.URL.EscapedPath())
+	if rt.methodOverride == config.MethodOverrideForward {
+		if err := methodOverride(r, st); err != nil {
+			pipeline.WriteError(rw, r, err, g.log)
+			return
+		}
+	}
+	trace := r.Method == http.MethodTrace || r.Method == "TRACK"
+	if g.Pre != nil && !cp.EncodedSlash && !trace && st.OriginalMethod == "" && g.Pre(rw, r) {
+		return
+	}
+	rte, ok := rt.router.Match(r.Host, r.Method, cp.Path)
 	if !ok {
 		pipeline.WriteError(rw, r, pipeline.Reject(http.StatusNotFound, "not_found",
 			"no apiEndpoint matches "+r.Method+" "+r.URL.Path), g.log)
 		return
+	}
+	switch {
+	case cp.EncodedSlash && !rte.allowEncodedSlashes:
+		err = pipeline.Reject(http.StatusBadRequest, "invalid_path", urlpath.ErrEncodedSlash.Error())
+	case cp.Params && !rte.allowPathParameters:
+		err = pipeline.Reject(http.StatusBadRequest, "invalid_path", "the path holds a ';' path parameter")
+	case trace && traceRefused(r.Method, rte.methods):
+		err = &pipeline.Rejection{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+			Message: r.Method + " is refused unless the apiEndpoint lists it in methods"}
+	}
+	if err != nil {
+		pipeline.WriteError(rw, r, err, g.log)
+		return
+	}
+	if rte.names != nil {
+		stripNames(r.Header, rte.names)
 	}
 	st.APIEndpoint, st.Pipeline, st.Scopes, st.MatchedPath = rte.endpoint, rte.pipeline, rte.scopes, rte.path
 	if err := rte.handler.Handle(rw, r); err != nil {
@@ -140,17 +172,6 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, st *pipeline.State
 	}
 	rw.reset(nil)
 	g.writers.Put(rw)
-}
-
-// stripIdentityHeaders removes every eg-* header a client sent: identity
-// headers are set by the gateway alone (Express Gateway forwards a client's
-// eg-consumer-id, which lets anyone claim any identity).
-func stripIdentityHeaders(h http.Header) {
-	for k := range h {
-		if len(k) > 3 && (k[0] == 'E' || k[0] == 'e') && (k[1] == 'g' || k[1] == 'G') && k[2] == '-' {
-			delete(h, k)
-		}
-	}
 }
 
 // responseWriter records the status and size for the access log, and whether

@@ -20,6 +20,8 @@ type Runtime struct {
 	Config  *config.Gateway
 	router  *router.Router[*route]
 	closers []func()
+	// methodOverride is what override headers do (boundary.go).
+	methodOverride config.MethodOverride
 	// Warnings are problems that do not stop the config from serving
 	// (a declared policy Gatehouse does not know that no pipeline uses).
 	Warnings []string
@@ -31,8 +33,14 @@ type route struct {
 	endpoint string
 	path     string // the apiEndpoint path pattern that matched, for stripPath
 	scopes   []string
+	methods  []string // as configured; empty means every method but TRACE/TRACK
 	pipeline string
 	handler  pipeline.Handler
+	// names are the folded names of the headers the pipeline sets
+	// upstream, stripped from the client's request (boundary.go)
+	names map[string]struct{}
+	// what the apiEndpoint accepts in a path (boundary.go)
+	allowEncodedSlashes, allowPathParameters bool
 }
 
 // Closer is implemented by policies that hold resources (connection pools)
@@ -48,7 +56,7 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 		errs = append(errs, &config.Error{File: g.File, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 
-	rt := &Runtime{Config: g}
+	rt := &Runtime{Config: g, methodOverride: g.MethodOverride}
 	used := map[string]bool{}
 	for _, pe := range g.Pipelines {
 		for _, use := range pe.Value.Policies {
@@ -74,14 +82,16 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 	type served struct {
 		pipeline string
 		handler  pipeline.Handler
+		names    map[string]struct{}
 	}
 	byEndpoint := map[string]served{}
 	for _, pe := range g.Pipelines {
-		handler, closers := buildPipeline(g.File, pe.Name, pe.Value, &envCopy, factories, add, at)
+		handler, closers, pols := buildPipeline(g.File, pe.Name, pe.Value, &envCopy, factories, add, at)
 		rt.closers = append(rt.closers, closers...)
+		names := upstreamNames(pols)
 		for _, ref := range pe.Value.Endpoints() {
 			if _, dup := byEndpoint[ref.Name]; !dup {
-				byEndpoint[ref.Name] = served{pe.Name, handler}
+				byEndpoint[ref.Name] = served{pe.Name, handler, names}
 			}
 		}
 	}
@@ -110,7 +120,8 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 					if p != "" {
 						spec.Paths = []string{p}
 					}
-					r := &route{endpoint: ref.Name, path: p, scopes: ep.Scopes, pipeline: sv.pipeline, handler: sv.handler}
+					r := &route{endpoint: ref.Name, path: p, scopes: ep.Scopes, methods: ep.Methods, pipeline: sv.pipeline, handler: sv.handler, names: sv.names,
+						allowEncodedSlashes: ep.AllowEncodedSlashes, allowPathParameters: ep.AllowPathParameters}
 					if err := b.Add(spec, r); err != nil {
 						at(ep.Pos.Line, path, "%v", err)
 					}
@@ -127,8 +138,9 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 }
 
 func buildPipeline(file, name string, p config.Pipeline, env *pipeline.Env, factories map[string]pipeline.Factory,
-	add func(error), at func(int, string, string, ...any)) (pipeline.Handler, []func()) {
+	add func(error), at func(int, string, string, ...any)) (pipeline.Handler, []func(), []pipeline.Policy) {
 	var steps []pipeline.Step
+	var policies []pipeline.Policy
 	var closers []func()
 	endedAt, endedBy := 0, "" // an unconditional terminal step, once seen
 	for _, use := range p.Policies {
@@ -163,12 +175,13 @@ func buildPipeline(file, name string, p config.Pipeline, env *pipeline.Env, fact
 				closers = append(closers, c.Close)
 			}
 			steps = append(steps, pipeline.Step{Policy: use.Name, Condition: cond, Action: pol})
+			policies = append(policies, pol)
 			if f.Terminal && cond == nil {
 				endedAt, endedBy = s.Pos.Line, use.Name
 			}
 		}
 	}
-	return pipeline.Chain(steps, noResponse{pipeline: name}), closers
+	return pipeline.Chain(steps, noResponse{pipeline: name}), closers, policies
 }
 
 // positioned gives an error without a position the position of the action.

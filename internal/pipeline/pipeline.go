@@ -169,6 +169,11 @@ type State struct {
 	Upstream string
 	// UpstreamStart is when the proxy began the upstream call.
 	UpstreamStart time.Time
+	// OriginalMethod is the method the client sent when methodOverride:
+	// forward made the request the method an override header named: the
+	// pipeline runs as that method and the proxy sends the original with
+	// the header, so the upstream does what was authorized.
+	OriginalMethod string
 	// Anonymous is set when an auth policy with passThrough let an
 	// unauthenticated request continue: upstream sees eg-consumer-id:
 	// anonymous (what Express Gateway documents).

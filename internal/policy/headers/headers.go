@@ -48,17 +48,34 @@ func New(action pipeline.Decoder, _ *pipeline.Env) (pipeline.Policy, error) {
 		}
 		hs = append(hs, header{name: http.CanonicalHeaderKey(name), expr: e})
 	}
-	return pipeline.PolicyFunc(func(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
-		st := pipeline.StateOf(r)
-		for _, h := range hs {
-			if v := h.expr(r, st); v != "" {
-				r.Header[h.name] = []string{sanitize(v)}
-			} else {
-				delete(r.Header, h.name)
-			}
+	return policy(hs), nil
+}
+
+// policy is one configured headers step.
+type policy []header
+
+func (hs policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
+	st := pipeline.StateOf(r)
+	for _, h := range hs {
+		if v := h.expr(r, st); v != "" {
+			r.Header[h.name] = []string{sanitize(v)}
+		} else {
+			delete(r.Header, h.name)
 		}
-		return next.Handle(w, r)
-	}), nil
+	}
+	return next.Handle(w, r)
+}
+
+// UpstreamHeaders names the headers the step sets, so that the gateway
+// strips a client's own copy of them in every spelling before any policy
+// runs (pipeline.UpstreamHeaders): a value the step leaves empty must not
+// be the client's.
+func (hs policy) UpstreamHeaders() []string {
+	out := make([]string, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, h.name)
+	}
+	return out
 }
 
 // validHeaderName reports whether s is a field name (RFC 9110 §5.1: a

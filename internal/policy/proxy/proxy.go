@@ -231,6 +231,11 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	st.Upstream = t.Host
 	out := pr.Out
 	out.URL.Scheme, out.URL.Host = t.Scheme, t.Host
+	if st.OriginalMethod != "" {
+		// methodOverride: forward ran the pipeline as the override's
+		// method; the upstream gets the request as sent, header included.
+		out.Method = st.OriginalMethod
+	}
 
 	path, rawPath := out.URL.Path, out.URL.RawPath
 	if p.stripPath {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/router"
+	"github.com/gatehouse/gatehouse/internal/urlpath"
 )
 
 // Options: match is an Express path ("/old/:id") whose :params may appear in
@@ -179,7 +180,14 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if err != nil {
 		return pipeline.Reject(http.StatusBadRequest, "bad_request", "the rewritten path is not valid")
 	}
-	r.URL.Path, r.URL.RawPath = u.Path, u.RawPath
+	// The upstream gets a canonical path, as for requests not rewritten:
+	// a template or a captured value cannot bring back a dot segment.
+	rawPath, _, _ := strings.Cut(newPath, "?")
+	cp, err := urlpath.Canonical(rawPath, urlpath.AllowEncodedSlash)
+	if err != nil {
+		return pipeline.Reject(http.StatusBadRequest, "invalid_path", "the rewritten path is not valid: "+err.Error())
+	}
+	r.URL.Path, r.URL.RawPath = urlpath.Unescape(cp.Path), cp.Path
 	if u.RawQuery != "" {
 		if r.URL.RawQuery != "" {
 			r.URL.RawQuery = u.RawQuery + "&" + r.URL.RawQuery
