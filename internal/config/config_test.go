@@ -96,12 +96,12 @@ func TestGatewayErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: "http:\n  port: 8080\nfoo: 1\n",
-			want: []string{"gateway.config.yml:3: foo: unknown key (expected one of: http, https, admin, apiEndpoints, serviceEndpoints, policies, pipelines)"},
+			want: []string{"gateway.config.yml:3: foo: unknown key (expected one of: http, https, admin, apiEndpoints, serviceEndpoints, policies, pipelines, methodOverride)"},
 		},
 		{
 			name: "unknown nested key",
 			yaml: "http:\n  port: 8080\napiEndpoints:\n  api:\n    paht: /x\n",
-			want: []string{"gateway.config.yml:5: apiEndpoints.api.paht: unknown key (expected one of: host, hostRegex, paths, path, pathRegex, methods, scopes)"},
+			want: []string{"gateway.config.yml:5: apiEndpoints.api.paht: unknown key (expected one of: host, hostRegex, paths, path, pathRegex, methods, scopes, allowEncodedSlashes, allowPathParameters)"},
 		},
 		{
 			name: "wrong type",
@@ -191,7 +191,7 @@ func TestGatewayErrors(t *testing.T) {
 			yaml: "http:\n  port: x\nfoo: 1\nserviceEndpoints:\n  s: {}\n",
 			want: []string{
 				`gateway.config.yml:2: http.port: expected a whole number, got "x"`,
-				"gateway.config.yml:3: foo: unknown key (expected one of: http, https, admin, apiEndpoints, serviceEndpoints, policies, pipelines)",
+				"gateway.config.yml:3: foo: unknown key (expected one of: http, https, admin, apiEndpoints, serviceEndpoints, policies, pipelines, methodOverride)",
 				"gateway.config.yml:5: serviceEndpoints.s: needs url or urls",
 			},
 		},

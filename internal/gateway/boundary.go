@@ -62,12 +62,18 @@ const (
 	headerMethodOverride3 = "X-Method-Override"
 )
 
-// stripForged removes every client-sent header an upstream could read as an
-// eg-* header, after folding case and reading '_' and '.' as '-'. Method
-// override headers are removed unless methodOverride is forward, and then
-// only their exact spellings are kept. Go's server has already joined
-// repeated lines into one map entry and refuses obs-fold (RFC 9112 §5.2),
-// so deleting the key removes every line.
+// stripForged removes every client-sent header an upstream could read as one
+// the gateway sets: any eg-* header and the names the runtime's policies
+// declare (pipeline.UpstreamHeaders: the headers policy, claimsToHeaders),
+// after folding case and reading '_' and '.' as '-'. The names are the
+// whole runtime's, not the matched pipeline's: one upstream often serves
+// several routes and trusts a header the gateway sets on any of them. The
+// exact Authorization header stays (auth policies read it; a step that sets
+// it replaces it). Method override headers are removed unless
+// methodOverride is forward, and then only their exact spellings are kept.
+// Go's server has joined repeated lines into one map entry and replaced
+// obs-fold with a space (RFC 9112 §5.2), so deleting the key removes every
+// line and a folded line never becomes a header of its own.
 func (rt *Runtime) stripForged(h http.Header) {
 	for k := range h {
 		var buf [64]byte
@@ -79,26 +85,14 @@ func (rt *Runtime) stripForged(h http.Header) {
 				(k == headerMethodOverride || k == headerMethodOverride2 || k == headerMethodOverride3) {
 				continue
 			}
+		case rt.upstreamNames != nil && k != "Authorization":
+			if _, ok := rt.upstreamNames[string(f)]; !ok {
+				continue
+			}
 		default:
 			continue
 		}
 		delete(h, k)
-	}
-}
-
-// stripNames removes, before the pipeline runs, every client-sent header an
-// upstream could read as one the pipeline's policies set (the headers
-// policy, claimsToHeaders), in any spelling. The exact Authorization header
-// stays: auth policies read it, and a step that sets it replaces it.
-func stripNames(h http.Header, names map[string]struct{}) {
-	for k := range h {
-		if k == "Authorization" {
-			continue
-		}
-		var buf [64]byte
-		if _, ok := names[string(fold(buf[:0], k))]; ok {
-			delete(h, k)
-		}
 	}
 }
 
@@ -175,7 +169,7 @@ func traceRefused(method string, methods []string) bool {
 	return true
 }
 
-// upstreamNames collects the folded names of the headers a pipeline's
+// upstreamNames collects the folded names of the headers the runtime's
 // policies set upstream; nil when they set none.
 func upstreamNames(steps []pipeline.Policy) map[string]struct{} {
 	var set map[string]struct{}

@@ -117,9 +117,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pipeline.WriteError(rw, r, err, g.log)
 		return
 	}
-	if rte.names != nil {
-		stripNames(r.Header, rte.names)
-	}
 	st.APIEndpoint, st.Pipeline, st.Scopes, st.MatchedPath = rte.endpoint, rte.pipeline, rte.scopes, rte.path
 	if err := rte.handler.Handle(rw, r); err != nil {
 		pipeline.WriteError(rw, r, err, g.log)

@@ -20,7 +20,9 @@ type Runtime struct {
 	Config  *config.Gateway
 	router  *router.Router[*route]
 	closers []func()
-	// methodOverride is what override headers do (boundary.go).
+	// upstreamNames are the folded names of the headers policies set
+	// upstream, stripped from clients in every spelling (boundary.go).
+	upstreamNames  map[string]struct{}
 	methodOverride config.MethodOverride
 	// Warnings are problems that do not stop the config from serving
 	// (a declared policy Gatehouse does not know that no pipeline uses).
@@ -36,9 +38,6 @@ type route struct {
 	methods  []string // as configured; empty means every method but TRACE/TRACK
 	pipeline string
 	handler  pipeline.Handler
-	// names are the folded names of the headers the pipeline sets
-	// upstream, stripped from the client's request (boundary.go)
-	names map[string]struct{}
 	// what the apiEndpoint accepts in a path (boundary.go)
 	allowEncodedSlashes, allowPathParameters bool
 }
@@ -57,6 +56,7 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 	}
 
 	rt := &Runtime{Config: g, methodOverride: g.MethodOverride}
+	var policies []pipeline.Policy
 	used := map[string]bool{}
 	for _, pe := range g.Pipelines {
 		for _, use := range pe.Value.Policies {
@@ -82,16 +82,15 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 	type served struct {
 		pipeline string
 		handler  pipeline.Handler
-		names    map[string]struct{}
 	}
 	byEndpoint := map[string]served{}
 	for _, pe := range g.Pipelines {
 		handler, closers, pols := buildPipeline(g.File, pe.Name, pe.Value, &envCopy, factories, add, at)
 		rt.closers = append(rt.closers, closers...)
-		names := upstreamNames(pols)
+		policies = append(policies, pols...)
 		for _, ref := range pe.Value.Endpoints() {
 			if _, dup := byEndpoint[ref.Name]; !dup {
-				byEndpoint[ref.Name] = served{pe.Name, handler, names}
+				byEndpoint[ref.Name] = served{pe.Name, handler}
 			}
 		}
 	}
@@ -120,7 +119,7 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 					if p != "" {
 						spec.Paths = []string{p}
 					}
-					r := &route{endpoint: ref.Name, path: p, scopes: ep.Scopes, methods: ep.Methods, pipeline: sv.pipeline, handler: sv.handler, names: sv.names,
+					r := &route{endpoint: ref.Name, path: p, scopes: ep.Scopes, methods: ep.Methods, pipeline: sv.pipeline, handler: sv.handler,
 						allowEncodedSlashes: ep.AllowEncodedSlashes, allowPathParameters: ep.AllowPathParameters}
 					if err := b.Add(spec, r); err != nil {
 						at(ep.Pos.Line, path, "%v", err)
@@ -134,6 +133,7 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 		return nil, err
 	}
 	rt.router = b.Build()
+	rt.upstreamNames = upstreamNames(policies)
 	return rt, nil
 }
 
