@@ -173,7 +173,7 @@ func TestBinaryConfigValidate(t *testing.T) {
 	}
 	want := []string{
 		`gateway.config.yml:2: http.port: expected a whole number, got "x"`,
-		`gateway.config.yml:3: foo: unknown key (expected one of: http, https, admin, apiEndpoints, serviceEndpoints, policies, pipelines)`,
+		`gateway.config.yml:3: foo: unknown key (expected one of: http, https, admin, apiEndpoints, serviceEndpoints, policies, pipelines, methodOverride)`,
 		`gateway.config.yml:7: pipelines.p.apiEndpoints: apiEndpoint "nope" is not declared under apiEndpoints`,
 		`gateway.config.yml:8: pipelines.p.policies[0].proxy.action.serviceEndpoint: is required: name one of serviceEndpoints`,
 		`gatehouse: 4 config errors`,
