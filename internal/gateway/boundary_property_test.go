@@ -3,15 +3,15 @@ package gateway
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/config"
 )
 
 // boundaryConfig has public routes of every kind (prefix, :param,
@@ -113,87 +113,122 @@ func randomPath(rng *rand.Rand) string {
 	return b.String()
 }
 
-// TestBoundaryProperty sends generated paths to the gateway over a real
-// connection, as written (no client library normalizes them), and checks
-// that every one that reached the open pipeline's upstream names no
-// protected resource under any upstream reading, neither as sent by the
-// client nor as forwarded by the gateway.
-func TestBoundaryProperty(t *testing.T) {
-	forwarded := make(chan string, 1)
+// propertyRig is the gateway of boundaryConfig in front of an upstream
+// that records the request target it receives.
+type propertyRig struct {
+	gw        *Gateway
+	forwarded chan string
+}
+
+func newPropertyRig(t testing.TB) *propertyRig {
+	rig := &propertyRig{forwarded: make(chan string, 1)}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		forwarded <- r.RequestURI
+		rig.forwarded <- r.RequestURI
 		w.Header().Set("X-Reached", "open")
 	}))
-	defer up.Close()
-	rt, err := build(t, fmt.Sprintf(boundaryConfig, up.URL))
+	t.Cleanup(up.Close)
+	g, err := config.ParseGateway("gateway.config.yml", []byte(fmt.Sprintf(boundaryConfig, up.URL)), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rt.Close()
-	gw := httptest.NewServer(New(rt, testEnv().Logger, nil))
-	defer gw.Close()
+	rt, err := Build(g, testEnv(), Policies())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	rig.gw = New(rt, testEnv().Logger, nil)
+	return rig
+}
 
-	conn, err := net.Dial("tcp", gw.Listener.Addr().String())
+type outcome int
+
+const (
+	reachedOpen outcome = iota
+	ranGuarded
+	refused
+)
+
+// check sends "GET p" as a client would write it on the wire, parsed by
+// net/http's own request parser, and fails t when it reached the open
+// pipeline's upstream while naming the protected prefix under any upstream
+// reading, of the path as sent or as forwarded.
+func (rig *propertyRig) check(t testing.TB, p, host string) outcome {
+	t.Helper()
+	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + p + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n")))
 	if err != nil {
-		t.Fatal(err)
+		return refused // net/http's server refuses it the same way
 	}
-	defer func() { conn.Close() }()
-	br := bufio.NewReader(conn)
-	redial := func() {
-		conn.Close()
-		if conn, err = net.Dial("tcp", gw.Listener.Addr().String()); err != nil {
-			t.Fatal(err)
+	w := httptest.NewRecorder()
+	rig.gw.ServeHTTP(w, req)
+	switch {
+	case w.Header().Get("X-Reached") == "open":
+		fwd := <-rig.forwarded
+		// Express, Node's http: the path as received, matched
+		// case-insensitively.
+		if underProtected(fwd) {
+			t.Errorf("GET %q reached the open pipeline forwarded as %q", p, fwd)
 		}
-		br = bufio.NewReader(conn)
+		for name, read := range upstreamReadings {
+			if underProtected(read(p)) || underProtected(read(fwd)) {
+				t.Errorf("GET %q (forwarded as %q) reached the open pipeline, but reads as %q (sent) / %q (forwarded) to a %s upstream",
+					p, fwd, read(p), read(fwd), name)
+			}
+		}
+		return reachedOpen
+	case w.Code == http.StatusUnauthorized:
+		return ranGuarded
+	case w.Code == http.StatusBadRequest || w.Code == http.StatusNotFound:
+		return refused
 	}
+	t.Fatalf("GET %q: unexpected status %d %s", p, w.Code, w.Body)
+	return refused
+}
 
+// TestBoundaryProperty sends paths generated from the grammar (3,000 in a
+// normal run) and checks that every one that reached the open pipeline's
+// upstream names no protected resource under any upstream reading.
+// FuzzBoundaryProperty explores beyond the grammar.
+func TestBoundaryProperty(t *testing.T) {
+	rig := newPropertyRig(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	n := 3000
 	if testing.Short() {
 		n = 500
 	}
-	var open, guarded, refused int
+	var count [3]int
 	for i := 0; i < n; i++ {
-		p := randomPath(rng)
 		host := "gw.test"
 		if rng.IntN(3) == 0 {
 			host = "API.example.com"
 		}
-		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", p, host)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("GET %q: %v", p, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		switch {
-		case resp.Header.Get("X-Reached") == "open":
-			open++
-			fwd := <-forwarded
-			// Express, Node's http: the path as received, matched
-			// case-insensitively.
-			if underProtected(fwd) {
-				t.Errorf("GET %q reached the open pipeline forwarded as %q", p, fwd)
-			}
-			for name, read := range upstreamReadings {
-				if underProtected(read(p)) || underProtected(read(fwd)) {
-					t.Errorf("GET %q (forwarded as %q) reached the open pipeline, but reads as %q (sent) / %q (forwarded) to a %s upstream",
-						p, fwd, read(p), read(fwd), name)
-				}
-			}
-		case resp.StatusCode == http.StatusUnauthorized:
-			guarded++
-		case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusNotFound:
-			refused++
-		default:
-			t.Fatalf("GET %q: unexpected status %d", p, resp.StatusCode)
-		}
-		if resp.Close {
-			redial()
-		}
+		count[rig.check(t, randomPath(rng), host)]++
 	}
-	t.Logf("%d paths: %d open, %d guarded, %d refused", n, open, guarded, refused)
-	if open < n/10 || guarded < n/50 || refused < n/10 {
-		t.Errorf("the grammar no longer exercises every outcome: %d open, %d guarded, %d refused", open, guarded, refused)
+	open, guarded, refusedN := count[reachedOpen], count[ranGuarded], count[refused]
+	t.Logf("%d paths: %d open, %d guarded, %d refused", n, open, guarded, refusedN)
+	if open < n/10 || guarded < n/50 || refusedN < n/10 {
+		t.Errorf("the grammar no longer exercises every outcome: %d open, %d guarded, %d refused", open, guarded, refusedN)
 	}
+}
+
+// FuzzBoundaryProperty checks the same property on paths the fuzzer
+// builds from the grammar's pieces: go test -fuzz FuzzBoundaryProperty.
+func FuzzBoundaryProperty(f *testing.F) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 64; i++ {
+		f.Add(randomPath(rng), i%3 == 0)
+	}
+	for _, p := range []string{"/public/../protected/x", "/public/%2e%2e/protected", "/files/a/..%2f..%2fprotected", "/re/../protected"} {
+		f.Add(p, false)
+	}
+	rig := newPropertyRig(f)
+	f.Fuzz(func(t *testing.T, p string, apiHost bool) {
+		if p == "" || p[0] != '/' || strings.ContainsAny(p, " \r\n?#") {
+			return // not one request target on the wire
+		}
+		host := "gw.test"
+		if apiHost {
+			host = "api.example.com"
+		}
+		rig.check(t, p, host)
+	})
 }
