@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -146,6 +147,80 @@ type OAuth2Server struct {
 	// AllowPlainPKCE accepts code_challenge_method=plain (RFC 7636 §4.2),
 	// for clients that cannot compute SHA-256.
 	AllowPlainPKCE bool `yaml:"allowPlainPKCE"`
+	// Hostnames are the names, besides accessTokens.issuer's host and the
+	// loopback names, on which the authorization server answers (an
+	// internal DNS name, the Host a reverse proxy forwards): a request to
+	// its endpoints for any other Host gets 421 (RFC 9110 §15.5.20).
+	Hostnames Hostnames `yaml:"hostnames"`
+}
+
+// Hostnames is a list of host names (or IP addresses) without scheme,
+// port or path: a YAML list, or one string of names separated by commas
+// (for ${VAR}). Decoding checks the entries and stores them canonical:
+// lower case, without a trailing dot or the brackets of an IPv6 address.
+type Hostnames []string
+
+func (h *Hostnames) decodeNode(d *decoder, n *yaml.Node, path string) {
+	var raw StringList
+	raw.decodeNode(d, n, path)
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	var out Hostnames
+	for i, item := range items {
+		item = resolve(item)
+		if item.Kind != yaml.ScalarNode || isNull(item) {
+			continue // reported by StringList
+		}
+		ipath := path
+		if n.Kind == yaml.SequenceNode {
+			ipath = fmt.Sprintf("%s[%d]", path, i)
+		}
+		for _, name := range strings.Split(item.Value, ",") {
+			if name = strings.TrimSpace(name); name == "" {
+				continue
+			}
+			c, err := CanonicalHostname(name)
+			if err != nil {
+				d.errorf(item, ipath, "%v", err)
+				continue
+			}
+			out = append(out, c)
+		}
+	}
+	*h = out
+}
+
+// CanonicalHostname checks a configured host name (or IP address) and
+// returns it as requests are compared with it: lower case, without a
+// trailing dot or the brackets of an IPv6 address.
+func CanonicalHostname(name string) (string, error) {
+	c := strings.TrimSuffix(strings.ToLower(name), ".")
+	if strings.HasPrefix(c, "[") && strings.HasSuffix(c, "]") {
+		c = c[1 : len(c)-1]
+		if ip := net.ParseIP(c); ip == nil || ip.To4() != nil {
+			return "", fmt.Errorf("%q is not a host name or an IPv6 address", name)
+		}
+		return c, nil
+	}
+	if net.ParseIP(c) != nil {
+		return c, nil
+	}
+	switch {
+	case strings.Contains(c, "*"):
+		return "", fmt.Errorf("%q: wildcards are not accepted, list each name", name)
+	case strings.ContainsAny(c, ":/@?#"):
+		return "", fmt.Errorf("%q is not a host name: give the name alone, without scheme, port or path (the port is not compared)", name)
+	case c == "":
+		return "", fmt.Errorf("%q is not a host name", name)
+	}
+	for _, label := range strings.Split(c, ".") {
+		if label == "" || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return "", fmt.Errorf("%q is not a host name (letters, digits, '-' and '_' in dot-separated labels; an internationalized name in its xn-- form)", name)
+		}
+	}
+	return c, nil
 }
 
 // RedisTLS enables TLS to Redis, with optional client certificate and CA.
@@ -170,14 +245,54 @@ type Expiry struct {
 
 // AccessTokens configures the access tokens the OAuth2 server issues.
 type AccessTokens struct {
-	TokenType              string     `yaml:"tokenType"`
-	TimeToExpiry           Duration   `yaml:"timeToExpiry"`
+	TokenType    string   `yaml:"tokenType"`
+	TimeToExpiry Duration `yaml:"timeToExpiry"`
+	// Issuer is the authorization server's URL: the iss of its JWTs, the
+	// metadata's issuer (RFC 8414 §2) and the base of its endpoint URLs;
+	// its host is a name the server answers on. Decoding checks that it is
+	// an http or https URL with a host and no query or fragment.
 	Issuer                 string     `yaml:"issuer"`
 	Audience               StringList `yaml:"audience"`
 	Subject                string     `yaml:"subject"`
 	Algorithm              string     `yaml:"algorithm"`
 	SecretOrPrivateKey     string     `yaml:"secretOrPrivateKey"`
 	SecretOrPrivateKeyFile string     `yaml:"secretOrPrivateKeyFile"`
+}
+
+// accessTokensFields is AccessTokens without its decodeNode method.
+type accessTokensFields AccessTokens
+
+// decodeNode decodes the block as any struct, then checks issuer at its
+// line: the issuer is the root of every name the authorization server
+// publishes, so a value it cannot build URLs on is refused at load
+// (Express Gateway's example "express-gateway" was only a JWT claim).
+func (a *AccessTokens) decodeNode(d *decoder, n *yaml.Node, path string) {
+	d.decode(n, path, reflect.ValueOf((*accessTokensFields)(a)).Elem())
+	if n.Kind != yaml.MappingNode || a.Issuer == "" {
+		return
+	}
+	for _, kv := range pairs(n) {
+		if kv[0].Value == "issuer" {
+			if err := CheckIssuer(a.Issuer); err != nil {
+				d.errorf(kv[1], joinPath(path, "issuer"), "%v", err)
+			}
+		}
+	}
+}
+
+// CheckIssuer checks an authorization server issuer identifier (RFC 8414
+// §2: a URL with a host and no query or fragment; https, or http for
+// development).
+func CheckIssuer(iss string) error {
+	u, err := url.Parse(iss)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Opaque != "" || u.Hostname() == "" ||
+		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(iss, "#") {
+		return fmt.Errorf("must be the authorization server's URL, such as https://auth.example.com (http or https, a host, no query or fragment; RFC 8414 §2), got %q", iss)
+	}
+	if _, err := CanonicalHostname(u.Hostname()); err != nil {
+		return fmt.Errorf("must be the authorization server's URL: %v", err)
+	}
+	return nil
 }
 
 // CLI is where the CLI finds the Admin API.

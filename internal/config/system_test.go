@@ -117,3 +117,90 @@ func TestRedisClusterErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestOAuth2Hostnames(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       []string
+	}{
+		{name: "list", yaml: "oauth2:\n  hostnames:\n    - Auth.Example.com.\n    - gatehouse.internal\n    - 10.0.0.5\n    - '[::1]'\n    - fe80::1\n",
+			want: []string{"auth.example.com", "gatehouse.internal", "10.0.0.5", "::1", "fe80::1"}},
+		{name: "one string", yaml: "oauth2:\n  hostnames: auth.example.com\n", want: []string{"auth.example.com"}},
+		{name: "from a variable", yaml: "oauth2:\n  hostnames: ${NAMES}\n",
+			env: map[string]string{"NAMES": "a.example, b.example,,"}, want: []string{"a.example", "b.example"}},
+		{name: "absent", yaml: "oauth2:\n  allowImplicit: true\n"},
+		{name: "null", yaml: "oauth2:\n  hostnames:\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := ParseSystem("system.config.yml", []byte(tt.yaml), env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.OAuth2.Hostnames; !slices.Equal(got, tt.want) {
+				t.Errorf("hostnames = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNamesErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{name: "bad hostnames", yaml: `oauth2:
+  hostnames:
+    - https://auth.example.com
+    - auth.example.com:8443
+    - '*.example.com'
+    - a..b
+    - ok.example
+    - [x]
+    - ex ample
+`, want: []string{
+			`system.config.yml:3: oauth2.hostnames[0]: "https://auth.example.com" is not a host name: give the name alone, without scheme, port or path (the port is not compared)`,
+			`system.config.yml:4: oauth2.hostnames[1]: "auth.example.com:8443" is not a host name: give the name alone, without scheme, port or path (the port is not compared)`,
+			`system.config.yml:5: oauth2.hostnames[2]: "*.example.com": wildcards are not accepted, list each name`,
+			`system.config.yml:6: oauth2.hostnames[3]: "a..b" is not a host name (letters, digits, '-' and '_' in dot-separated labels; an internationalized name in its xn-- form)`,
+			`system.config.yml:8: oauth2.hostnames[5]: expected a string, got a list`,
+			`system.config.yml:9: oauth2.hostnames[6]: "ex ample" is not a host name (letters, digits, '-' and '_' in dot-separated labels; an internationalized name in its xn-- form)`,
+		}},
+		{name: "hostnames mapping", yaml: "oauth2:\n  hostnames: {a: 1}\n", want: []string{
+			"system.config.yml:2: oauth2.hostnames: expected a string or a list of strings, got a mapping",
+		}},
+		{name: "Express Gateway's example issuer", yaml: "accessTokens:\n  tokenType: jwt\n  issuer: express-gateway\n", want: []string{
+			`system.config.yml:3: accessTokens.issuer: must be the authorization server's URL, such as https://auth.example.com (http or https, a host, no query or fragment; RFC 8414 §2), got "express-gateway"`,
+		}},
+		{name: "issuer with a query", yaml: "accessTokens:\n  issuer: https://auth.example.com/?x=1\n", want: []string{
+			`system.config.yml:2: accessTokens.issuer: must be the authorization server's URL, such as https://auth.example.com (http or https, a host, no query or fragment; RFC 8414 §2), got "https://auth.example.com/?x=1"`,
+		}},
+		{name: "issuer with a fragment", yaml: "accessTokens:\n  issuer: 'https://auth.example.com#'\n", want: []string{
+			`system.config.yml:2: accessTokens.issuer: must be the authorization server's URL, such as https://auth.example.com (http or https, a host, no query or fragment; RFC 8414 §2), got "https://auth.example.com#"`,
+		}},
+		{name: "issuer with user info", yaml: "accessTokens:\n  issuer: https://u:p@auth.example.com\n", want: []string{
+			`system.config.yml:2: accessTokens.issuer: must be the authorization server's URL, such as https://auth.example.com (http or https, a host, no query or fragment; RFC 8414 §2), got "https://u:p@auth.example.com"`,
+		}},
+		{name: "issuer without a host", yaml: "accessTokens:\n  issuer: https:///x\n", want: []string{
+			`system.config.yml:2: accessTokens.issuer: must be the authorization server's URL, such as https://auth.example.com (http or https, a host, no query or fragment; RFC 8414 §2), got "https:///x"`,
+		}},
+		{name: "unknown key still reported", yaml: "accessTokens:\n  issuer: https://a.example\n  issuers: x\n", want: []string{
+			"system.config.yml:3: accessTokens.issuers: unknown key (expected one of: tokenType, timeToExpiry, issuer, audience, subject, algorithm, secretOrPrivateKey, secretOrPrivateKeyFile)",
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseSystem("system.config.yml", []byte(tt.yaml), env(nil))
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.want)
+			}
+			if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, tt.want) {
+				t.Errorf("errors:\n got: %q\nwant: %q", got, tt.want)
+			}
+		})
+	}
+	for _, iss := range []string{"https://auth.example.com", "https://auth.example.com/", "http://127.0.0.1:8080", "https://[::1]:8443", "https://gw.example/auth"} {
+		if _, err := ParseSystem("system.config.yml", []byte("accessTokens:\n  issuer: '"+iss+"'\n"), env(nil)); err != nil {
+			t.Errorf("issuer %s: %v", iss, err)
+		}
+	}
+}

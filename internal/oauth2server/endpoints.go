@@ -119,18 +119,25 @@ const jwtLeeway = 5 * time.Second
 // access token's (RFC 9068 §4).
 var errNotAccessToken = errors.New("the JWT is not an access token (typ is not at+jwt)")
 
+// errForeignIssuer: a JWT signed by the server's key whose iss is not a
+// name the server trusts (parseJWT).
+var errForeignIssuer = errors.New("the JWT's iss is not a name this authorization server trusts")
+
 // parseJWT verifies one of the server's own access tokens: signature (the
 // key named by kid, with its algorithm), typ at+jwt, exp (required), iat,
-// and iss and aud when accessTokens.issuer and accessTokens.audience are
-// configured. Without a configured issuer the issuer is derived from the
-// request's host when the token is issued; it is not compared on use, so a
-// token obtained on one host name is accepted on every host the gateway
-// serves.
+// iss, and aud when accessTokens.audience is configured. iss must be
+// accessTokens.issuer when it is configured; without one, the origin of a
+// host the server trusts (names.go), so a token obtained on one trusted
+// name is accepted on another, and one whose iss came from an untrusted
+// Host is not.
 func (srv *Server) parseJWT(tok string) (jwt.MapClaims, error) {
 	claims := jwt.MapClaims{}
 	t, err := jwt.ParseWithClaims(tok, claims, srv.keys.Keyfunc, srv.parseOpts...)
 	if err != nil {
 		return claims, err
+	}
+	if iss, _ := claims["iss"].(string); srv.o.Issuer == "" && !srv.issuedHere(iss) {
+		return claims, errForeignIssuer
 	}
 	if typ, _ := t.Header["typ"].(string); typ != "" && !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
 		return claims, errNotAccessToken

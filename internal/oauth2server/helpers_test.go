@@ -76,10 +76,14 @@ func (f *fixture) now() func() time.Time {
 	return f.clk.Now
 }
 
+// testHosts are the Hosts of the tests' requests (post's, and
+// httptest.NewRequest's default): names the fixture's servers trust.
+var testHosts = []string{"gw.example", "example.com"}
+
 // server builds another server (another node) on the fixture's store.
 func (f *fixture) server(t testing.TB, sys *config.System, opts ...func(*Options)) *Server {
 	t.Helper()
-	o := Options{Store: f.s, System: sys, Now: f.now()}
+	o := Options{Store: f.s, System: sys, Now: f.now(), Hostnames: testHosts}
 	for _, fn := range opts {
 		fn(&o)
 	}

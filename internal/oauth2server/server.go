@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -42,8 +43,11 @@ type Options struct {
 	// AllowPlainPKCE accepts code_challenge_method=plain (off by default).
 	AllowPlainPKCE bool
 	// Issuer overrides accessTokens.issuer; empty derives it from the
-	// request (scheme and host).
+	// request (scheme and host), for trusted hosts only (names.go).
 	Issuer string
+	// Hostnames are trusted besides the issuer's host and the loopback
+	// names, added to system.config.yml's oauth2.hostnames.
+	Hostnames []string
 	// LoginLimit is how many failed logins a user name or an address may
 	// make per LoginWindow before it gets 429 (default 5 per minute).
 	LoginLimit  int
@@ -84,8 +88,14 @@ type Server struct {
 	jwtCache *lru.Cache[[32]byte, *jwtEntry]
 	// jwtLookups counts jwtCache's hits and misses (nil without metrics).
 	jwtLookups *metrics.CacheCounter
-	mu         sync.Mutex
-	mux        *http.ServeMux
+	// hosts are the trusted host names besides the loopback ones
+	// (names.go).
+	hosts map[string]bool
+	// noIssuerOnce warns, once, that accessTokens.issuer is not set;
+	// refusedOnce logs the first 421 at warning level.
+	noIssuerOnce, refusedOnce sync.Once
+	mu                        sync.Mutex
+	mux                       *http.ServeMux
 }
 
 // New builds the server, loading (or creating) the JWT signing keys when
@@ -139,6 +149,15 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 		srv.audience = at.Audience
 	}
+	names := o.Hostnames
+	if sys.OAuth2 != nil {
+		names = append(names, sys.OAuth2.Hostnames...)
+	}
+	hosts, err := trustedNames(srv.o.Issuer, names)
+	if err != nil {
+		return nil, fmt.Errorf("oauth2server: %w", err)
+	}
+	srv.hosts = hosts
 	if srv.jwtMode {
 		kr, err := loadKeyring(ctx, o.Store, sys.AccessTokens, o.ConfigDir, o.Now, srv.life.access)
 		if errors.Is(err, store.ErrUnavailable) && kr != nil {
@@ -203,10 +222,22 @@ func Owns(path string) bool {
 	return strings.HasPrefix(path, "/oauth2/")
 }
 
-// Handle serves the request when it belongs to the server.
+// Handle serves the request when it belongs to the server: a request for
+// a host the server does not trust gets 421 (names.go).
 func (srv *Server) Handle(w http.ResponseWriter, r *http.Request) bool {
 	if !Owns(r.URL.Path) {
 		return false
+	}
+	if srv.o.Issuer == "" {
+		// Handle runs only while the config declares the oauth2 policy, so
+		// the warning does not bother gateways that do not use the server.
+		srv.noIssuerOnce.Do(func() {
+			srv.log.Warn("oauth2: accessTokens.issuer is not set in system.config.yml: the authorization server answers only for loopback hosts (localhost, 127.0.0.1, [::1]) and oauth2.hostnames, and refuses every other Host with 421; set it to the public URL clients use")
+		})
+	}
+	if !srv.trusted(r.Host) {
+		srv.misdirected(w, r)
+		return true
 	}
 	srv.mux.ServeHTTP(w, r)
 	return true
@@ -221,18 +252,6 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // JWTMode reports whether access tokens are JWTs.
 func (srv *Server) JWTMode() bool { return srv.jwtMode }
-
-// issuer is the configured issuer, or the request's origin.
-func (srv *Server) issuer(r *http.Request) string {
-	if srv.o.Issuer != "" {
-		return strings.TrimSuffix(srv.o.Issuer, "/")
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
 
 // oauthError is an RFC 6749 §5.2 error.
 type oauthError struct {

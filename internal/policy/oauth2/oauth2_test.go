@@ -96,7 +96,8 @@ func newEnv(t testing.TB, sys *config.System) *env {
 	if _, e.appSecret, err = e.s.CreateCredential(ctx, store.CredentialInput{ConsumerID: e.app.ID, Type: store.OAuth2, Scopes: []string{"read", "write"}}); err != nil {
 		t.Fatal(err)
 	}
-	e.srv, err = oauth2server.New(ctx, oauth2server.Options{Store: e.s, System: sys, Now: clk.Now})
+	// gw.example: the Host of token() requests, a name the server trusts.
+	e.srv, err = oauth2server.New(ctx, oauth2server.Options{Store: e.s, System: sys, Now: clk.Now, Hostnames: []string{"gw.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}
