@@ -51,8 +51,16 @@ func TestOAuth2RevokeAndIntrospect(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := introspect(tok.AccessToken)
-			if d["active"] != true || d["client_id"] != g.web.ID || d["scope"] != "read write" || d["sub"] != g.alice.ID || d["token_type"] != "Bearer" {
+			if d["active"] != true || d["client_id"] != g.web.ID || d["scope"] != "read write" || d["sub"] != g.alice.ID ||
+				d["token_type"] != "Bearer" || d["token_use"] != "access_token" {
 				t.Errorf("introspection = %v", d)
+			}
+			// A refresh token is told apart in token_use, never by a
+			// token_type a resource server might not know (issue #11 §6).
+			if tok.RefreshToken != "" {
+				if r := introspect(tok.RefreshToken); r["active"] != true || r["token_type"] != "Bearer" || r["token_use"] != "refresh_token" {
+					t.Errorf("refresh token introspection = %v, want token_type Bearer, token_use refresh_token", r)
+				}
 			}
 			if exp, _ := d["exp"].(float64); time.Unix(int64(exp), 0).Before(time.Now()) {
 				t.Errorf("exp %v", d["exp"])

@@ -213,7 +213,7 @@ func (srv *Server) describe(r *http.Request, tok string) (map[string]any, error)
 			return inactive, nil
 		}
 		resp := map[string]any{
-			"active": true, "client_id": t.ConsumerID, "token_type": tokenType(t.Kind),
+			"active": true, "client_id": t.ConsumerID, "token_type": "Bearer", "token_use": tokenUse(t.Kind),
 			"exp": t.ExpiresAt.Unix(), "iat": t.CreatedAt.Unix(), "jti": t.ID, "iss": srv.issuer(r),
 			"sub": t.ConsumerID,
 		}
@@ -252,10 +252,11 @@ func (srv *Server) describe(r *http.Request, tok string) (map[string]any, error)
 	} else if !ok {
 		return inactive, nil
 	}
-	resp := map[string]any{"active": true, "token_type": "Bearer"}
+	resp := map[string]any{}
 	for k, v := range claims {
 		resp[k] = v
 	}
+	resp["active"], resp["token_type"], resp["token_use"] = true, "Bearer", "access_token"
 	return resp, nil
 }
 
@@ -291,11 +292,17 @@ func (srv *Server) partiesActive(ctx context.Context, clientID, userID string) (
 	return true, nil
 }
 
-func tokenType(kind string) string {
+// tokenUse tells an access token from a refresh token in introspection
+// answers. token_type is RFC 7662 §2.2's "type of the token" as RFC 6749
+// §7.1 defines it (Bearer, for both); a resource server that took a
+// refresh_token token_type for an unknown type could accept a refresh
+// token as an access token, so the kind goes in its own field, as Ory
+// Hydra's token_use does.
+func tokenUse(kind string) string {
 	if kind == store.RefreshToken {
 		return "refresh_token"
 	}
-	return "Bearer"
+	return "access_token"
 }
 
 // metadata is RFC 8414 authorization server metadata.
