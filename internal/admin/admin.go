@@ -1,8 +1,9 @@
 // Package admin is the Admin API: Express Gateway's REST routes over the
 // identity store (users, applications, credentials, scopes, tokens), with
-// JSON errors, an optional API key and the additions EG's users asked for
-// (credential delete and secret rotation, token listing). The Go client
-// the CLI uses is in internal/adminclient.
+// JSON errors, an optional API key, the additions EG's users asked for
+// (credential delete and secret rotation, token listing), and no way in
+// for a browser (browser.go: DNS rebinding, cross-site requests). The Go
+// client the CLI uses is in internal/adminclient.
 package admin
 
 import (
@@ -29,6 +30,13 @@ type Options struct {
 	MaxBodyBytes int64
 	// Metrics counts the revocations made here (nil: not counted).
 	Metrics *metrics.Metrics
+	// Hostnames are the host names (or addresses) clients may send in
+	// Host besides the loopback names and the address a connection
+	// arrived on: the listener's configured host when it is a name, and
+	// admin.hostnames. A request for any other host is refused with 421
+	// (see browser.go); ports are not compared. Entries that are not host
+	// names, and addresses that listen everywhere, are ignored.
+	Hostnames []string
 }
 
 // DefaultMaxBodyBytes is the default bound on request bodies.
@@ -42,6 +50,7 @@ type server struct {
 	metrics *metrics.Metrics
 	hasKey  bool
 	keyHash [32]byte
+	hosts   map[string]bool // Options.Hostnames, canonical
 	mux     *http.ServeMux
 }
 
@@ -57,7 +66,8 @@ func New(s *store.Store, m *model.Models, opts Options) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	a := &server{s: s, m: m, log: opts.Logger, maxBody: opts.MaxBodyBytes, metrics: opts.Metrics, mux: http.NewServeMux()}
+	a := &server{s: s, m: m, log: opts.Logger, maxBody: opts.MaxBodyBytes, metrics: opts.Metrics, mux: http.NewServeMux(),
+		hosts: hostnames(opts.Hostnames)}
 	if opts.APIKey != "" {
 		a.hasKey = true
 		a.keyHash = sha256.Sum256([]byte(opts.APIKey))
@@ -134,6 +144,11 @@ func (a *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Bodies carry secrets once (creation, rotation): never cache them.
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
+	// Before the key: what a browser sends on a page's behalf is refused
+	// in both modes (browser.go).
+	if a.fromBrowser(w, r) {
+		return
+	}
 	if !a.authorized(r) {
 		hdr.Set("WWW-Authenticate", `Bearer realm="gatehouse-admin"`)
 		writeError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",

@@ -94,6 +94,9 @@ func (e *env) do(method, path string, body any, hdr ...string) resp {
 		rd = bytes.NewReader(j)
 	}
 	req := httptest.NewRequest(method, path, rd)
+	// The CLI's default URL (httptest's example.com is not an Admin API
+	// host: browser.go).
+	req.Host = "localhost:9876"
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -101,6 +104,10 @@ func (e *env) do(method, path string, body any, hdr ...string) resp {
 		req.Header[k] = v
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if strings.EqualFold(hdr[i], "Host") {
+			req.Host = hdr[i+1]
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	rec := httptest.NewRecorder()
@@ -291,7 +298,7 @@ func TestUserErrors(t *testing.T) {
 		{"two objects", "POST", "/users", `{"username":"x","firstname":"F","lastname":"L"}{}`, nil, 400, "bad_request", "", ""},
 		{"array body", "POST", "/users", `[]`, nil, 400, "bad_request", "", "the body must be a JSON object"},
 		{"empty body", "POST", "/users", ``, nil, 400, "bad_request", "", ""},
-		{"wrong content type", "POST", "/users", `{"username":"x","firstname":"F","lastname":"L"}`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 400, "bad_request", "", ""},
+		{"wrong content type", "POST", "/users", `{"username":"x","firstname":"F","lastname":"L"}`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "unsupported_media_type", "", ""},
 		{"oversized body", "POST", "/users", `{"username":"x","firstname":"F","lastname":"` + strings.Repeat("L", 5000) + `"}`, nil, 413, "body_too_large", "", "the request body is larger than 4096 bytes"},
 		{"update undeclared", "PUT", "/users/ann", map[string]any{"phone": "1"}, nil, 400, "bad_request", "phone", ""},
 		{"update username", "PUT", "/users/ann", map[string]any{"username": "bob"}, nil, 400, "bad_request", "username", "username cannot be changed"},

@@ -121,8 +121,10 @@ func (a *server) decode(r *http.Request, required bool) (map[string]any, error) 
 		}
 		return nil, nil
 	}
+	// ServeHTTP has refused other types with 415 (browser.go); this stays
+	// for a handler reached another way.
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+	if !jsonType(mt) {
 		return nil, badRequest("", "the body must be JSON sent with Content-Type: application/json (got %q)", r.Header.Get("Content-Type"))
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
