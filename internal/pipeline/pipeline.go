@@ -218,4 +218,10 @@ type Identity struct {
 	Properties map[string]string
 	// Claims of a JWT or an introspection response.
 	Claims map[string]any
+
+	// TokenSubject and TokenIssuer are the sub and iss of a token that is
+	// not tied to a store consumer (jwt without checkCredentialExistence),
+	// sent upstream as eg-token-sub and eg-token-iss. They never fill
+	// ConsumerID: store ids and token subjects are different name spaces.
+	TokenSubject, TokenIssuer string
 }

@@ -1,12 +1,12 @@
 // Package authn is what every auth policy shares: the outcome of an
 // authentication (identity, refusal or passThrough), the endpoint scope
-// check, RFC 6750 challenges, and credential extraction helpers.
+// check, RFC 6750 challenges, and Source, which finds a request's one
+// credential (refusing one presented twice) and strips it before proxying.
 package authn
 
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -78,7 +78,11 @@ func StoreError(err error) error {
 
 // Fail ends an authentication that did not succeed: with passThrough the
 // request goes on unauthenticated, otherwise err stops the pipeline.
-// Store outages are never passed through: they are not a verdict.
+// Only verdicts on the credential (401, 403) are passed through. Store
+// outages (5xx) are not a verdict, and a malformed request (400: a
+// credential presented twice) is refused: passed on anonymously it would
+// carry both credentials to the upstream, which could act on the one the
+// gateway never checked.
 func Fail(w http.ResponseWriter, r *http.Request, next pipeline.Handler, passThrough bool, err error) error {
 	st := pipeline.StateOf(r)
 	var rej *pipeline.Rejection
@@ -87,7 +91,7 @@ func Fail(w http.ResponseWriter, r *http.Request, next pipeline.Handler, passThr
 		return err
 	}
 	st.AuthPolicy, st.AuthReason = st.Policy, rej.Code
-	if passThrough && rej.Status < 500 {
+	if passThrough && (rej.Status == http.StatusUnauthorized || rej.Status == http.StatusForbidden) {
 		st.AuthResult = "anonymous"
 		st.Anonymous = true
 		st.Reason = rej.Code
@@ -159,51 +163,4 @@ func ConsumerIdentity(c *store.Consumer, authType string, cred *store.Credential
 		id.Scopes = cred.Scopes
 	}
 	return id
-}
-
-// BearerToken reads "Authorization: Bearer <token>" (scheme
-// case-insensitive, exactly two parts, RFC 6750 §2.1).
-func BearerToken(r *http.Request) (string, bool) {
-	return SchemeToken(r.Header.Get("Authorization"), "bearer")
-}
-
-// SchemeToken reads "<scheme> <token>" from a header value.
-func SchemeToken(v, scheme string) (string, bool) {
-	s, tok, ok := strings.Cut(strings.TrimSpace(v), " ")
-	if !ok || !strings.EqualFold(s, scheme) {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	if tok == "" || strings.ContainsAny(tok, " \t") {
-		return "", false
-	}
-	return tok, true
-}
-
-// QueryValue reads a query parameter without parsing the whole query when
-// it is absent.
-func QueryValue(r *http.Request, name string) string {
-	if r.URL.RawQuery == "" || !strings.Contains(r.URL.RawQuery, name) {
-		return ""
-	}
-	return r.URL.Query().Get(name)
-}
-
-// DropQueryValue removes a credential from the query before proxying, so
-// it never reaches the upstream or its logs. The other parameters keep
-// their order and encoding (upstreams may sign the query).
-func DropQueryValue(r *http.Request, name string) {
-	raw := r.URL.RawQuery
-	if raw == "" || !strings.Contains(raw, name) {
-		return
-	}
-	var kept []string
-	for _, part := range strings.Split(raw, "&") {
-		k, _, _ := strings.Cut(part, "=")
-		if uk, err := url.QueryUnescape(k); err == nil && uk == name {
-			continue
-		}
-		kept = append(kept, part)
-	}
-	r.URL.RawQuery = strings.Join(kept, "&")
 }

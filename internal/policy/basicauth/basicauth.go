@@ -27,6 +27,9 @@ type Options struct {
 	Realm string `yaml:"realm"`
 }
 
+// source: Authorization: Basic, nowhere else.
+var source = authn.Source{Header: "Authorization", Scheme: "Basic"}
+
 type policy struct {
 	o         Options
 	strip     bool
@@ -50,11 +53,10 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		challenge: `Basic realm="` + o.Realm + `", charset="UTF-8"`}, nil
 }
 
-// parse decodes "Basic base64(user:password)"; the password may contain
-// ':' (Express Gateway cut it there, B-21).
-func parse(v string) (user, pass string, ok bool) {
-	tok, ok := authn.SchemeToken(v, "basic")
-	if !ok {
+// parse decodes the base64(user:password) of "Basic <credentials>"; the
+// password may contain ':' (Express Gateway cut it there, B-21).
+func parse(tok string) (user, pass string, ok bool) {
+	if !authn.SingleToken(tok) {
 		return "", "", false
 	}
 	raw, err := base64.StdEncoding.DecodeString(tok)
@@ -69,11 +71,14 @@ func parse(v string) (user, pass string, ok bool) {
 }
 
 func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
-	h := r.Header.Get("Authorization")
-	if h == "" {
+	cred, err := source.Find(r)
+	if err != nil {
+		return authn.Fail(w, r, next, p.o.PassThrough, err)
+	}
+	if cred.Value == "" && cred.Foreign == "" {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(authn.ReasonMissing, "HTTP Basic credentials are required", p.challenge))
 	}
-	user, pass, ok := parse(h)
+	user, pass, ok := parse(cred.Value)
 	if !ok {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(authn.ReasonMalformed, "the Authorization header is not valid HTTP Basic", p.challenge))
 	}
@@ -81,9 +86,7 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if err != nil {
 		return authn.Fail(w, r, next, p.o.PassThrough, err)
 	}
-	if p.strip {
-		r.Header.Del("Authorization")
-	}
+	source.Strip(r, cred, p.strip, false)
 	return authn.Succeed(w, r, next, id)
 }
 

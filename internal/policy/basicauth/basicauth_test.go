@@ -33,14 +33,14 @@ func TestBasicAuth(t *testing.T) {
 	defer s.Close()
 	u, _ := s.CreateUser(ctx, store.User{Username: "bob", Firstname: "B", Lastname: "B"})
 	s.CreateScopes(ctx, "read", "admin")
-	if _, _, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth, Secret: "pa:ss", Scopes: []string{"read"}}); err != nil {
+	if _, _, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth, Secret: "pass:word-1", Scopes: []string{"read"}}); err != nil {
 		t.Fatal(err)
 	}
 	off, _ := s.CreateUser(ctx, store.User{Username: "off", Firstname: "O", Lastname: "F"})
-	s.CreateCredential(ctx, store.CredentialInput{ConsumerID: off.ID, Type: store.BasicAuth, Secret: "pw"})
+	s.CreateCredential(ctx, store.CredentialInput{ConsumerID: off.ID, Type: store.BasicAuth, Secret: "off-password"})
 	s.SetUserActive(ctx, off.ID, false)
 	app, _ := s.CreateApp(ctx, store.App{UserID: u.ID, Name: "svc"})
-	s.CreateCredential(ctx, store.CredentialInput{ConsumerID: app.ID, Type: store.BasicAuth, Secret: "apppw"})
+	s.CreateCredential(ctx, store.CredentialInput{ConsumerID: app.ID, Type: store.BasicAuth, Secret: "app-password"})
 	nocred, _ := s.CreateUser(ctx, store.User{Username: "nocred", Firstname: "N", Lastname: "C"})
 	_ = nocred
 
@@ -51,21 +51,21 @@ func TestBasicAuth(t *testing.T) {
 		reason             string
 		consumer           string
 	}{
-		{name: "username and password with a colon", auth: basic("bob", "pa:ss"), status: 200, consumer: u.ID},
-		{name: "user id", auth: basic(u.ID, "pa:ss"), status: 200, consumer: u.ID},
-		{name: "application id", auth: basic(app.ID, "apppw"), status: 200, consumer: app.ID},
-		{name: "lower-case scheme", auth: "basic " + base64.StdEncoding.EncodeToString([]byte("bob:pa:ss")), status: 200, consumer: u.ID},
-		{name: "wrong password", auth: basic("bob", "pa"), status: 401, reason: "invalid_credentials"},
+		{name: "username and password with a colon", auth: basic("bob", "pass:word-1"), status: 200, consumer: u.ID},
+		{name: "user id", auth: basic(u.ID, "pass:word-1"), status: 200, consumer: u.ID},
+		{name: "application id", auth: basic(app.ID, "app-password"), status: 200, consumer: app.ID},
+		{name: "lower-case scheme", auth: "basic " + base64.StdEncoding.EncodeToString([]byte("bob:pass:word-1")), status: 200, consumer: u.ID},
+		{name: "wrong password", auth: basic("bob", "pass:word"), status: 401, reason: "invalid_credentials"},
 		{name: "unknown user", auth: basic("nobody", "x"), status: 401, reason: "invalid_credentials"},
 		{name: "user without credential", auth: basic("nocred", "x"), status: 401, reason: "invalid_credentials"},
-		{name: "deactivated user", auth: basic("off", "pw"), status: 401, reason: "inactive_consumer"},
+		{name: "deactivated user", auth: basic("off", "off-password"), status: 401, reason: "inactive_consumer"},
 		{name: "deactivated user, wrong password: nothing told", auth: basic("off", "guess"), status: 401, reason: "invalid_credentials"},
 		{name: "missing", status: 401, reason: "missing_credentials"},
 		{name: "not base64", auth: "Basic !!!", status: 401, reason: "malformed_credentials"},
 		{name: "no colon", auth: "Basic " + base64.StdEncoding.EncodeToString([]byte("bob")), status: 401, reason: "malformed_credentials"},
 		{name: "bearer instead", auth: "Bearer abc", status: 401, reason: "malformed_credentials"},
-		{name: "scope granted", auth: basic("bob", "pa:ss"), scopes: []string{"read"}, status: 200, consumer: u.ID},
-		{name: "scope missing", auth: basic("bob", "pa:ss"), scopes: []string{"admin"}, status: 403, reason: "insufficient_scope"},
+		{name: "scope granted", auth: basic("bob", "pass:word-1"), scopes: []string{"read"}, status: 200, consumer: u.ID},
+		{name: "scope missing", auth: basic("bob", "pass:word-1"), scopes: []string{"admin"}, status: 403, reason: "insufficient_scope"},
 		{name: "passThrough", action: "{passThrough: true}", auth: basic("bob", "bad"), status: 200},
 	}
 	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: s}
@@ -108,5 +108,48 @@ func TestBasicAuth(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOneCredential: two Authorization lines, or one with two comma-joined
+// credentials, are 400 invalid_request, passThrough or not (the password
+// the gateway did not check must not reach the upstream).
+func TestOneCredential(t *testing.T) {
+	ctx := context.Background()
+	s := store.New(memstore.New(nil), store.Options{BcryptCost: 4})
+	defer s.Close()
+	u, _ := s.CreateUser(ctx, store.User{Username: "bob", Firstname: "B", Lastname: "B"})
+	s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth, Secret: "bob-password"})
+	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: s}
+	for name, values := range map[string][]string{
+		"two headers":             {basic("bob", "bob-password"), basic("eve", "x")},
+		"the same header twice":   {basic("bob", "bob-password"), basic("bob", "bob-password")},
+		"comma-joined":            {basic("bob", "bob-password") + ", " + basic("eve", "x")},
+		"comma-joined, no space":  {basic("bob", "bob-password") + "," + basic("eve", "x")},
+		"Basic and Bearer joined": {basic("bob", "bob-password") + ", Bearer abc"},
+	} {
+		for _, action := range []string{"", "{passThrough: true}"} {
+			p, err := basicauth.New(node(t, action), env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest("GET", "/", nil)
+			for _, v := range values {
+				req.Header.Add("Authorization", v)
+			}
+			st := &pipeline.State{}
+			req = pipeline.WithState(req, st)
+			rec := httptest.NewRecorder()
+			called := false
+			err = p.Handle(rec, req, pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { called = true; return nil }))
+			if err != nil {
+				pipeline.WriteError(rec, req, err, slog.New(slog.DiscardHandler))
+			}
+			var body map[string]string
+			_ = json.Unmarshal(rec.Body.Bytes(), &body)
+			if rec.Code != 400 || body["error"] != "invalid_request" || called || st.Identity != nil || rec.Header().Get("WWW-Authenticate") != "" {
+				t.Errorf("%s %s: %d %v (passed on: %v, challenge %q)", name, action, rec.Code, body, called, rec.Header().Get("WWW-Authenticate"))
+			}
+		}
 	}
 }

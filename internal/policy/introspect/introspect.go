@@ -45,9 +45,12 @@ type Options struct {
 	NegativeTTL *int `yaml:"negativeTtl"`
 	// CacheSize bounds the cache (entries; default 100,000).
 	CacheSize int `yaml:"cacheSize"`
-	// StripCredentials removes the bearer token before proxying (default
-	// false: Express Gateway forwards it).
-	StripCredentials bool `yaml:"stripCredentials"`
+	// StripCredentials removes the bearer token before proxying: true
+	// removes it from the Authorization header and the query, false leaves
+	// both (Express Gateway forwards it). Unset, the default, removes an
+	// ?access_token= (URLs end up in logs) and forwards the header
+	// (upstreams often ask the authorization server themselves).
+	StripCredentials *bool `yaml:"stripCredentials"`
 }
 
 type entry struct {
@@ -58,8 +61,13 @@ type entry struct {
 	tokenExp time.Time
 }
 
+// source: RFC 6750 §2.1 and §2.3, one of them.
+var source = authn.Source{Header: "Authorization", Scheme: "Bearer", Query: "access_token", Challenge: "Bearer"}
+
 type policy struct {
 	o        Options
+	stripH   bool // strip the Authorization header
+	stripQ   bool // strip ?access_token=
 	endpoint string
 	client   *http.Client
 	timeout  time.Duration
@@ -84,7 +92,8 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if strings.ContainsAny(o.AuthorizationValue, "\r\n") {
 		return nil, action.Errorf("authorization_value", "must be one line")
 	}
-	p := &policy{o: o, endpoint: o.Endpoint, client: env.HTTPClient, timeout: time.Duration(o.Timeout),
+	p := &policy{o: o, endpoint: o.Endpoint,
+		stripH: o.StripCredentials != nil && *o.StripCredentials, stripQ: o.StripCredentials == nil || *o.StripCredentials, client: env.HTTPClient, timeout: time.Duration(o.Timeout),
 		ttl: 60 * time.Second, negTTL: 10 * time.Second, now: env.Now, lookups: env.Metrics.Cache("introspection")}
 	if p.client == nil {
 		p.client = &http.Client{Timeout: 30 * time.Second}
@@ -114,15 +123,15 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	return p, nil
 }
 
-func (p *policy) token(r *http.Request) (string, bool) {
-	if t, ok := authn.BearerToken(r); ok {
-		return t, false
-	}
-	return authn.QueryValue(r, "access_token"), true
-}
-
 func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
-	tok, fromQuery := p.token(r)
+	cred, err := source.Find(r)
+	if err != nil {
+		return authn.Fail(w, r, next, p.o.PassThrough, err)
+	}
+	tok := cred.Value
+	if !authn.SingleToken(tok) {
+		tok = "" // "Bearer a b" is no token (RFC 6750 §2.1)
+	}
 	if tok == "" {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("missing_token", "a bearer token is required", authn.BearerChallenge("", "", "")))
 	}
@@ -139,13 +148,7 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if !authn.HasScopes(st.Scopes, e.scopes) {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.InsufficientScope(st.Scopes, true))
 	}
-	if p.o.StripCredentials {
-		if fromQuery {
-			authn.DropQueryValue(r, "access_token")
-		} else {
-			r.Header.Del("Authorization")
-		}
-	}
+	source.Strip(r, cred, p.stripH, p.stripQ)
 	return authn.Succeed(w, r, next, identity(e))
 }
 

@@ -296,3 +296,86 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// passOn runs req through p and returns the status, the reason and the
+// request the next step received (nil when refused).
+func passOn(t *testing.T, p pipeline.Policy, req *http.Request) (int, string, string, *http.Request) {
+	t.Helper()
+	req = pipeline.WithState(req, &pipeline.State{})
+	rec := httptest.NewRecorder()
+	var up *http.Request
+	err := p.Handle(rec, req, pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		up = r
+		w.WriteHeader(200)
+		return nil
+	}))
+	if err != nil {
+		pipeline.WriteError(rec, req, err, slog.New(slog.DiscardHandler))
+	}
+	var body map[string]string
+	json.Unmarshal(rec.Body.Bytes(), &body)
+	return rec.Code, body["error"], rec.Header().Get("WWW-Authenticate"), up
+}
+
+// TestOneToken: a token sent twice is 400 invalid_request (RFC 6750 §2,
+// §3.1), passThrough or not; the authorization server is not asked.
+func TestOneToken(t *testing.T) {
+	as := newAuthServer(t)
+	exp := float64(time.Now().Add(time.Hour).Unix())
+	as.set("good", map[string]any{"active": true, "sub": "u", "exp": exp})
+	as.set("other", map[string]any{"active": true, "sub": "v", "exp": exp})
+	withAuth := func(target string, values ...string) *http.Request {
+		r := httptest.NewRequest("GET", target, nil)
+		for _, v := range values {
+			r.Header.Add("Authorization", v)
+		}
+		return r
+	}
+	for name, r := range map[string]*http.Request{
+		"two headers":           withAuth("/", "Bearer good", "Bearer other"),
+		"comma-joined":          withAuth("/", "Bearer good, Bearer other"),
+		"header and query":      withAuth("/?access_token=other", "Bearer good"),
+		"header and same query": withAuth("/?access_token=good", "Bearer good"),
+		"query twice":           withAuth("/?access_token=good&access_token=other"),
+	} {
+		for _, extra := range []string{"", ", passThrough: true"} {
+			before := as.calls.Load()
+			status, reason, challenge, up := passOn(t, build(t, as, extra), r.Clone(r.Context()))
+			if status != 400 || reason != "invalid_request" || up != nil || !strings.HasPrefix(challenge, `Bearer realm="gatehouse", error="invalid_request"`) {
+				t.Errorf("%s%s: %d %s %q (passed on: %v)", name, extra, status, reason, challenge, up != nil)
+			}
+			if as.calls.Load() != before {
+				t.Errorf("%s%s: the authorization server was asked", name, extra)
+			}
+		}
+	}
+}
+
+// TestStripCredentials: ?access_token= is removed by default, the
+// Authorization header forwarded; true removes both, false neither (EG).
+func TestStripCredentials(t *testing.T) {
+	as := newAuthServer(t)
+	as.set("good", map[string]any{"active": true, "sub": "u", "exp": float64(time.Now().Add(time.Hour).Unix())})
+	for _, c := range []struct {
+		extra         string
+		header, query bool // what the upstream still gets
+	}{
+		{"", true, false},
+		{", stripCredentials: true", false, false},
+		{", stripCredentials: false", true, true},
+	} {
+		p := build(t, as, c.extra)
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer good")
+		if _, _, _, up := passOn(t, p, r); up == nil || (up.Header.Get("Authorization") != "") != c.header {
+			t.Errorf("%q: header upstream = %v, want %v", c.extra, up != nil && up.Header.Get("Authorization") != "", c.header)
+		}
+		_, _, _, up := passOn(t, p, httptest.NewRequest("GET", "/?b=2&access_token=good&a=1", nil))
+		if up == nil {
+			t.Fatalf("%q: query token refused", c.extra)
+		}
+		if want := map[bool]string{true: "b=2&access_token=good&a=1", false: "b=2&a=1"}[c.query]; up.URL.RawQuery != want {
+			t.Errorf("%q: upstream query %q, want %q", c.extra, up.URL.RawQuery, want)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package jwtauth
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
 )
@@ -18,64 +17,61 @@ const (
 
 // extractor finds the token in a request.
 type extractor struct {
-	kind  string
-	field string // the scheme (authScheme), canonical header name (header) or query parameter (query)
+	kind string
+	src  authn.Source
 }
 
 func newExtractor(kind, field string) extractor {
-	if kind == ExtractHeader {
+	e := extractor{kind: kind}
+	switch kind {
+	case ExtractAuthScheme:
+		e.src = authn.Source{Header: "Authorization", Scheme: field, Challenge: field}
+	case ExtractHeader:
 		// Header names are case-insensitive (RFC 9110 §5.1). Express Gateway
 		// looks the configured name up verbatim in Node's lower-cased
 		// headers, so "X-Token" never matches there (B-16).
-		field = http.CanonicalHeaderKey(field)
+		e.src = authn.Source{Header: http.CanonicalHeaderKey(field), Challenge: "Bearer"}
+	case ExtractQuery:
+		e.src = authn.Source{Query: field, Challenge: "Bearer"}
+		if field == "access_token" {
+			// RFC 6750 §2.3's place: Authorization: Bearer is the other
+			// method of sending the same token.
+			e.src.WatchHeader, e.src.WatchScheme = "Authorization", "Bearer"
+		}
+	default:
+		// RFC 6750 §2.1; ?access_token= (§2.3) is not read, but a token
+		// there as well is a second method.
+		e.src = authn.Source{Header: "Authorization", Scheme: "Bearer", WatchQuery: "access_token", Challenge: "Bearer"}
 	}
-	return extractor{kind: kind, field: field}
+	return e
 }
 
-// extract returns the token, or "" when there is none.
-func (e extractor) extract(r *http.Request) string {
-	switch e.kind {
-	case ExtractAuthScheme:
-		tok, _ := authn.SchemeToken(r.Header.Get("Authorization"), e.field)
-		return tok
-	case ExtractHeader:
-		return strings.TrimSpace(r.Header.Get(e.field))
-	case ExtractQuery:
-		return authn.QueryValue(r, e.field)
-	default:
-		tok, _ := authn.BearerToken(r)
-		return tok
+// extract returns the token ("" when there is none), what Find found (for
+// strip), or the 400 of a token sent more than once.
+func (e *extractor) extract(r *http.Request) (string, authn.Presented, error) {
+	c, err := e.src.Find(r)
+	if err != nil {
+		return "", c, err
 	}
+	if (e.kind == ExtractAuthBearer || e.kind == ExtractAuthScheme) && !authn.SingleToken(c.Value) {
+		return "", c, nil // "<scheme> a b" is no token (RFC 6750 §2.1)
+	}
+	return c.Value, c, nil
 }
 
-// strip removes the token from the request (stripCredentials).
-func (e extractor) strip(r *http.Request) {
-	switch e.kind {
-	case ExtractHeader:
-		r.Header.Del(e.field)
-	case ExtractQuery:
-		authn.DropQueryValue(r, e.field)
-	default:
-		r.Header.Del("Authorization")
-	}
+// strip removes the token from the request: from the header when header
+// is set, from the query when query is set.
+func (e *extractor) strip(r *http.Request, c authn.Presented, header, query bool) {
+	e.src.Strip(r, c, header, query)
 }
 
 // scheme is the auth scheme of the challenge: the configured one for
 // authScheme, Bearer (RFC 6750) otherwise.
-func (e extractor) scheme() string {
-	if e.kind == ExtractAuthScheme {
-		return e.field
-	}
-	return "Bearer"
+func (e *extractor) scheme() string {
+	return e.src.Challenge
 }
 
 // header is the request header the token travels in, if any.
-func (e extractor) header() string {
-	switch e.kind {
-	case ExtractHeader:
-		return e.field
-	case ExtractQuery:
-		return ""
-	}
-	return "Authorization"
+func (e *extractor) header() string {
+	return e.src.Header
 }

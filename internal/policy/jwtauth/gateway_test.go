@@ -94,12 +94,14 @@ pipelines:
 	}
 
 	// A token without an id claim: Express Gateway forwards the client's
-	// eg-consumer-id; Gatehouse sends the token's sub.
-	rec, seen := do("/open/x", hs("scope", "read"), spoof)
+	// eg-consumer-id; Gatehouse sends none (the token is not a store
+	// consumer) and the token's sub and iss as eg-token-sub and -iss.
+	rec, seen := do("/open/x", hs("scope", "read", "iss", "https://idp.test/"), spoof)
 	if rec.Code != 200 {
 		t.Fatalf("valid token: %d %s", rec.Code, rec.Body.String())
 	}
-	if h(seen, "eg-consumer-id") != "user-1" || h(seen, "eg-token-auth-type") != "jwt" || h(seen, "eg-token-scopes") != "read" {
+	if _, ok := seen.Headers["Eg-Consumer-Id"]; ok || h(seen, "eg-token-sub") != "user-1" || h(seen, "eg-token-iss") != "https://idp.test/" ||
+		h(seen, "eg-token-auth-type") != "jwt" || h(seen, "eg-token-scopes") != "read" {
 		t.Errorf("identity headers upstream: %v", seen.Headers)
 	}
 	if h(seen, "x-user-email") != "" {
@@ -139,7 +141,8 @@ pipelines:
 
 	// Controlled mode: the consumer of the credential named by sub.
 	rec, seen = do("/own/x", hs("sub", f.keyID), spoof)
-	if rec.Code != 200 || h(seen, "eg-consumer-id") != f.user.ID || h(seen, "eg-consumer-name") != "alice" || h(seen, "eg-token-scopes") != "read" {
+	if rec.Code != 200 || h(seen, "eg-consumer-id") != f.user.ID || h(seen, "eg-consumer-name") != "alice" || h(seen, "eg-token-scopes") != "read" ||
+		h(seen, "eg-token-sub") != "" {
 		t.Errorf("controlled: %d %v", rec.Code, seen.Headers)
 	}
 }

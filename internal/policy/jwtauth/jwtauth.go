@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -64,9 +65,17 @@ type Options struct {
 	ClaimsToHeaders config.Named[string] `yaml:"claimsToHeaders"`
 	// MaxTokenBytes refuses longer tokens before parsing (default 8192).
 	MaxTokenBytes int `yaml:"maxTokenBytes"`
-	// StripCredentials removes the token before proxying (default false:
-	// Express Gateway forwards it, and upstreams often verify it again).
-	StripCredentials bool `yaml:"stripCredentials"`
+	// StripCredentials removes the token before proxying: true from the
+	// header and the query, false from neither (Express Gateway forwards
+	// it). Unset, the default, removes a token read from the query (URLs
+	// end up in logs) and forwards a header (upstreams often verify it
+	// again).
+	StripCredentials *bool `yaml:"stripCredentials"`
+	// Types lists the accepted typ header values (RFC 8725 §3.11 explicit
+	// typing), compared case-insensitively with "application/" optional
+	// (RFC 7515 §4.1.9). A token without typ is accepted only when "JWT"
+	// or "" is listed. Unset accepts any typ (Express Gateway).
+	Types config.StringList `yaml:"types"`
 }
 
 type claimHeader struct {
@@ -80,7 +89,8 @@ type policy struct {
 	passThrough bool
 	controlled  bool
 	checkScopes bool
-	strip       bool
+	stripHeader bool
+	stripQuery  bool
 	headers     []claimHeader
 	store       pipeline.IdentityStore
 }
@@ -99,7 +109,8 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		passThrough: o.PassThrough,
 		controlled:  o.CheckCredentialExistence == nil || *o.CheckCredentialExistence,
 		checkScopes: o.CheckScopes == nil || *o.CheckScopes,
-		strip:       o.StripCredentials,
+		stripHeader: o.StripCredentials != nil && *o.StripCredentials,
+		stripQuery:  o.StripCredentials == nil || *o.StripCredentials,
 		store:       env.Identity,
 	}
 
@@ -132,6 +143,11 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if o.MaxTokenBytes < 0 {
 		return nil, action.Errorf("maxTokenBytes", "must not be negative")
 	}
+	types, err := acceptedTypes(o.Types)
+	if err != nil {
+		return nil, action.Errorf("types", "%v", err)
+	}
+	cfg.Types = types
 	for i, c := range o.RequiredClaims {
 		if c == "" {
 			return nil, action.Errorf("requiredClaims", "entry %d is empty", i)
@@ -243,6 +259,31 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	return p, nil
 }
 
+// acceptedTypes checks the types option: each entry a media type (RFC
+// 9110 §8.3.1: type/subtype, or a subtype alone, as typ values usually
+// are) or "" for "no typ", none twice once "application/" is dropped.
+func acceptedTypes(list config.StringList) ([]string, error) {
+	if list == nil {
+		return nil, nil
+	}
+	if len(list) == 0 {
+		return nil, errors.New(`lists no type: leave it out to accept any typ, or list the accepted ones (e.g. [at+jwt], or [JWT] for tokens with typ JWT or none)`)
+	}
+	seen := map[string]string{}
+	for i, t := range list {
+		n := normalizeType(t)
+		typ, sub, slash := strings.Cut(n, "/")
+		if n != "" && (!validToken(typ) || slash && !validToken(sub)) || n == "" && strings.TrimSpace(t) != "" {
+			return nil, fmt.Errorf("entry %d, %q, is not a media type (e.g. at+jwt, JWT, application/jose)", i, t)
+		}
+		if prev, ok := seen[n]; ok {
+			return nil, fmt.Errorf("entry %d, %q, is the same type as %q (compared case-insensitively, application/ optional)", i, t, prev)
+		}
+		seen[n] = t
+	}
+	return list, nil
+}
+
 func familyOrKeySet(key any) []string {
 	if key == nil {
 		return keySetAlgorithms
@@ -258,7 +299,10 @@ func (p *policy) Close() {
 }
 
 func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
-	tok := p.extract.extract(r)
+	tok, cred, err := p.extract.extract(r)
+	if err != nil {
+		return authn.Fail(w, r, next, p.passThrough, err)
+	}
 	claims, _, err := p.v.Verify(r.Context(), tok)
 	if err != nil {
 		return authn.Fail(w, r, next, p.passThrough, Rejection(err, p.extract.scheme()))
@@ -283,24 +327,23 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 			delete(r.Header, h.header)
 		}
 	}
-	if p.strip {
-		p.extract.strip(r)
-	}
+	p.extract.strip(r, cred, p.stripHeader, p.stripQuery)
 	return authn.Succeed(w, r, next, id)
 }
 
 // identify turns verified claims into the request's identity.
 func (p *policy) identify(ctx context.Context, c *Claims) (*pipeline.Identity, error) {
 	if !p.controlled {
-		// Express Gateway sets req.user to the payload and eg-consumer-id
-		// from its id; sub is the standard place, used when there is no id.
-		// Values become eg-* headers upstream: no control characters.
-		id := &pipeline.Identity{ConsumerID: sanitize(claimString(c.Raw["id"])), AuthType: store.JWT, TokenID: sanitize(c.ID),
-			Scopes: c.Scopes, ExpiresAt: c.ExpiresAt, Claims: c.Raw}
-		if id.ConsumerID == "" {
-			id.ConsumerID = sanitize(c.Subject)
-		}
-		return id, nil
+		// The token is not tied to a store consumer, so no claim becomes
+		// the consumer id: store ids and token subjects are different name
+		// spaces, and an upstream keying on eg-consumer-id must not mistake
+		// a signer's "sub" (or Express Gateway's "id" claim) for one of the
+		// store's consumers. The subject and issuer go upstream as
+		// eg-token-sub and eg-token-iss. Values become eg-* headers: no
+		// control characters.
+		return &pipeline.Identity{AuthType: store.JWT, TokenID: sanitize(c.ID),
+			TokenSubject: sanitize(c.Subject), TokenIssuer: sanitize(c.Issuer),
+			Scopes: c.Scopes, ExpiresAt: c.ExpiresAt, Claims: c.Raw}, nil
 	}
 	refuse := func(reason, msg string) error {
 		return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: reason, Message: msg,

@@ -97,8 +97,11 @@ func TestPolicy(t *testing.T) {
 		{name: "EG HS512 with the same secret", action: eg, req: bearer(mint(t, jose.HS512, []byte(secret), egc(), nil)), status: 200},
 		{name: "EG HS384 with the same secret", action: eg, req: bearer(mint(t, jose.HS384, []byte(secret), egc(), nil)), status: 200},
 		{name: "EG valid", action: eg, req: bearer(hs(egc())), status: 200, check: func(t *testing.T, r result) {
-			if r.id == nil || r.id.ConsumerID != "user-1" || r.id.AuthType != "jwt" || r.id.Claims["aud"] != "bench-api" {
-				t.Errorf("identity = %+v, want consumer user-1 (sub), jwt, claims", r.id)
+			// No store consumer: sub and iss are the token's, never the
+			// consumer id (a different name space).
+			if r.id == nil || r.id.ConsumerID != "" || r.id.TokenSubject != "user-1" || r.id.TokenIssuer != "bench-issuer" ||
+				r.id.AuthType != "jwt" || r.id.Claims["aud"] != "bench-api" {
+				t.Errorf("identity = %+v, want no consumer, subject user-1, issuer bench-issuer, jwt, claims", r.id)
 			}
 			if !r.id.ExpiresAt.Equal(now.Add(time.Hour)) {
 				t.Errorf("ExpiresAt = %v", r.id.ExpiresAt)
@@ -109,14 +112,25 @@ func TestPolicy(t *testing.T) {
 		}},
 		{name: "EG valid, lower-case scheme bearer", action: eg, req: withHeader("Authorization", "bearer "+hs(egc())), status: 200},
 		{name: "EG token in ?access_token= (authBearer reads the header only)", action: eg, req: withQuery(hs(egc()), "access_token"), status: 401, reason: "missing_token"},
-		{name: "EG id claim becomes the consumer id", action: eg, req: bearer(hs(egc("id", "claimed-id"))), status: 200, check: func(t *testing.T, r result) {
-			if r.id.ConsumerID != "claimed-id" {
-				t.Errorf("ConsumerID = %q, want claimed-id", r.id.ConsumerID)
+		{name: "EG's id claim is not a consumer id either", action: eg, req: bearer(hs(egc("id", "claimed-id"))), status: 200, check: func(t *testing.T, r result) {
+			if r.id.ConsumerID != "" || r.id.TokenSubject != "user-1" || r.id.Claims["id"] != "claimed-id" {
+				t.Errorf("ConsumerID = %q, TokenSubject = %q, want none and user-1 (id stays a claim)", r.id.ConsumerID, r.id.TokenSubject)
 			}
 		}},
-		{name: "numeric id claim", action: eg, req: bearer(hs(egc("id", 12345678901234567))), status: 200, check: func(t *testing.T, r result) {
-			if r.id.ConsumerID != "12345678901234567" {
-				t.Errorf("ConsumerID = %q: numbers must keep every digit", r.id.ConsumerID)
+		{name: "numeric claim to a header keeps every digit", action: "{secretOrPublicKey: '" + secret + "', checkCredentialExistence: false, claimsToHeaders: {id: x-id}}",
+			req: bearer(hs(at("id", 12345678901234567))), status: 200, check: func(t *testing.T, r result) {
+				if got := r.header.Get("X-Id"); got != "12345678901234567" {
+					t.Errorf("X-Id = %q: numbers must keep every digit", got)
+				}
+			}},
+		{name: "no sub, no iss: no token headers", action: uncontrolledHS, req: bearer(hs(at("sub", nil))), status: 200, check: func(t *testing.T, r result) {
+			if r.id.ConsumerID != "" || r.id.TokenSubject != "" || r.id.TokenIssuer != "" {
+				t.Errorf("identity = %+v", r.id)
+			}
+		}},
+		{name: "sub with control characters", action: uncontrolledHS, req: bearer(hs(at("sub", "a\r\nX-Evil: 1"))), status: 200, check: func(t *testing.T, r result) {
+			if r.id.TokenSubject != "aX-Evil: 1" {
+				t.Errorf("TokenSubject = %q", r.id.TokenSubject)
 			}
 		}},
 		{name: "jti becomes the token id", action: eg, req: bearer(hs(egc("jti", "t-1"))), status: 200, check: func(t *testing.T, r result) {
@@ -293,10 +307,16 @@ func TestPolicy(t *testing.T) {
 					t.Error("X-Token forwarded")
 				}
 			}},
-		{name: "query extractor", action: "{secretOrPublicKey: '" + secret + "', checkCredentialExistence: false, jwtExtractor: query, jwtExtractorField: jwt}",
+		{name: "query extractor: the token is removed from the query by default", action: "{secretOrPublicKey: '" + secret + "', checkCredentialExistence: false, jwtExtractor: query, jwtExtractorField: jwt}",
 			req: withQuery(okToken, "jwt"), status: 200, check: func(t *testing.T, r result) {
-				if !strings.Contains(r.url, "jwt=") {
-					t.Errorf("the token is forwarded by default: %s", r.url)
+				if strings.Contains(r.url, "jwt=") || !strings.Contains(r.url, "keep=1") {
+					t.Errorf("url = %s, want the token dropped and the rest kept", r.url)
+				}
+			}},
+		{name: "query extractor with stripCredentials false forwards it (EG)", action: "{secretOrPublicKey: '" + secret + "', checkCredentialExistence: false, jwtExtractor: query, jwtExtractorField: jwt, stripCredentials: false}",
+			req: withQuery(okToken, "jwt"), status: 200, check: func(t *testing.T, r result) {
+				if !strings.Contains(r.url, "jwt="+okToken) {
+					t.Errorf("url = %s, want the token kept", r.url)
 				}
 			}},
 		{name: "query extractor with stripCredentials", action: "{secretOrPublicKey: '" + secret + "', checkCredentialExistence: false, jwtExtractor: query, jwtExtractorField: jwt, stripCredentials: true}",
@@ -381,6 +401,10 @@ func checkRefusal(t *testing.T, r result, tok string) {
 		}
 		if !strings.Contains(r.body, `"error":"`+r.reason+`"`) || !strings.Contains(r.body, `"message":"`) {
 			t.Errorf("body = %s", r.body)
+		}
+	case 400:
+		if r.reason != "invalid_request" || !strings.Contains(r.wwwAuth, ` realm="gatehouse", error="invalid_request", error_description="`) || r.called {
+			t.Errorf("400: reason %q, challenge %q, passed on %v", r.reason, r.wwwAuth, r.called)
 		}
 	case 403:
 		if !strings.Contains(r.wwwAuth, `error="insufficient_scope"`) {

@@ -73,8 +73,10 @@ type Config struct {
 	// Issuers: when set, iss must be one of them.
 	Issuers []string
 	// Types: when set, the typ header must be one of them, compared
-	// case-insensitively with the "application/" prefix optional (RFC 9068
-	// §4 access tokens use "at+jwt").
+	// case-insensitively with the "application/" prefix optional (RFC 7515
+	// §4.1.9; RFC 9068 §4 access tokens use "at+jwt"). A token without typ
+	// matches only "" or "JWT" (RFC 7519 §5.1: the type a JWT without typ
+	// has); a typ that is not a string matches nothing.
 	Types []string
 	// ClockTolerance is the leeway on exp, nbf and maxAge.
 	ClockTolerance time.Duration
@@ -298,11 +300,8 @@ func (v *Verifier) keyfunc(ctx context.Context) jwt.Keyfunc {
 		if _, ok := t.Header["crit"]; ok {
 			return nil, errCritical
 		}
-		if len(v.types) > 0 {
-			typ, _ := t.Header["typ"].(string)
-			if !slices.Contains(v.types, normalizeType(typ)) {
-				return nil, errTypType
-			}
+		if len(v.types) > 0 && !v.typeAllowed(t.Header["typ"]) {
+			return nil, errTypType
 		}
 		// jku, x5u, x5c and jwk headers are never read: keys come from the
 		// configuration or the configured key set only.
@@ -320,6 +319,18 @@ func (v *Verifier) keyfunc(ctx context.Context) jwt.Keyfunc {
 		}
 		return v.keys.KeyfuncCtx(ctx)(t)
 	}
+}
+
+// typeAllowed checks a typ header value (nil when absent) against types.
+func (v *Verifier) typeAllowed(h any) bool {
+	typ, isString := h.(string)
+	switch {
+	case h != nil && !isString:
+		return false
+	case normalizeType(typ) == "":
+		return slices.Contains(v.types, "") || slices.Contains(v.types, "jwt")
+	}
+	return slices.Contains(v.types, normalizeType(typ))
 }
 
 func normalizeType(t string) string {

@@ -31,7 +31,7 @@ type Options struct {
 
 type policy struct {
 	o         Options
-	header    string
+	src       authn.Source
 	strip     bool
 	store     pipeline.IdentityStore
 	challenge string
@@ -58,39 +58,40 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if env.Identity == nil {
 		return nil, action.Errorf("", "key-auth needs the identity store")
 	}
-	return &policy{
-		o: o, header: http.CanonicalHeaderKey(o.APIKeyHeader), strip: o.StripCredentials == nil || *o.StripCredentials,
-		store: env.Identity, challenge: o.APIKeyHeaderScheme + ` realm="gatehouse"`,
-	}, nil
+	p := &policy{o: o, strip: o.StripCredentials == nil || *o.StripCredentials,
+		store: env.Identity, challenge: o.APIKeyHeaderScheme + ` realm="gatehouse"`}
+	if !o.DisableHeaders {
+		p.src.Header = http.CanonicalHeaderKey(strings.TrimSpace(o.APIKeyHeader))
+		if !o.DisableHeadersScheme {
+			p.src.Scheme = o.APIKeyHeaderScheme
+		}
+	}
+	if !o.DisableQueryParam {
+		p.src.Query = o.APIKeyField
+	}
+	return p, nil
 }
 
-// extract follows passport-apikey: the header's last space-separated part
-// (after checking the scheme unless disabled), else the query parameter.
-func (p *policy) extract(r *http.Request) (key string, fromQuery bool) {
-	if !p.o.DisableHeaders {
-		if v := strings.TrimSpace(r.Header.Get(p.header)); v != "" {
-			// the first and the last space-separated parts, without
-			// splitting the whole value
-			first, _, spaced := strings.Cut(v, " ")
-			last := v
-			if i := strings.LastIndexAny(v, " \t"); i >= 0 {
-				last = v[i+1:]
-			}
-			if p.o.DisableHeadersScheme || (spaced && strings.EqualFold(first, p.o.APIKeyHeaderScheme)) {
-				return last, false
-			}
-		}
+// keyOf follows passport-apikey: the last space-separated part of what
+// follows the header's scheme (or of the whole value with
+// disableHeadersScheme), else the query parameter. A header with another
+// scheme is not a key (it may be another policy's credential).
+func keyOf(c authn.Presented) string {
+	if c.InQuery {
+		return c.Value
 	}
-	if !p.o.DisableQueryParam {
-		if v := authn.QueryValue(r, p.o.APIKeyField); v != "" {
-			return v, true
-		}
+	if i := strings.LastIndexAny(c.Value, " \t"); i >= 0 {
+		return c.Value[i+1:]
 	}
-	return "", false
+	return c.Value
 }
 
 func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
-	key, fromQuery := p.extract(r)
+	cred, err := p.src.Find(r)
+	if err != nil {
+		return authn.Fail(w, r, next, p.o.PassThrough, err)
+	}
+	key := keyOf(cred)
 	if key == "" {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(authn.ReasonMissing, "an API key is required", p.challenge))
 	}
@@ -98,15 +99,8 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if err != nil {
 		return authn.Fail(w, r, next, p.o.PassThrough, err)
 	}
-	if p.strip {
-		// Wherever it was read from, the key leaves no copy behind.
-		if !p.o.DisableQueryParam {
-			authn.DropQueryValue(r, p.o.APIKeyField)
-		}
-		if !fromQuery {
-			r.Header.Del(p.header)
-		}
-	}
+	// Wherever it was read from, the key leaves no copy behind.
+	p.src.Strip(r, cred, p.strip, p.strip)
 	return authn.Succeed(w, r, next, id)
 }
 

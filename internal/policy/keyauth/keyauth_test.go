@@ -46,7 +46,7 @@ func setup(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	off, _, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.KeyAuth, KeyID: "off", KeySecret: "offsecret"})
+	off, _, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.KeyAuth, KeyID: "off", KeySecret: "offsecret-0123456789abcdef"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestKeyAuth(t *testing.T) {
 		{name: "unknown key", header: map[string]string{"Authorization": "apiKey nosuch:nosuch"}, status: 401, reason: "invalid_credentials"},
 		{name: "no secret part", header: map[string]string{"Authorization": "apiKey " + f.keyID}, status: 401, reason: "malformed_credentials"},
 		{name: "wrong scheme ignores the header", header: map[string]string{"Authorization": "Bearer " + key}, status: 401, reason: "missing_credentials"},
-		{name: "deactivated key", header: map[string]string{"Authorization": "apiKey off:offsecret"}, status: 401, reason: "inactive_credentials"},
+		{name: "deactivated key", header: map[string]string{"Authorization": "apiKey off:offsecret-0123456789abcdef"}, status: 401, reason: "inactive_credentials"},
 		{name: "deactivated key, wrong secret: nothing told", header: map[string]string{"Authorization": "apiKey off:guess"}, status: 401, reason: "invalid_credentials"},
 		{name: "endpoint scope granted", scopes: []string{"read"}, header: map[string]string{"Authorization": "apiKey " + key}, status: 200},
 		{name: "endpoint scope missing is 403", scopes: []string{"read", "write"}, header: map[string]string{"Authorization": "apiKey " + key}, status: 403, reason: "insufficient_scope"},
@@ -188,4 +188,63 @@ func TestKeyAuthLoadErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", src, err, want)
 		}
 	}
+}
+
+// TestOneKey: a key sent twice (two header lines, comma-joined lines, the
+// header and the query, the query twice), even the same key, is 400
+// invalid_request, passThrough or not: the upstream would otherwise get a
+// key the gateway never checked.
+func TestOneKey(t *testing.T) {
+	f := setup(t)
+	key := f.keyID + ":" + f.keySecret
+	other := f.scopedID + ":" + f.scopedS
+	two := httptest.NewRequest("GET", "/x", nil)
+	two.Header.Add("Authorization", "apiKey "+key)
+	two.Header.Add("Authorization", "apiKey "+other)
+	for name, c := range map[string]struct {
+		action string
+		req    *http.Request
+	}{
+		"two Authorization headers": {"", two},
+		"comma-joined":              {"", withAuth("/x", "apiKey "+key+", apiKey "+other)},
+		"header and query":          {"", withAuth("/x?apiKey="+other, "apiKey "+key)},
+		"header and the same query": {"", withAuth("/x?apiKey="+key, "apiKey "+key)},
+		"the query twice":           {"", httptest.NewRequest("GET", "/x?apiKey="+key+"&apiKey="+other, nil)},
+		"custom header and field": {"{apiKeyHeader: X-API-Key, disableHeadersScheme: true, apiKeyField: key}", func() *http.Request {
+			r := httptest.NewRequest("GET", "/x?key="+other, nil)
+			r.Header.Set("X-Api-Key", key)
+			return r
+		}()},
+	} {
+		for _, extra := range []string{"", "passThrough: true"} {
+			action := c.action
+			if extra != "" {
+				action = "{" + extra + "}"
+				if c.action != "" {
+					action = strings.TrimSuffix(c.action, "}") + ", " + extra + "}"
+				}
+			}
+			res := run(t, f, action, nil, c.req.Clone(c.req.Context()))
+			if res.status != 400 || res.reason != "invalid_request" || res.called || res.id != nil {
+				t.Errorf("%s %s: %d %s (passed on: %v)", name, extra, res.status, res.reason, res.called)
+			}
+		}
+	}
+	// Not a second key: a header with another scheme (another policy's
+	// credential) beside a query key; it stays, the key goes.
+	res := run(t, f, "", nil, withAuth("/x?apiKey="+key+"&a=1", "Bearer for-the-next-policy"))
+	if res.status != 200 || res.header.Get("Authorization") != "Bearer for-the-next-policy" || res.url != "/x?a=1" {
+		t.Errorf("foreign header beside a query key: %d %q %s", res.status, res.header.Get("Authorization"), res.url)
+	}
+	// stripCredentials: false keeps the query key (Express Gateway).
+	res = run(t, f, "{stripCredentials: false}", nil, httptest.NewRequest("GET", "/x?apiKey="+key, nil))
+	if res.status != 200 || !strings.Contains(res.url, "apiKey=") {
+		t.Errorf("stripCredentials false: %d %s", res.status, res.url)
+	}
+}
+
+func withAuth(target, value string) *http.Request {
+	r := httptest.NewRequest("GET", target, nil)
+	r.Header.Set("Authorization", value)
+	return r
 }

@@ -22,8 +22,9 @@ type Options struct {
 	// verifies its own JWT access tokens with the keys it signs them with,
 	// so the block is accepted and ignored (it had to repeat the key).
 	JWT config.Node `yaml:"jwt"`
-	// KeepAuthorization forwards the Authorization header upstream
-	// (default false: Express Gateway removes it).
+	// KeepAuthorization forwards the token upstream, in the Authorization
+	// header or the access_token query parameter (default false: both are
+	// removed; Express Gateway removed the header and forwarded the query).
 	KeepAuthorization bool `yaml:"keepAuthorization"`
 }
 
@@ -45,28 +46,18 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	return &policy{o: o, verifier: env.OAuth2, store: env.Identity}, nil
 }
 
-// token reads the bearer token from the Authorization header or the
-// access_token query parameter (RFC 6750 §2.1, §2.3), not both.
-func token(r *http.Request) (string, bool, error) {
-	h := r.Header.Get("Authorization")
-	q := authn.QueryValue(r, "access_token")
-	if h != "" {
-		tok, ok := authn.BearerToken(r)
-		if !ok {
-			return "", false, authn.Refuse("malformed_token", "the Authorization header is not a Bearer token", authn.BearerChallenge("invalid_request", "malformed Authorization header", ""))
-		}
-		if q != "" {
-			return "", false, authn.Refuse("malformed_token", "send the token once: header or query, not both", authn.BearerChallenge("invalid_request", "token sent twice", ""))
-		}
-		return tok, false, nil
-	}
-	return q, true, nil
-}
+// source: the Authorization header or the access_token query parameter
+// (RFC 6750 §2.1, §2.3), one of them, once.
+var source = authn.Source{Header: "Authorization", Scheme: "Bearer", Query: "access_token", Challenge: "Bearer"}
 
 func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
-	tok, fromQuery, err := token(r)
+	cred, err := source.Find(r)
 	if err != nil {
 		return authn.Fail(w, r, next, p.o.PassThrough, err)
+	}
+	tok := cred.Value
+	if cred.Foreign != "" || !cred.InQuery && tok != "" && !authn.SingleToken(tok) {
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("malformed_token", "the Authorization header is not a Bearer token", authn.BearerChallenge("invalid_request", "malformed Authorization header", "")))
 	}
 	if tok == "" {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("missing_token", "an access token is required", authn.BearerChallenge("", "", "")))
@@ -74,17 +65,19 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if len(tok) > 8192 {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("token_too_large", "the access token is too large", authn.BearerChallenge("invalid_token", "token too large", "")))
 	}
+	if !accessTokenType(tok) {
+		// RFC 9068 §4: a JWT whose typ is not at+jwt is not an access token
+		// (an ID token, or another JWT signed with the same key), whatever
+		// its signature says.
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("invalid_token", "the access token is not an RFC 9068 access token (typ must be at+jwt)",
+			authn.BearerChallenge("invalid_token", "typ is not at+jwt", "")))
+	}
 	id, err := p.authenticate(r, tok)
 	if err != nil {
 		return authn.Fail(w, r, next, p.o.PassThrough, err)
 	}
-	if !p.o.KeepAuthorization {
-		if fromQuery {
-			authn.DropQueryValue(r, "access_token")
-		} else {
-			r.Header.Del("Authorization")
-		}
-	}
+	keep := p.o.KeepAuthorization
+	source.Strip(r, cred, !keep, !keep)
 	return authn.Succeed(w, r, next, id)
 }
 

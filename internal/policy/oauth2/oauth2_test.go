@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/oauth2server"
@@ -81,13 +84,13 @@ func newEnv(t testing.TB, sys *config.System) *env {
 	if e.user, err = e.s.CreateUser(ctx, store.User{Username: "alice", Firstname: "A", Lastname: "A"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err = e.s.CreateCredential(ctx, store.CredentialInput{ConsumerID: e.user.ID, Type: store.BasicAuth, Secret: "pw"}); err != nil {
+	if _, _, err = e.s.CreateCredential(ctx, store.CredentialInput{ConsumerID: e.user.ID, Type: store.BasicAuth, Secret: "alice-password"}); err != nil {
 		t.Fatal(err)
 	}
 	if e.bob, err = e.s.CreateUser(ctx, store.User{Username: "bob", Firstname: "B", Lastname: "B"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err = e.s.CreateCredential(ctx, store.CredentialInput{ConsumerID: e.bob.ID, Type: store.BasicAuth, Secret: "bobpw"}); err != nil {
+	if _, _, err = e.s.CreateCredential(ctx, store.CredentialInput{ConsumerID: e.bob.ID, Type: store.BasicAuth, Secret: "bob-password"}); err != nil {
 		t.Fatal(err)
 	}
 	if e.app, err = e.s.CreateApp(ctx, store.App{UserID: e.user.ID, Name: "web"}); err != nil {
@@ -108,7 +111,7 @@ func newEnv(t testing.TB, sys *config.System) *env {
 // token gets an access token (and its refresh token) from the server.
 func (e *env) token(t testing.TB, form url.Values) (string, string) {
 	t.Helper()
-	req := httptest.NewRequest("POST", "http://gw.example/oauth2/token", strings.NewReader(form.Encode()))
+	req := httptest.NewRequest("POST", "http://127.0.0.1/oauth2/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(e.app.ID+":"+e.appSecret)))
 	rec := httptest.NewRecorder()
@@ -178,7 +181,7 @@ func TestPolicy(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			e := newEnv(t, mode.sys)
 			cc, _ := e.token(t, url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}})
-			pw, _ := e.token(t, url.Values{"grant_type": {"password"}, "username": {"bob"}, "password": {"bobpw"}})
+			pw, _ := e.token(t, url.Values{"grant_type": {"password"}, "username": {"bob"}, "password": {"bob-password"}})
 
 			// Success: the client is the consumer, the end user and the
 			// token's scopes come along, the token does not go upstream.
@@ -227,21 +230,18 @@ func TestPolicy(t *testing.T) {
 				t.Errorf("scope = %d %s %q", r.status, r.reason, r.challenge)
 			}
 
-			both := bearer(cc)
-			both.URL.RawQuery = "access_token=" + url.QueryEscape(cc)
 			basic := httptest.NewRequest("GET", "/", nil)
 			basic.Header.Set("Authorization", "Basic YTpi")
 			for name, tc := range map[string]struct {
 				req    *http.Request
 				reason string
 			}{
-				"missing":          {bearer(""), "missing_token"},
-				"not Bearer":       {basic, "malformed_token"},
-				"header and query": {both, "malformed_token"},
-				"too large":        {bearer(strings.Repeat("a", 9000)), "token_too_large"},
-				"garbage":          {bearer("garbage"), "invalid_token"},
-				"unknown opaque":   {bearer(strings.Repeat("0", 32) + "|" + strings.Repeat("0", 32)), "invalid_token"},
-				"forged JWT":       {bearer("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."), "invalid_token"},
+				"missing":        {bearer(""), "missing_token"},
+				"not Bearer":     {basic, "malformed_token"},
+				"too large":      {bearer(strings.Repeat("a", 9000)), "token_too_large"},
+				"garbage":        {bearer("garbage"), "invalid_token"},
+				"unknown opaque": {bearer(strings.Repeat("0", 32) + "|" + strings.Repeat("0", 32)), "invalid_token"},
+				"forged JWT":     {bearer("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."), "invalid_token"},
 			} {
 				r := e.run(t, "", tc.req, nil)
 				if r.status != 401 || r.reason != tc.reason || !strings.HasPrefix(r.challenge, `Bearer realm="gatehouse"`) {
@@ -276,7 +276,7 @@ func TestPolicy(t *testing.T) {
 			e.s.SetAppActive(ctx, e.app.ID, true)
 
 			// Revoked: at once.
-			rev := httptest.NewRequest("POST", "http://gw.example/oauth2/revoke", strings.NewReader("token="+url.QueryEscape(cc)))
+			rev := httptest.NewRequest("POST", "http://127.0.0.1/oauth2/revoke", strings.NewReader("token="+url.QueryEscape(cc)))
 			rev.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			rev.SetBasicAuth(e.app.ID, e.appSecret)
 			e.srv.ServeHTTP(httptest.NewRecorder(), rev)
@@ -319,7 +319,7 @@ func BenchmarkPolicy(b *testing.B) {
 	}{{"opaque-cached", nil}, {"jwt-ES256", &config.System{AccessTokens: &config.AccessTokens{TokenType: "jwt"}}}} {
 		b.Run(mode.name, func(b *testing.B) {
 			e := newEnv(b, mode.sys)
-			tok, _ := e.token(b, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"pw"}, "scope": {"read"}})
+			tok, _ := e.token(b, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-password"}, "scope": {"read"}})
 			p, err := oauth2.New(node(b, ""), e.env)
 			if err != nil {
 				b.Fatal(err)
@@ -339,5 +339,89 @@ func BenchmarkPolicy(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestOneToken: the token is sent once, in one place (RFC 6750 §2): a
+// second one, or the same one twice, is 400 invalid_request, passThrough
+// or not, and nothing goes on.
+func TestOneToken(t *testing.T) {
+	e := newEnv(t, nil)
+	tok, _ := e.token(t, url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}})
+	other, _ := e.token(t, url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}})
+	q := url.QueryEscape
+	two := bearer(tok)
+	two.Header.Add("Authorization", "Bearer "+other)
+	for name, r := range map[string]*http.Request{
+		"two Authorization headers":    two,
+		"comma-joined":                 bearer(tok + ", Bearer " + other),
+		"header and another query one": func() *http.Request { r := bearer(tok); r.URL.RawQuery = "access_token=" + q(other); return r }(),
+		"header and the same in query": func() *http.Request { r := bearer(tok); r.URL.RawQuery = "access_token=" + q(tok); return r }(),
+		"the query parameter twice":    httptest.NewRequest("GET", "http://api.example/x?access_token="+q(tok)+"&access_token="+q(other), nil),
+	} {
+		for _, action := range []string{"", "{passThrough: true}"} {
+			res := e.run(t, action, r.Clone(r.Context()), nil)
+			if res.status != 400 || res.reason != "invalid_request" || res.upstream != nil ||
+				!strings.HasPrefix(res.challenge, `Bearer realm="gatehouse", error="invalid_request", error_description="send the credential once`) {
+				t.Errorf("%s %s: %d %s %q (passed on: %v)", name, action, res.status, res.reason, res.challenge, res.upstream != nil)
+			}
+		}
+	}
+	// keepAuthorization keeps the token where it was, and only there.
+	r := httptest.NewRequest("GET", "http://api.example/x?b=2&access_token="+q(tok)+"&a=1", nil)
+	if res := e.run(t, "{keepAuthorization: true}", r, nil); res.status != 200 || res.upstream.URL.Query().Get("access_token") != tok {
+		t.Errorf("keepAuthorization, query: %d %q", res.status, res.upstream.URL.RawQuery)
+	}
+	r = httptest.NewRequest("GET", "http://api.example/x?b=2&access_token="+q(tok)+"&a=1", nil)
+	if res := e.run(t, "", r, nil); res.status != 200 || res.upstream.URL.RawQuery != "b=2&a=1" {
+		t.Errorf("query token: %d, upstream query %q, want b=2&a=1", res.status, res.upstream.URL.RawQuery)
+	}
+}
+
+// TestAccessTokenType: RFC 9068 §4, a JWT is an access token only with typ
+// at+jwt (or application/at+jwt). Tokens are minted with go-jose under the
+// server's own HMAC secret, so only the typ is wrong.
+func TestAccessTokenType(t *testing.T) {
+	const secret = "an-hmac-secret-of-at-least-32-characters"
+	const issuer = "https://auth.gatehouse.test"
+	e := newEnv(t, &config.System{AccessTokens: &config.AccessTokens{TokenType: "jwt", SecretOrPrivateKey: secret, Issuer: issuer}})
+	mint := func(typ any) string {
+		opts := &jose.SignerOptions{}
+		if typ != nil {
+			opts = opts.WithHeader(jose.HeaderType, typ)
+		}
+		sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(secret)}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := e.clk.Now()
+		tok, err := josejwt.Signed(sig).Claims(map[string]any{"iss": issuer, "client_id": e.app.ID, "sub": e.app.ID, "scope": "read",
+			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "jti": fmt.Sprint(typ)}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, c := range []struct {
+		typ    any
+		status int
+	}{
+		{"at+jwt", 200},
+		{"AT+JWT", 200},
+		{"application/at+jwt", 200},
+		{nil, 401},   // no typ: an ID token or any JWT signed with the key
+		{"JWT", 401}, // an OpenID Connect ID token
+		{"jwt", 401},
+		{"at+jwt; x=1", 401},
+		{"example/at+jwt", 401},
+		{7, 401},
+	} {
+		r := e.run(t, "", bearer(mint(c.typ)), []string{"read"})
+		if r.status != c.status {
+			t.Errorf("typ %v: %d %s, want %d", c.typ, r.status, r.reason, c.status)
+		}
+		if c.status == 401 && (r.reason != "invalid_token" || !strings.Contains(r.challenge, `error="invalid_token"`)) {
+			t.Errorf("typ %v: %s %q", c.typ, r.reason, r.challenge)
+		}
 	}
 }

@@ -331,7 +331,7 @@ func setIdentityHeaders(h http.Header, id *pipeline.Identity) {
 	// a dozen allocations on every authenticated request. Each header gets
 	// a one-element slice of it, capped so an Add cannot spill into the
 	// next header's value.
-	vals := make([]string, 0, 16)
+	vals := make([]string, 0, 18)
 	set := func(k, v string) {
 		if v != "" {
 			vals = append(vals, sanitize(v))
@@ -366,6 +366,11 @@ func setIdentityHeaders(h http.Header, id *pipeline.Identity) {
 		set("Eg-Token-Consumer-Id", id.ConsumerID)
 	}
 	set("Eg-Token-Authenticated-User-Id", id.AuthenticatedUserID)
+	// A token not tied to a store consumer (jwt without
+	// checkCredentialExistence) names its subject and issuer here, never
+	// in eg-consumer-id.
+	set("Eg-Token-Sub", id.TokenSubject)
+	set("Eg-Token-Iss", id.TokenIssuer)
 	set("Eg-Token-Redirect-Uri", id.TokenRedirect)
 	set("Eg-Token-Expires-At", ms(id.ExpiresAt))
 	if len(id.Scopes) > 0 {
