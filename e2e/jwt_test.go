@@ -184,8 +184,13 @@ pipelines:
 	if resp.StatusCode != 200 {
 		t.Fatalf("with the token: %d", resp.StatusCode)
 	}
-	if got := seen.Headers["Eg-Consumer-Id"]; len(got) != 1 || got[0] != "tGbc4k@clients" {
-		t.Errorf("eg-consumer-id upstream = %v, want the token's sub", got)
+	// Without the store the token's subject is not a consumer id (issue
+	// #10 §3): it arrives as eg-token-sub, and there is no eg-consumer-id.
+	if got := seen.Headers["Eg-Token-Sub"]; len(got) != 1 || got[0] != "tGbc4k@clients" {
+		t.Errorf("eg-token-sub upstream = %v, want the token's sub", got)
+	}
+	if got := seen.Headers["Eg-Consumer-Id"]; len(got) != 0 {
+		t.Errorf("eg-consumer-id upstream = %v, want none for a token the store does not know", got)
 	}
 	if got := seen.Headers["Authorization"]; len(got) != 1 || got[0] != "Bearer "+tok {
 		t.Error("the token is forwarded upstream unchanged (Express Gateway does the same)")

@@ -139,7 +139,7 @@ func (srv *Server) parseJWT(tok string) (jwt.MapClaims, error) {
 	if iss, _ := claims["iss"].(string); srv.o.Issuer == "" && !srv.issuedHere(iss) {
 		return claims, errForeignIssuer
 	}
-	if typ, _ := t.Header["typ"].(string); typ != "" && !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+	if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
 		return claims, errNotAccessToken
 	}
 	return claims, nil
