@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -161,7 +160,8 @@ func (srv *Server) validate(ctx context.Context, q url.Values) (*authRequest, er
 	} else if err != nil {
 		return nil, err
 	}
-	// Exact matching against the registered URIs (RFC 9700 §4.1.3).
+	// Exact matching against the registered URIs (RFC 9700 §4.1.3), but
+	// for the port of a loopback URI (RFC 8252 §7.3): redirectRegistered.
 	var registered []string
 	if consumer.App != nil && consumer.App.RedirectURI != "" {
 		registered = append(registered, consumer.App.RedirectURI)
@@ -172,7 +172,7 @@ func (srv *Server) validate(ctx context.Context, q url.Values) (*authRequest, er
 	ar := &authRequest{client: consumer, cred: cred, state: q.Get("state")}
 	switch ru := q.Get("redirect_uri"); {
 	case ru != "":
-		if !slices.Contains(registered, ru) {
+		if !redirectRegistered(registered, ru) {
 			return nil, &errorPage{400, "Invalid redirect URI", "The redirect URI is not registered for this application."}
 		}
 		ar.redirectURI, ar.given = ru, true

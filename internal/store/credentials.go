@@ -62,7 +62,7 @@ func (s *Store) CreateCredential(ctx context.Context, in CredentialInput) (*Cred
 		return nil, "", err
 	}
 	for _, u := range in.RedirectURIs {
-		if err := checkRedirectURI(u); err != nil {
+		if err := CheckRedirectURI("redirectUris", u); err != nil {
 			return nil, "", err
 		}
 	}
@@ -204,13 +204,6 @@ func checkScopeName(s string) error {
 		if c <= 0x20 || c == '"' || c == '\\' || c >= 0x7f {
 			return invalid("scopes", "scope %q has a character RFC 6749 does not allow in scopes (space, quote, backslash or non-ASCII)", s)
 		}
-	}
-	return nil
-}
-
-func checkRedirectURI(u string) error {
-	if u == "" || strings.ContainsAny(u, " \t\r\n#") || !strings.Contains(u, ":") {
-		return invalid("redirectUris", "redirect URI %q must be an absolute URI without fragment", u)
 	}
 	return nil
 }

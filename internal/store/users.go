@@ -31,6 +31,9 @@ func (s *Store) CreateUser(ctx context.Context, u User) (*User, error) {
 	if len(u.Username) > 200 {
 		return nil, invalid("username", "username must be at most 200 characters")
 	}
+	if err := checkConsumerRedirectURI(u.RedirectURI, ""); err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
 	u.ID, u.IsActive, u.CreatedAt, u.UpdatedAt = newID(), true, now, now
 	err := s.update(ctx, func(tx *txn) error {
@@ -51,6 +54,16 @@ func (s *Store) CreateUser(ctx context.Context, u User) (*User, error) {
 		return nil, err
 	}
 	return &u, nil
+}
+
+// checkConsumerRedirectURI checks a user's or application's redirectUri
+// when it is set or changed; an unchanged one (a record stored before the
+// rules, or imported) is kept as it is, so such records stay editable.
+func checkConsumerRedirectURI(next, cur string) error {
+	if next == "" || next == cur {
+		return nil
+	}
+	return CheckRedirectURI("redirectUri", next)
 }
 
 // GetUser finds a user by id or username.
@@ -87,6 +100,9 @@ func (s *Store) UpdateUser(ctx context.Context, idOrName string, change func(*Us
 		}
 		next := cur
 		if err := change(&next); err != nil {
+			return err
+		}
+		if err := checkConsumerRedirectURI(next.RedirectURI, cur.RedirectURI); err != nil {
 			return err
 		}
 		next.ID, next.Username, next.IsActive, next.CreatedAt = cur.ID, cur.Username, cur.IsActive, cur.CreatedAt
@@ -229,6 +245,9 @@ func (s *Store) CreateApp(ctx context.Context, a App) (*App, error) {
 	if a.UserID == "" {
 		return nil, invalid("userId", "userId is required")
 	}
+	if err := checkConsumerRedirectURI(a.RedirectURI, ""); err != nil {
+		return nil, err
+	}
 	owner, err := s.GetUser(ctx, a.UserID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, &Error{Kind: ErrInvalid, Field: "userId", Msg: "The specified user does not exist: " + a.UserID}
@@ -292,6 +311,9 @@ func (s *Store) UpdateApp(ctx context.Context, id string, change func(*App) erro
 		next.Name = strings.TrimSpace(next.Name)
 		if next.Name == "" {
 			return invalid("name", "name must not be empty")
+		}
+		if err := checkConsumerRedirectURI(next.RedirectURI, cur.RedirectURI); err != nil {
+			return err
 		}
 		next.ID, next.UserID, next.IsActive, next.CreatedAt = cur.ID, cur.UserID, cur.IsActive, cur.CreatedAt
 		next.UpdatedAt = s.now().UTC()
