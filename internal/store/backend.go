@@ -39,6 +39,17 @@ type Tx interface {
 	Set(key string, value []byte, ttl time.Duration) error
 	Del(key string) error
 	SAdd(set string, members ...string) error
+	// SAddTTL adds members to set for ttl (ttl <= 0: for good, as SAdd).
+	// It is for the index entries of expiring records (a consumer's
+	// tokens, a token family), so that an index does not outlive what it
+	// indexes: a member past its ttl leaves the set, and a set whose last
+	// member left is gone. Memory and the file stop listing such a member
+	// at once and remove it at their next sweep; Redis removes it at the
+	// set's next write, and the whole set when its last member expires,
+	// and may list it until then (a reader checks the record a member
+	// names, as it must anyway). A member added again takes the new ttl
+	// (or none, through SAdd); SRem removes members of either kind.
+	SAddTTL(set string, ttl time.Duration, members ...string) error
 	SRem(set string, members ...string) error
 	SMembers(set string) ([]string, error)
 }

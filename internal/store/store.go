@@ -29,6 +29,12 @@ type Options struct {
 	// (entries each; default 100,000).
 	CacheSize int
 	Logger    *slog.Logger
+
+	// FamilyTombstone is the least time a revoked grant's tombstone is
+	// kept (0: 10 minutes): longer than a token request in flight, which
+	// the listeners' timeouts bound. RevokeFamily keeps it longer when a
+	// token of the family lives longer.
+	FamilyTombstone time.Duration
 }
 
 // Store is the identity store: Express Gateway's rules written once over a
@@ -38,6 +44,7 @@ type Store struct {
 	b          Backend
 	now        func() time.Time
 	bcryptCost int
+	tombstone  time.Duration // Options.FamilyTombstone
 	log        *slog.Logger
 	objects    *objectCache
 	verified   *lru.Cache[[32]byte, uint64] // HMAC(presented secret) -> credential Rev
@@ -80,6 +87,7 @@ func New(b Backend, o Options) *Store {
 		done:     make(chan struct{}),
 	}
 	_, _ = rand.Read(s.macKey)
+	s.tombstone = o.FamilyTombstone
 	if ch := b.Invalidations(); ch != nil {
 		s.wg.Add(1)
 		go s.listen(ch)

@@ -41,6 +41,9 @@ func timeOrderedID(now time.Time) string {
 }
 
 // SaveToken stores a token until it expires (the backend's TTL removes it).
+// Its entries in its consumer's and its family's index sets expire with it
+// (SAddTTL), so that neither index outgrows the live tokens, however many
+// were issued.
 func (s *Store) SaveToken(ctx context.Context, t *Token) error {
 	if t.ID == "" || t.SecretHash == "" {
 		return invalid("token", "token needs an id and a secret hash (use NewToken)")
@@ -69,11 +72,11 @@ func (s *Store) SaveToken(ctx context.Context, t *Token) error {
 			return err
 		}
 		if t.FamilyID != "" {
-			if err := tx.SAdd(familySet(t.FamilyID), t.ID); err != nil {
+			if err := tx.SAddTTL(familySet(t.FamilyID), ttl, t.ID); err != nil {
 				return err
 			}
 		}
-		return tx.SAdd(consumerTokensSet(t.ConsumerID), t.ID)
+		return tx.SAddTTL(consumerTokensSet(t.ConsumerID), ttl, t.ID)
 	})
 }
 
@@ -152,23 +155,36 @@ func remaining(t *Token, now time.Time) time.Duration {
 // revoked (a replayed code or refresh token) while it was being issued.
 var ErrGrantRevoked = errors.New("the grant was revoked while its tokens were being issued")
 
-// familyTombstone is how long a revoked family refuses new tokens. It only
-// has to outlast a token request in flight (claim, then save), which the
-// listeners' timeouts bound well below this.
-const familyTombstone = 10 * time.Minute
+// defaultFamilyTombstone is the least time a revoked family refuses new
+// tokens (Options.FamilyTombstone). It has to outlast a token request in
+// flight (claim, then save), which the listeners' timeouts bound well
+// below this.
+const defaultFamilyTombstone = 10 * time.Minute
 
 // RevokeFamily revokes every token of a grant's family (RFC 9700 §4.14:
 // reuse of a rotated refresh token revokes the whole family; RFC 6749
 // §4.1.2: so does a replayed authorization code) and leaves a tombstone so
 // that a token of the family still being issued is refused (SaveToken).
+//
+// The tombstone lives as long as the longest-lived token of the family,
+// and at least Options.FamilyTombstone (for a request in flight), then
+// goes: it never outlives the grant it guards by more than that, so
+// revocations do not pile up. A token without expiry does not extend it:
+// revoked, it can no longer be claimed, so no token can join the family
+// through it.
 func (s *Store) RevokeFamily(ctx context.Context, familyID string) (int, error) {
+	least := s.tombstone
+	if least <= 0 {
+		least = defaultFamilyTombstone
+	}
 	n := 0
 	err := s.update(ctx, func(tx *txn) error {
+		var furthest time.Duration
 		var err error
-		if n, err = s.revokeSetTx(tx, familySet(familyID)); err != nil {
+		if n, furthest, err = s.revokeSetTx(tx, familySet(familyID)); err != nil {
 			return err
 		}
-		return tx.Set(familyRevokedKey(familyID), []byte("1"), familyTombstone)
+		return tx.Set(familyRevokedKey(familyID), []byte("1"), max(least, furthest))
 	})
 	return n, err
 }
@@ -178,32 +194,42 @@ func (s *Store) revokeSet(ctx context.Context, set string) (int, error) {
 	n := 0
 	err := s.update(ctx, func(tx *txn) error {
 		var err error
-		n, err = s.revokeSetTx(tx, set)
+		n, _, err = s.revokeSetTx(tx, set)
 		return err
 	})
 	return n, err
 }
 
-func (s *Store) revokeSetTx(tx *txn, set string) (int, error) {
+// revokeSetTx revokes the live tokens of an index set inside tx, and
+// reports how many it revoked and the longest time an unexpired token of
+// the set (revoked or not) has left: 0 for none, or for only tokens without
+// expiry.
+func (s *Store) revokeSetTx(tx *txn, set string) (n int, furthest time.Duration, err error) {
 	ids, err := tx.SMembers(set)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	n := 0
+	now := s.now()
 	for _, id := range ids {
 		var t Token
 		if ok, err := tx.getJSON(tokenKey(id), &t); err != nil {
-			return 0, err
-		} else if !ok || t.Revoked || t.Expired(s.now()) {
+			return 0, 0, err
+		} else if !ok || t.Expired(now) {
+			continue
+		}
+		if !t.ExpiresAt.IsZero() {
+			furthest = max(furthest, t.ExpiresAt.Sub(now))
+		}
+		if t.Revoked {
 			continue
 		}
 		t.Revoked = true
 		n++
-		if err := tx.putJSON(tokenKey(id), &t, remaining(&t, s.now())); err != nil {
-			return 0, err
+		if err := tx.putJSON(tokenKey(id), &t, remaining(&t, now)); err != nil {
+			return 0, 0, err
 		}
 	}
-	return n, nil
+	return n, furthest, nil
 }
 
 // ListTokens lists a consumer's live tokens (revoked ones included).

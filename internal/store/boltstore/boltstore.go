@@ -6,14 +6,22 @@
 //
 // Layout (format 1), all in one file:
 //
-//	kv    key                         -> 8-byte big-endian expiry (Unix ns, 0: none) + value
-//	exp   8-byte expiry + key         -> empty  (index of keys with a TTL, oldest first)
-//	sets  uvarint(len(set)) + set + member -> empty
-//	meta  "format"                    -> "1"
+//	kv      key                         -> 8-byte big-endian expiry (Unix ns, 0: none) + value
+//	exp     8-byte expiry + key         -> empty  (index of keys with a TTL, oldest first)
+//	sets    uvarint(len(set)) + set + member -> empty, or an 8-byte expiry (SAddTTL)
+//	setexp  8-byte expiry + set key     -> empty  (index of members with a TTL, oldest first)
+//	meta    "format"                    -> "1"
 //
 // The set key starts with the set name's length, so one set's members are
 // exactly the keys under its prefix, whatever bytes the names contain, and
 // a prefix cursor lists them sorted in O(members).
+//
+// Expired keys and members are invisible at once; the sweeper removes them
+// from the file, oldest first through the two indexes, at most sweepChunk
+// per transaction. setexp and the members' expiries were added to format 1
+// without changing it: a file written before has no expiring members, and
+// an older gatehouse reading a newer file sees expiring members as
+// permanent ones (the Store checks the record each one names anyway).
 package boltstore
 
 import (
@@ -39,6 +47,7 @@ var (
 	bucketKV   = []byte("kv")
 	bucketExp  = []byte("exp")
 	bucketSets = []byte("sets")
+	bucketSExp = []byte("setexp")
 	bucketMeta = []byte("meta")
 
 	keyFormat = []byte("format")
@@ -51,8 +60,8 @@ const (
 	defaultOpenTimeout   = time.Second
 	defaultBatchDelay    = 2 * time.Millisecond
 
-	// sweepChunk bounds the keys one sweeper transaction removes, so the
-	// sweeper never holds the writer lock for long.
+	// sweepChunk bounds the keys and set members one sweeper transaction
+	// removes, so the sweeper never holds the writer lock for long.
 	sweepChunk = 1000
 )
 
@@ -63,9 +72,10 @@ var ErrInUse = errors.New("in use by another gatehouse process")
 type Options struct {
 	// Now is the clock for expiries (tests move it); nil means time.Now.
 	Now func() time.Time
-	// SweepInterval is how often expired keys are removed from the file
-	// (they are invisible as soon as they expire). 0 means one minute; a
-	// negative value disables the sweeper.
+	// SweepInterval is how often expired keys and set members are removed
+	// from the file (they are invisible as soon as they expire). 0 means
+	// one minute; a negative value disables the sweeper (Sweep still
+	// works).
 	SweepInterval time.Duration
 	// OpenTimeout bounds the wait for the file lock; 0 means one second.
 	OpenTimeout time.Duration
@@ -126,7 +136,7 @@ func Open(path string, opts Options) (*Bolt, error) {
 	}
 	db.MaxBatchDelay = opts.MaxBatchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketKV, bucketExp, bucketSets} {
+		for _, name := range [][]byte{bucketKV, bucketExp, bucketSets, bucketSExp} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -202,7 +212,7 @@ func (b *Bolt) Update(ctx context.Context, fn func(store.Tx) error) error {
 			fnErr = err
 			return err
 		}
-		t := &tx{b: b, kv: btx.Bucket(bucketKV), exp: btx.Bucket(bucketExp), sets: btx.Bucket(bucketSets)}
+		t := &tx{b: b, kv: btx.Bucket(bucketKV), exp: btx.Bucket(bucketExp), sets: btx.Bucket(bucketSets), setExp: btx.Bucket(bucketSExp)}
 		fnErr = fn(t)
 		return fnErr
 	}
@@ -233,11 +243,17 @@ func (b *Bolt) Scan(ctx context.Context, set string, cursor uint64, count int) (
 	err := b.db.View(func(tx *bolt.Tx) error {
 		prefix := setPrefix(set)
 		c := tx.Bucket(bucketSets).Cursor()
-		k, _ := c.Seek(prefix)
-		for i := uint64(0); i < cursor && k != nil && bytes.HasPrefix(k, prefix); i++ {
-			k, _ = c.Next()
+		k, v := c.Seek(prefix)
+		// The cursor counts live members only, as memstore's offset does.
+		for i := uint64(0); i < cursor && k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if b.liveMember(v) {
+				i++
+			}
 		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if !b.liveMember(v) {
+				continue
+			}
 			if count > 0 && len(out) == count {
 				next = cursor + uint64(count) // there is more
 				break
@@ -259,7 +275,7 @@ func (b *Bolt) Members(ctx context.Context, set string) ([]string, error) {
 	}
 	var out []string
 	err := b.db.View(func(tx *bolt.Tx) error {
-		out = members(tx.Bucket(bucketSets), set)
+		out = b.members(tx.Bucket(bucketSets), set)
 		return nil
 	})
 	if err != nil {
@@ -268,16 +284,22 @@ func (b *Bolt) Members(ctx context.Context, set string) ([]string, error) {
 	return out, nil
 }
 
-// members lists a set's members in order (never nil, as memstore).
-func members(sets *bolt.Bucket, set string) []string {
+// members lists a set's live members in order (never nil, as memstore).
+func (b *Bolt) members(sets *bolt.Bucket, set string) []string {
 	prefix := setPrefix(set)
 	out := []string{}
 	c := sets.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		out = append(out, string(k[len(prefix):]))
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if b.liveMember(v) {
+			out = append(out, string(k[len(prefix):]))
+		}
 	}
 	return out
 }
+
+// liveMember reports whether a set member's value (empty, or its expiry)
+// is live.
+func (b *Bolt) liveMember(v []byte) bool { return len(v) < 8 || b.live(binary.BigEndian.Uint64(v)) }
 
 // Invalidations is nil: only this process writes the file.
 func (b *Bolt) Invalidations() <-chan []string { return nil }
@@ -329,8 +351,19 @@ func (b *Bolt) sweeper(every time.Duration) {
 	}
 }
 
-// sweep removes the keys expired by now, sweepChunk per transaction, and
-// reports how many it removed. It stops early when stop is closed.
+// Sweep removes every key and set member expired by now, sweepChunk per
+// transaction, without waiting for the sweeper.
+func (b *Bolt) Sweep(ctx context.Context) error {
+	_, err := b.sweep(ctx.Done())
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// sweep removes the keys and set members expired by now, sweepChunk per
+// transaction, and reports how many it removed. It stops early when stop
+// is closed.
 func (b *Bolt) sweep(stop <-chan struct{}) (int, error) {
 	total := 0
 	for {
@@ -341,36 +374,16 @@ func (b *Bolt) sweep(stop <-chan struct{}) (int, error) {
 		}
 		n, more := 0, false
 		err := b.db.Update(func(btx *bolt.Tx) error {
-			n, more = 0, false
 			now := uint64(b.now().UnixNano())
-			kv, exp := btx.Bucket(bucketKV), btx.Bucket(bucketExp)
-			var due [][]byte
-			c := exp.Cursor()
-			for k, _ := c.First(); k != nil; k, _ = c.Next() {
-				if len(due) == sweepChunk {
-					more = true
-					break
-				}
-				if len(k) < 8 || binary.BigEndian.Uint64(k) > now {
-					break
-				}
-				due = append(due, append([]byte(nil), k...))
+			// Keys first, then set members, sweepChunk index entries in all.
+			seen, removed, full, err := sweepIndex(btx.Bucket(bucketExp), btx.Bucket(bucketKV), now, sweepChunk)
+			n, more = removed, full
+			if err != nil || more {
+				return err
 			}
-			for _, k := range due {
-				if err := exp.Delete(k); err != nil {
-					return err
-				}
-				// Remove the record only if its own expiry agrees with
-				// the index (it always should).
-				key := k[8:]
-				if v := kv.Get(key); len(v) >= 8 && binary.BigEndian.Uint64(v) == binary.BigEndian.Uint64(k) {
-					if err := kv.Delete(key); err != nil {
-						return err
-					}
-					n++
-				}
-			}
-			return nil
+			_, removed, more, err = sweepIndex(btx.Bucket(bucketSExp), btx.Bucket(bucketSets), now, sweepChunk-seen)
+			n += removed
+			return err
 		})
 		if err != nil {
 			return total, wrap(err)
@@ -380,6 +393,59 @@ func (b *Bolt) sweep(stop <-chan struct{}) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// sweepIndex removes up to limit entries due by now from index (8-byte
+// expiry + key) and their records from data, where a record's value starts
+// with its expiry. seen counts the index entries, removed the records;
+// more tells that the limit stopped it.
+func sweepIndex(index, data *bolt.Bucket, now uint64, limit int) (seen, removed int, more bool, err error) {
+	var due [][]byte
+	c := index.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) < 8 || binary.BigEndian.Uint64(k) > now {
+			break
+		}
+		if len(due) == limit {
+			more = true
+			break
+		}
+		due = append(due, append([]byte(nil), k...))
+	}
+	for _, k := range due {
+		if err := index.Delete(k); err != nil {
+			return seen, removed, false, err
+		}
+		seen++
+		// Remove the record only if its own expiry agrees with the index
+		// (it always should; an older gatehouse may have rewritten a set
+		// member without one).
+		key := k[8:]
+		if v := data.Get(key); len(v) >= 8 && binary.BigEndian.Uint64(v) == binary.BigEndian.Uint64(k) {
+			if err := data.Delete(key); err != nil {
+				return seen, removed, false, err
+			}
+			removed++
+		}
+	}
+	return seen, removed, more, nil
+}
+
+// CountKeys counts the entries of the file's data and index buckets:
+// keys, set members and their expiry indexes, expired ones not swept yet
+// included.
+func (b *Bolt) CountKeys(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := b.db.View(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketKV, bucketExp, bucketSets, bucketSExp} {
+			n += tx.Bucket(name).Stats().KeyN
+		}
+		return nil
+	})
+	return n, wrap(err)
 }
 
 // expiry is now+ttl in Unix nanoseconds, saturated (a ttl reaching past
@@ -410,8 +476,8 @@ func expKey(exp uint64, key []byte) []byte {
 
 // tx is the store.Tx over one bbolt read-write transaction.
 type tx struct {
-	b             *Bolt
-	kv, exp, sets *bolt.Bucket
+	b                     *Bolt
+	kv, exp, sets, setExp *bolt.Bucket
 }
 
 // Get reads a key, seeing this transaction's writes. An expired key is
@@ -470,7 +536,33 @@ func (t *tx) unindex(k []byte) error {
 
 func (t *tx) SAdd(set string, members ...string) error {
 	for _, m := range members {
-		if err := t.sets.Put(setKey(set, m), nil); err != nil {
+		k := setKey(set, m)
+		if err := t.unindexMember(k); err != nil {
+			return err
+		}
+		if err := t.sets.Put(k, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SAddTTL adds members that the sweeper removes ttl from now.
+func (t *tx) SAddTTL(set string, ttl time.Duration, members ...string) error {
+	if ttl <= 0 {
+		return t.SAdd(set, members...)
+	}
+	e := expiry(t.b.now(), ttl)
+	v := binary.BigEndian.AppendUint64(nil, e)
+	for _, m := range members {
+		k := setKey(set, m)
+		if err := t.unindexMember(k); err != nil {
+			return err
+		}
+		if err := t.setExp.Put(expKey(e, k), nil); err != nil {
+			return err
+		}
+		if err := t.sets.Put(k, v); err != nil {
 			return err
 		}
 	}
@@ -479,11 +571,25 @@ func (t *tx) SAdd(set string, members ...string) error {
 
 func (t *tx) SRem(set string, members ...string) error {
 	for _, m := range members {
-		if err := t.sets.Delete(setKey(set, m)); err != nil {
+		k := setKey(set, m)
+		if err := t.unindexMember(k); err != nil {
+			return err
+		}
+		if err := t.sets.Delete(k); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t *tx) SMembers(set string) ([]string, error) { return members(t.sets, set), nil }
+// unindexMember drops a set member's current expiry from the setexp index.
+func (t *tx) unindexMember(k []byte) error {
+	if v := t.sets.Get(k); len(v) >= 8 {
+		if e := binary.BigEndian.Uint64(v); e != 0 {
+			return t.setExp.Delete(expKey(e, k))
+		}
+	}
+	return nil
+}
+
+func (t *tx) SMembers(set string) ([]string, error) { return t.b.members(t.sets, set), nil }

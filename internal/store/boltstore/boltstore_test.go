@@ -203,6 +203,26 @@ func checkIndex(t *testing.T, b *Bolt) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("exp index = %v; want %v", got, want)
 		}
+		// The same for set members with an expiry and their index.
+		wantMembers := map[string]bool{}
+		_ = tx.Bucket(bucketSets).ForEach(func(k, v []byte) error {
+			if len(v) >= 8 {
+				e := beUint64(v)
+				if e <= now {
+					t.Errorf("expired set member %q still stored", k)
+				}
+				wantMembers[string(expKey(e, k))] = true
+			}
+			return nil
+		})
+		gotMembers := map[string]bool{}
+		_ = tx.Bucket(bucketSExp).ForEach(func(k, _ []byte) error {
+			gotMembers[string(k)] = true
+			return nil
+		})
+		if !reflect.DeepEqual(gotMembers, wantMembers) {
+			t.Errorf("setexp index = %v; want %v", gotMembers, wantMembers)
+		}
 		return nil
 	})
 	if err != nil {
@@ -260,23 +280,94 @@ func TestSweep(t *testing.T) {
 	checkIndex(t, b)
 }
 
+// TestSweepMembers: set members added with a TTL are invisible once it
+// passed and swept in batches, and their index follows every change.
+func TestSweepMembers(t *testing.T) {
+	clk := newClock()
+	b := open(t, Options{Now: clk.Now})
+	ctx := context.Background()
+	const short = 2*sweepChunk + 17
+	err := b.Update(ctx, func(tx store.Tx) error {
+		for i := range short {
+			if err := tx.SAddTTL(fmt.Sprintf("idx:%d", i%3), time.Duration(i%7+1)*time.Second, fmt.Sprint("dead", i)); err != nil {
+				return err
+			}
+			// A key expiring too, so that a sweep's batches mix both.
+			if err := tx.Set(fmt.Sprint("key", i), []byte("x"), time.Second); err != nil {
+				return err
+			}
+		}
+		if err := tx.SAddTTL("idx:0", time.Hour, "live"); err != nil {
+			return err
+		}
+		return tx.SAdd("idx:0", "plain")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkIndex(t, b)
+	if n, _ := b.CountKeys(ctx); n != 4*short+3 { // keys, their index, members, their index; live and its index, plain
+		t.Fatalf("CountKeys = %d, want %d", n, 4*short+3)
+	}
+	clk.Add(time.Minute)
+	if m, _ := b.Members(ctx, "idx:0"); !reflect.DeepEqual(m, []string{"live", "plain"}) {
+		t.Fatalf("Members before the sweep = %q; expired members must be invisible at once", m)
+	}
+	if n, err := b.sweep(nil); err != nil || n != 2*short {
+		t.Fatalf("sweep = %d, %v; want %d", n, err, 2*short)
+	}
+	checkIndex(t, b)
+	if n, _ := b.CountKeys(ctx); n != 3 { // live and its index entry, plain
+		t.Fatalf("CountKeys after the sweep = %d, want 3", n)
+	}
+	// Re-adding moves a member's expiry; SAdd makes it permanent; SRem
+	// takes it out of the index.
+	err = b.Update(ctx, func(tx store.Tx) error {
+		if err := tx.SAddTTL("idx:0", time.Second, "live"); err != nil {
+			return err
+		}
+		if err := tx.SAddTTL("idx:0", time.Second, "plain"); err != nil {
+			return err
+		}
+		if err := tx.SAdd("idx:0", "plain"); err != nil {
+			return err
+		}
+		if err := tx.SAddTTL("idx:1", time.Second, "gone"); err != nil {
+			return err
+		}
+		return tx.SRem("idx:1", "gone")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkIndex(t, b)
+	clk.Add(2 * time.Second)
+	if n, err := b.sweep(nil); err != nil || n != 1 {
+		t.Fatalf("sweep = %d, %v; want 1 (live)", n, err)
+	}
+	if m, _ := b.Members(ctx, "idx:0"); !reflect.DeepEqual(m, []string{"plain"}) {
+		t.Fatalf("Members = %q; want plain", m)
+	}
+	checkIndex(t, b)
+}
+
 func TestSweeperRuns(t *testing.T) {
 	clk := newClock()
 	b := open(t, Options{Now: clk.Now, SweepInterval: 5 * time.Millisecond})
 	set(t, b, "a", "1", time.Second)
+	if err := b.Update(context.Background(), func(tx store.Tx) error { return tx.SAddTTL("s", time.Second, "m") }); err != nil {
+		t.Fatal(err)
+	}
 	clk.Add(time.Minute)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		var stored bool
-		_ = b.db.View(func(tx *bolt.Tx) error {
-			stored = tx.Bucket(bucketKV).Get([]byte("a")) != nil
-			return nil
-		})
-		if !stored {
+		if n, err := b.CountKeys(context.Background()); err != nil {
+			t.Fatal(err)
+		} else if n == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the sweeper did not remove the expired key")
+			t.Fatal("the sweeper did not remove the expired key and set member")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -837,7 +928,7 @@ func TestAgainstMemstore(t *testing.T) {
 		}
 		var ops []op
 		for range 1 + r.IntN(4) {
-			ops = append(ops, op{kind: r.IntN(5), key: keys[r.IntN(len(keys))], set: sets[r.IntN(len(sets))], val: fmt.Sprint(r.IntN(100)), ttl: time.Duration(r.IntN(3)) * 10 * time.Second})
+			ops = append(ops, op{kind: r.IntN(6), key: keys[r.IntN(len(keys))], set: sets[r.IntN(len(sets))], val: fmt.Sprint(r.IntN(100)), ttl: time.Duration(r.IntN(3)) * 10 * time.Second})
 		}
 		abort := r.IntN(5) == 0
 		var outs [2][]string
@@ -859,6 +950,8 @@ func TestAgainstMemstore(t *testing.T) {
 						v, ok, e := tx.Get(o.key)
 						outs[i] = append(outs[i], fmt.Sprintf("%s=%q,%v", o.key, v, ok))
 						err = e
+					case 5:
+						err = tx.SAddTTL(o.set, o.ttl, o.key)
 					}
 					if err != nil {
 						return err
@@ -886,6 +979,9 @@ func TestAgainstMemstore(t *testing.T) {
 		clk.Add(time.Duration(r.IntN(8)) * time.Second)
 		if r.IntN(10) == 0 {
 			if _, err := b.sweep(nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Sweep(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -9,13 +9,28 @@
 // may touch any of them:
 //
 //	{NS}:k:<key>   a value (a Redis string; SET ... PX <ttl> for expiring keys)
-//	{NS}:s:<set>   a set (a Redis set)
+//	{NS}:s:<set>   a set's members without expiry (a Redis set)
+//	{NS}:z:<set>   a set's members with an expiry (SAddTTL: a sorted set
+//	               scored by expiry, Unix ms on Redis's clock)
 //
-// Values and sets live in two disjoint key spaces, as in memstore: a
-// logical key and a set of the same name never collide, so a transaction can
-// never hit a WRONGTYPE error half-way through EXEC (Redis does not roll
-// back a failed command inside MULTI/EXEC). For example the user 123 is
+// Values and sets live in disjoint key spaces, as in memstore: a logical
+// key and a set of the same name never collide, so a transaction can never
+// hit a WRONGTYPE error half-way through EXEC (Redis does not roll back a
+// failed command inside MULTI/EXEC). For example the user 123 is
 // "{EG}:k:user:123" and the set of all users "{EG}:s:users".
+//
+// # Expiry
+//
+// A value's TTL is Redis's (PX). The expiring members of a set (a
+// consumer's tokens, a token family) are written by one script per
+// transaction that drops the members already expired, adds the new ones
+// scored by Redis's TIME plus their ttl, and extends the sorted set's own
+// TTL to its furthest member: a set is trimmed on every write and goes
+// with its last member, so no sweeper is needed, and nodes with skewed
+// clocks agree (a script, not EXPIRE ... GT, so that Redis before 7.0
+// works too, as for the rate limiter's script).
+// Reads list the sorted set whole (an expired member may be listed until
+// the set's next write; the Store checks the record a member names).
 //
 // Invalidations are published on the pub/sub channel "NS:invalidate" (no
 // hash tag: classic pub/sub is broadcast to the whole cluster).
@@ -110,6 +125,7 @@ type Redis struct {
 	ns         string
 	kvPrefix   string
 	setPrefix  string
+	zPrefix    string
 	channel    string
 	anchor     []string // WATCHed first by clients that need a key to pick a node
 	log        *slog.Logger
@@ -160,6 +176,7 @@ func New(ctx context.Context, o Options) (*Redis, error) {
 		ns:        ns,
 		kvPrefix:  "{" + ns + "}:k:",
 		setPrefix: "{" + ns + "}:s:",
+		zPrefix:   "{" + ns + "}:z:",
 		channel:   ns + ":invalidate",
 		log:       log,
 		out:       make(chan []string, invalidationBuffer),
@@ -237,6 +254,9 @@ func (r *Redis) Client() redis.UniversalClient { return r.c }
 func (r *Redis) key(k string) string { return r.kvPrefix + k }
 func (r *Redis) set(s string) string { return r.setPrefix + s }
 
+// zset is the key of a set's expiring members.
+func (r *Redis) zset(s string) string { return r.zPrefix + s }
+
 // Get reads one key.
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	b, err := r.c.Get(ctx, r.key(key)).Bytes()
@@ -249,10 +269,12 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	return b, true, nil
 }
 
-// Scan pages through a set with SSCAN. As with SSCAN (and Express Gateway),
-// count is a hint: a page may hold more or fewer members, and a member
-// added or removed during the iteration may or may not be returned. Each
-// page is sorted. count <= 0 returns everything from cursor on.
+// Scan pages through a set with SSCAN, then through its expiring members
+// with ZSCAN (a cursor with bit 63 set is in that second part; SSCAN
+// cursors never reach it). As with SSCAN (and Express Gateway), count is
+// a hint: a page may hold more or fewer members, and a member added or
+// removed during the iteration may or may not be returned. Each page is
+// sorted. count <= 0 returns everything from cursor on.
 func (r *Redis) Scan(ctx context.Context, set string, cursor uint64, count int) ([]string, uint64, error) {
 	if count <= 0 {
 		if cursor == 0 {
@@ -261,9 +283,9 @@ func (r *Redis) Scan(ctx context.Context, set string, cursor uint64, count int) 
 		}
 		var all []string
 		for {
-			page, next, err := r.c.SScan(ctx, r.set(set), cursor, "", 1000).Result()
+			page, next, err := r.scanPage(ctx, set, cursor, 1000)
 			if err != nil {
-				return nil, 0, wrap(err)
+				return nil, 0, err
 			}
 			all = append(all, page...)
 			if cursor = next; cursor == 0 {
@@ -271,21 +293,100 @@ func (r *Redis) Scan(ctx context.Context, set string, cursor uint64, count int) 
 			}
 		}
 	}
-	page, next, err := r.c.SScan(ctx, r.set(set), cursor, "", int64(count)).Result()
+	page, next, err := r.scanPage(ctx, set, cursor, int64(count))
 	if err != nil {
-		return nil, 0, wrap(err)
+		return nil, 0, err
 	}
 	return dedupSorted(page), next, nil
 }
 
-// Members reads a whole set, sorted.
+// zPhase marks a Scan cursor that is in the set's expiring members.
+const zPhase = 1 << 63
+
+func (r *Redis) scanPage(ctx context.Context, set string, cursor uint64, count int64) ([]string, uint64, error) {
+	var out []string
+	if cursor&zPhase == 0 {
+		page, next, err := r.c.SScan(ctx, r.set(set), cursor, "", count).Result()
+		if err != nil {
+			return nil, 0, wrap(err)
+		}
+		if next != 0 {
+			return page, next, nil
+		}
+		// The plain members are done: go on with the expiring ones in
+		// this page, so that a set without any ends where it did.
+		out, cursor = page, zPhase
+	}
+	flat, next, err := r.c.ZScan(ctx, r.zset(set), cursor&^zPhase, "", count).Result()
+	if err != nil {
+		return nil, 0, wrap(err)
+	}
+	for i := 0; i < len(flat); i += 2 { // member, score, ...
+		out = append(out, flat[i])
+	}
+	if next != 0 {
+		next |= zPhase
+	}
+	return out, next, nil
+}
+
+// Members reads a whole set, sorted: its plain and its expiring members,
+// in one round trip.
 func (r *Redis) Members(ctx context.Context, set string) ([]string, error) {
-	m, err := r.c.SMembers(ctx, r.set(set)).Result()
+	var plain *redis.StringSliceCmd
+	var expiring *redis.StringSliceCmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		plain = p.SMembers(ctx, r.set(set))
+		expiring = p.ZRange(ctx, r.zset(set), 0, -1)
+		return nil
+	})
 	if err != nil {
 		return nil, wrap(err)
 	}
-	sort.Strings(m)
-	return m, nil
+	return dedupSorted(append(plain.Val(), expiring.Val()...)), nil
+}
+
+// CountKeys counts the namespace's keys and the members of its sets
+// (SCAN of the namespace's node, then SCARD/ZCARD): for tests and
+// diagnostics, it reads the node's whole key space.
+func (r *Redis) CountKeys(ctx context.Context) (int, error) {
+	var c redis.Cmdable = r.c
+	if cc, ok := r.c.(*redis.ClusterClient); ok {
+		node, err := cc.MasterForKey(ctx, r.kvPrefix)
+		if err != nil {
+			return 0, wrap(err)
+		}
+		c = node
+	}
+	total := 0
+	var cursor uint64
+	for {
+		keys, next, err := c.Scan(ctx, cursor, "{"+r.ns+"}:*", 1000).Result()
+		if err != nil {
+			return 0, wrap(err)
+		}
+		total += len(keys)
+		cards, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys {
+				switch {
+				case strings.HasPrefix(k, r.setPrefix):
+					p.SCard(ctx, k)
+				case strings.HasPrefix(k, r.zPrefix):
+					p.ZCard(ctx, k)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, wrap(err)
+		}
+		for _, cmd := range cards {
+			total += int(cmd.(*redis.IntCmd).Val())
+		}
+		if cursor = next; cursor == 0 {
+			return total, nil
+		}
+	}
 }
 
 func dedupSorted(s []string) []string {

@@ -36,7 +36,7 @@ func (r *Redis) Update(ctx context.Context, fn func(store.Tx) error) error {
 		err := r.c.Watch(ctx, func(rt *redis.Tx) error {
 			t := &tx{
 				r: r, ctx: ctx, rt: rt,
-				kv: map[string]*pendingValue{}, sets: map[string]map[string]bool{},
+				kv: map[string]*pendingValue{}, sets: map[string]map[string]pendingMember{},
 				reads: map[string]readValue{}, setReads: map[string][]string{},
 			}
 			fnErr, conflict = t.run(fn)
@@ -67,7 +67,7 @@ type tx struct {
 
 	kv    map[string]*pendingValue // buffered Set (nil: Del)
 	order []string                 // keys of kv, first write first
-	sets  map[string]map[string]bool
+	sets  map[string]map[string]pendingMember
 
 	reads    map[string]readValue // values read from Redis (WATCHed)
 	setReads map[string][]string  // sets read from Redis (WATCHed)
@@ -79,6 +79,60 @@ type pendingValue struct {
 }
 
 func (p *pendingValue) live() bool { return p != nil && (p.exp.IsZero() || time.Now().Before(p.exp)) }
+
+// pendingMember is a buffered set change.
+type pendingMember struct {
+	in  bool      // false: SRem
+	exp time.Time // zero: no expiry
+}
+
+func (p pendingMember) live() bool { return p.in && (p.exp.IsZero() || time.Now().Before(p.exp)) }
+
+// addExpiring adds the expiring members of a transaction's sets on
+// Redis's clock, as PX does for values; for each set it drops the members
+// already expired, adds the new ones (and takes them out of the plain
+// members), and extends the sorted set's own TTL to its furthest member
+// (a TTL that only grows, to the longest ttl added), so that a set is
+// trimmed on every write and goes with its last member. One call serves
+// every set of the transaction (a token's consumer and family indexes):
+// KEYS are each set's sorted set then plain set, ARGV for each set its
+// number of members then, per member, its ttl (ms) and itself.
+const addExpiring = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local a = 1
+for k = 1, #KEYS, 2 do
+  local z, plain, n = KEYS[k], KEYS[k + 1], tonumber(ARGV[a])
+  a = a + 1
+  redis.call('ZREMRANGEBYSCORE', z, '-inf', now)
+  local longest = 0
+  for i = 1, n do
+    local ttl = tonumber(ARGV[a])
+    redis.call('ZADD', z, string.format('%d', now + ttl), ARGV[a + 1])
+    redis.call('SREM', plain, ARGV[a + 1])
+    if ttl > longest then longest = ttl end
+    a = a + 2
+  end
+  if redis.call('PTTL', z) < longest then
+    redis.call('PEXPIRE', z, longest)
+  end
+end
+return 0
+`
+
+// remaining is what is left of a buffered expiry at commit time, in whole
+// milliseconds rounded as SET PX takes them; ok is false once it passed.
+func remaining(exp time.Time) (time.Duration, bool) {
+	ttl := time.Until(exp)
+	switch {
+	case ttl <= 0:
+		return 0, false
+	case ttl < time.Millisecond:
+		return time.Millisecond, true
+	default:
+		return ttl.Round(time.Millisecond), true
+	}
+}
 
 type readValue struct {
 	val []byte
@@ -128,12 +182,9 @@ func (t *tx) commit(writes bool) (ok bool, err error) {
 				e := t.kv[k]
 				var ttl time.Duration
 				if e != nil && !e.exp.IsZero() {
-					if ttl = time.Until(e.exp); ttl <= 0 {
+					var ok bool
+					if ttl, ok = remaining(e.exp); !ok {
 						e = nil // expired before the commit
-					} else if ttl < time.Millisecond {
-						ttl = time.Millisecond
-					} else {
-						ttl = ttl.Round(time.Millisecond)
 					}
 				}
 				if e == nil {
@@ -142,21 +193,41 @@ func (t *tx) commit(writes bool) (ok bool, err error) {
 					p.Set(ctx, t.r.key(k), e.val, ttl)
 				}
 			}
+			var zkeys []string // addExpiring's KEYS and ARGV
+			var zargs []any
 			for set, members := range t.sets {
-				var add, rem []any
-				for m, in := range members {
-					if in {
-						add = append(add, m)
-					} else {
+				var add, expiring, rem []any
+				for m, pm := range members {
+					switch {
+					case !pm.in:
 						rem = append(rem, m)
+					case pm.exp.IsZero():
+						add = append(add, m)
+					default:
+						ttl, ok := remaining(pm.exp)
+						if !ok { // expired before the commit
+							rem = append(rem, m)
+							continue
+						}
+						expiring = append(expiring, ttl.Milliseconds(), m)
 					}
 				}
+				plain, zset := t.r.set(set), t.r.zset(set)
 				if len(add) > 0 {
-					p.SAdd(ctx, t.r.set(set), add...)
+					p.SAdd(ctx, plain, add...)
+					p.ZRem(ctx, zset, add...)
+				}
+				if len(expiring) > 0 {
+					zkeys = append(zkeys, zset, plain)
+					zargs = append(append(zargs, len(expiring)/2), expiring...)
 				}
 				if len(rem) > 0 {
-					p.SRem(ctx, t.r.set(set), rem...)
+					p.SRem(ctx, plain, rem...)
+					p.ZRem(ctx, zset, rem...)
 				}
+			}
+			if len(zkeys) > 0 {
+				p.Eval(ctx, addExpiring, zkeys, zargs...)
 			}
 			if len(t.order) > 0 {
 				msg, err := json.Marshal(t.order)
@@ -187,15 +258,25 @@ func (t *tx) commit(writes bool) (ok bool, err error) {
 	}
 }
 
-// watchRead WATCHes key and runs read right after it, in one round trip.
-func (t *tx) watchRead(key string, read redis.Cmder) error {
+// watchRead WATCHes keys and runs reads right after, in one round trip.
+func (t *tx) watchRead(keys []string, reads ...redis.Cmder) error {
 	if t.fail != nil {
 		return t.fail
 	}
-	watch := redis.NewStatusCmd(t.ctx, "watch", key)
+	args := make([]any, 0, 1+len(keys))
+	args = append(args, "watch")
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	watch := redis.NewStatusCmd(t.ctx, args...)
 	_, err := t.rt.Pipelined(t.ctx, func(p redis.Pipeliner) error {
 		_ = p.Process(t.ctx, watch)
-		return p.Process(t.ctx, read)
+		for _, read := range reads {
+			if err := p.Process(t.ctx, read); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err == nil || err == redis.Nil {
 		err = watch.Err()
@@ -219,7 +300,7 @@ func (t *tx) Get(key string) ([]byte, bool, error) {
 		return v.val, v.ok, nil
 	}
 	get := redis.NewStringCmd(t.ctx, "get", t.r.key(key))
-	if err := t.watchRead(t.r.key(key), get); err != nil {
+	if err := t.watchRead([]string{t.r.key(key)}, get); err != nil {
 		return nil, false, err
 	}
 	b, err := get.Bytes()
@@ -256,48 +337,66 @@ func (t *tx) write(key string, e *pendingValue) {
 	t.kv[key] = e
 }
 
-func (t *tx) change(set string, in bool, members []string) {
+func (t *tx) change(set string, pm pendingMember, members []string) {
 	if len(members) == 0 {
 		return
 	}
 	p := t.sets[set]
 	if p == nil {
-		p = map[string]bool{}
+		p = map[string]pendingMember{}
 		t.sets[set] = p
 	}
 	for _, m := range members {
-		p[m] = in
+		p[m] = pm
 	}
 }
 
-func (t *tx) SAdd(set string, members ...string) error { t.change(set, true, members); return nil }
-func (t *tx) SRem(set string, members ...string) error { t.change(set, false, members); return nil }
+func (t *tx) SAdd(set string, members ...string) error {
+	t.change(set, pendingMember{in: true}, members)
+	return nil
+}
+
+func (t *tx) SAddTTL(set string, ttl time.Duration, members ...string) error {
+	pm := pendingMember{in: true}
+	if ttl > 0 {
+		pm.exp = time.Now().Add(ttl)
+	}
+	t.change(set, pm, members)
+	return nil
+}
+
+func (t *tx) SRem(set string, members ...string) error {
+	t.change(set, pendingMember{}, members)
+	return nil
+}
 
 func (t *tx) SMembers(set string) ([]string, error) {
 	base, ok := t.setReads[set]
 	if !ok {
-		cmd := redis.NewStringSliceCmd(t.ctx, "smembers", t.r.set(set))
-		if err := t.watchRead(t.r.set(set), cmd); err != nil {
+		plain := redis.NewStringSliceCmd(t.ctx, "smembers", t.r.set(set))
+		expiring := redis.NewStringSliceCmd(t.ctx, "zrange", t.r.zset(set), 0, -1)
+		if err := t.watchRead([]string{t.r.set(set), t.r.zset(set)}, plain, expiring); err != nil {
 			return nil, err
 		}
-		m, err := cmd.Result()
-		if err != nil {
-			t.fail = wrap(err)
-			return nil, t.fail
+		for _, cmd := range []*redis.StringSliceCmd{plain, expiring} {
+			if err := cmd.Err(); err != nil {
+				t.fail = wrap(err)
+				return nil, t.fail
+			}
 		}
-		base = m
+		base = append(plain.Val(), expiring.Val()...)
 		t.setReads[set] = base
 	}
 	pending := t.sets[set]
 	if len(pending) == 0 {
-		return slices.Sorted(slices.Values(base)), nil
+		return dedupSorted(slices.Clone(base)), nil
 	}
 	cur := make(map[string]bool, len(base)+len(pending))
 	for _, m := range base {
 		cur[m] = true
 	}
-	for m, in := range pending {
-		cur[m] = in
+	for m, pm := range pending {
+		cur[m] = pm.live()
 	}
 	out := make([]string, 0, len(cur))
 	for m, in := range cur {

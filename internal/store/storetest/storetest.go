@@ -61,6 +61,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"ConcurrentWriters", testConcurrency},
 		{"NothingHalfWritten", testNothingHalfWritten},
 		{"Records", testRecords},
+		{"BoundedState", testBoundedState},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, nb) })
