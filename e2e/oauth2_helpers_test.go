@@ -28,7 +28,7 @@ import (
 // authorization server mounted before the pipelines), an echo upstream
 // behind it and seeded consumers:
 //
-//   - user alice (basic-auth password alicepw), user bob (bobpw);
+//   - user alice (basic-auth password alice-password), user bob (bob-password);
 //   - app "web" owned by alice: a confidential client (secret websecret,
 //     scopes read write), redirect URI webRedirect;
 //   - app "spa": a public client (no secret: PKCE only), scope read,
@@ -53,8 +53,8 @@ type oauthGateway struct {
 const (
 	webRedirect = "http://127.0.0.1:1/web/callback"
 	spaRedirect = "http://127.0.0.1:1/spa/callback"
-	webSecret   = "websecret-0123456789"
-	svcSecret   = "svcsecret-0123456789"
+	webSecret   = "websecret-0123456789abcdefghijklmn"
+	svcSecret   = "svcsecret-0123456789abcdefghijklmn"
 )
 
 func oauthGatewayYAML(upstream string) string {
@@ -104,11 +104,6 @@ func startOAuth(t *testing.T, systemYAML string, files ...map[string]string) *oa
 	up := echoServer(t, "upstream")
 	dir := t.TempDir()
 	gw := oauthGatewayYAML(up.URL)
-	if !strings.Contains(systemYAML, "crypto:") {
-		// bcrypt at its lowest cost: the tests hash and check passwords a
-		// lot, under the race detector.
-		systemYAML += "\ncrypto:\n  saltRounds: 4\n"
-	}
 	all := map[string]string{"system.config.yml": systemYAML, "gateway.config.yml": gw}
 	for _, f := range files {
 		for k, v := range f {
@@ -124,7 +119,9 @@ func startOAuth(t *testing.T, systemYAML string, files ...map[string]string) *oa
 			t.Fatal(err)
 		}
 	}
-	g := startGateway(t, gw, func(o *app.Options) { o.ConfigDir = dir })
+	// bcrypt at its lowest cost (crypto.saltRounds refuses it): the tests
+	// hash and check passwords a lot, under the race detector.
+	g := startGateway(t, gw, func(o *app.Options) { o.ConfigDir = dir; o.BcryptCost = 4 })
 	g.dir = dir
 	og := &oauthGateway{gatewayUnderTest: g, ctx: context.Background(), s: g.app.Store(), upstream: up.URL}
 	og.seed(t)
@@ -146,7 +143,7 @@ func (g *oauthGateway) seed(t *testing.T) {
 	must(err)
 	g.bob, err = s.CreateUser(ctx, store.User{Username: "bob", Firstname: "Bob", Lastname: "B"})
 	must(err)
-	for u, pw := range map[string]string{g.alice.ID: "alicepw", g.bob.ID: "bobpw"} {
+	for u, pw := range map[string]string{g.alice.ID: "alice-password", g.bob.ID: "bob-password"} {
 		_, _, err = s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u, Type: store.BasicAuth, Secret: pw})
 		must(err)
 	}

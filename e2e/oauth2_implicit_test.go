@@ -33,7 +33,7 @@ func TestOAuth2ImplicitGrantEnabled(t *testing.T) {
 			b := newBrowser(t, g.base)
 			q := url.Values{"client_id": {g.web.ID}, "response_type": {"token"}, "redirect_uri": {webRedirect},
 				"scope": {"read"}, "state": {"st-1"}}
-			page := b.consent("/oauth2/authorize?"+q.Encode(), "alice", "alicepw")
+			page := b.consent("/oauth2/authorize?"+q.Encode(), "alice", "alice-password")
 			st, u, body := b.decide(page, true)
 			if st != http.StatusFound || u == nil {
 				t.Fatalf("decision = %d\n%s", st, body)
@@ -69,7 +69,7 @@ func TestOAuth2ImplicitGrantEnabled(t *testing.T) {
 			// plain PKCE in the code flow, with the real client library.
 			conf := g.webConfig("read")
 			v := oauth2.GenerateVerifier()
-			code := g.authorizeCode(t, b, conf, "alice", "alicepw",
+			code := g.authorizeCode(t, b, conf, "alice", "alice-password",
 				oauth2.SetAuthURLParam("code_challenge", v), oauth2.SetAuthURLParam("code_challenge_method", "plain"))
 			tok, err := conf.Exchange(clientCtx(t), code, oauth2.VerifierOption(v))
 			if err != nil {

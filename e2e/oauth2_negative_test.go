@@ -23,7 +23,7 @@ func TestOAuth2CodeReplay(t *testing.T) {
 			ctx := clientCtx(t)
 			conf := g.webConfig("read")
 			v := oauth2.GenerateVerifier()
-			code := g.authorizeCode(t, newBrowser(t, g.base), conf, "alice", "alicepw", oauth2.S256ChallengeOption(v))
+			code := g.authorizeCode(t, newBrowser(t, g.base), conf, "alice", "alice-password", oauth2.S256ChallengeOption(v))
 			tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(v))
 			if err != nil {
 				t.Fatal(err)
@@ -50,7 +50,7 @@ func TestOAuth2AuthorizationRequestErrors(t *testing.T) {
 	g := startOAuth(t, opaqueSystem)
 	ctx := clientCtx(t)
 	b := newBrowser(t, g.base)
-	if st, _, _ := b.login("alice", "alicepw"); st != http.StatusFound {
+	if st, _, _ := b.login("alice", "alice-password"); st != http.StatusFound {
 		t.Fatalf("login = %d", st)
 	}
 	authURL := func(q url.Values) string { return "/oauth2/authorize?" + q.Encode() }
@@ -112,7 +112,7 @@ func TestOAuth2AuthorizationRequestErrors(t *testing.T) {
 
 	t.Run("wrong redirect_uri at the token endpoint", func(t *testing.T) {
 		conf := g.webConfig("read")
-		code := g.authorizeCode(t, b, conf, "alice", "alicepw", oauth2.S256ChallengeOption(v))
+		code := g.authorizeCode(t, b, conf, "alice", "alice-password", oauth2.S256ChallengeOption(v))
 		other := *conf
 		other.RedirectURL = "http://127.0.0.1:1/other"
 		_, err := other.Exchange(ctx, code, oauth2.VerifierOption(v))
@@ -120,18 +120,18 @@ func TestOAuth2AuthorizationRequestErrors(t *testing.T) {
 	})
 	t.Run("PKCE verifier mismatch", func(t *testing.T) {
 		conf := g.webConfig("read")
-		code := g.authorizeCode(t, b, conf, "alice", "alicepw", oauth2.S256ChallengeOption(v))
+		code := g.authorizeCode(t, b, conf, "alice", "alice-password", oauth2.S256ChallengeOption(v))
 		_, err := conf.Exchange(ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier()))
 		retrieveErr(t, err, 400, "invalid_grant")
 	})
 	t.Run("PKCE verifier missing", func(t *testing.T) {
 		conf := g.spaConfig("read")
-		code := g.authorizeCode(t, b, conf, "alice", "alicepw", oauth2.S256ChallengeOption(v))
+		code := g.authorizeCode(t, b, conf, "alice", "alice-password", oauth2.S256ChallengeOption(v))
 		_, err := conf.Exchange(ctx, code)
 		retrieveErr(t, err, 400, "invalid_grant")
 	})
 	t.Run("code of another client", func(t *testing.T) {
-		code := g.authorizeCode(t, b, g.webConfig("read"), "alice", "alicepw", oauth2.S256ChallengeOption(v))
+		code := g.authorizeCode(t, b, g.webConfig("read"), "alice", "alice-password", oauth2.S256ChallengeOption(v))
 		spa := g.spaConfig("read")
 		spa.RedirectURL = webRedirect
 		_, err := spa.Exchange(ctx, code, oauth2.VerifierOption(v))
@@ -145,15 +145,15 @@ func TestOAuth2ExpiredCode(t *testing.T) {
 	conf := g.webConfig("read")
 	v := oauth2.GenerateVerifier()
 	b := newBrowser(t, g.base)
-	if st, _, _ := b.login("alice", "alicepw"); st != http.StatusFound {
+	if st, _, _ := b.login("alice", "alice-password"); st != http.StatusFound {
 		t.Fatal("login failed")
 	}
-	code := g.authorizeCode(t, b, conf, "alice", "alicepw", oauth2.S256ChallengeOption(v))
+	code := g.authorizeCode(t, b, conf, "alice", "alice-password", oauth2.S256ChallengeOption(v))
 	time.Sleep(2500 * time.Millisecond)
 	_, err := conf.Exchange(clientCtx(t), code, oauth2.VerifierOption(v))
 	retrieveErr(t, err, 400, "invalid_grant")
 	// A fresh code exchanged at once works.
-	code = g.authorizeCode(t, b, conf, "alice", "alicepw", oauth2.S256ChallengeOption(v))
+	code = g.authorizeCode(t, b, conf, "alice", "alice-password", oauth2.S256ChallengeOption(v))
 	if _, err := conf.Exchange(clientCtx(t), code, oauth2.VerifierOption(v)); err != nil {
 		t.Fatal(err)
 	}
@@ -168,11 +168,11 @@ func TestOAuth2ScopeEscalation(t *testing.T) {
 		Scopes: []string{"read", "write"}}).Token(ctx)
 	retrieveErr(t, err, 400, "invalid_scope")
 	// password grant likewise.
-	_, err = g.webConfig("admin").PasswordCredentialsToken(ctx, "alice", "alicepw")
+	_, err = g.webConfig("admin").PasswordCredentialsToken(ctx, "alice", "alice-password")
 	retrieveErr(t, err, 400, "invalid_scope")
 
 	// Refresh may narrow the scope, never widen it.
-	tok, err := g.webConfig("read").PasswordCredentialsToken(ctx, "alice", "alicepw")
+	tok, err := g.webConfig("read").PasswordCredentialsToken(ctx, "alice", "alice-password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestOAuth2ScopeEscalation(t *testing.T) {
 		t.Fatalf("refresh with the same scope = %d %v", st, body)
 	}
 	// Narrowing: a token with read write refreshed to read.
-	tok, err = g.webConfig("read", "write").PasswordCredentialsToken(ctx, "alice", "alicepw")
+	tok, err = g.webConfig("read", "write").PasswordCredentialsToken(ctx, "alice", "alice-password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestOAuth2ScopeEscalation(t *testing.T) {
 
 	// A refresh token is bound to its client (Express Gateway let any
 	// client use any refresh token, B-2).
-	tok, _ = g.webConfig("read").PasswordCredentialsToken(ctx, "alice", "alicepw")
+	tok, _ = g.webConfig("read").PasswordCredentialsToken(ctx, "alice", "alice-password")
 	st, h, body = g.postForm(t, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, g.svc.ID, svcSecret)
 	oauthErr(t, st, h, body, 400, "invalid_grant")
 	// And its secret half is checked (B-2).
@@ -283,7 +283,7 @@ func TestOAuth2DeactivatedConsumers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bobTok, err := g.webConfig("read").PasswordCredentialsToken(ctx, "bob", "bobpw")
+			bobTok, err := g.webConfig("read").PasswordCredentialsToken(ctx, "bob", "bob-password")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,11 +313,11 @@ func TestOAuth2DeactivatedConsumers(t *testing.T) {
 				t.Fatal(err)
 			}
 			g.refused(t, "/read", bobTok.AccessToken, 401, "inactive_consumer")
-			_, err = g.webConfig("read").PasswordCredentialsToken(ctx, "bob", "bobpw")
+			_, err = g.webConfig("read").PasswordCredentialsToken(ctx, "bob", "bob-password")
 			retrieveErr(t, err, 400, "invalid_grant")
 			_, err = g.webConfig("read").TokenSource(ctx, &oauth2.Token{RefreshToken: bobTok.RefreshToken}).Token()
 			retrieveErr(t, err, 400, "invalid_grant")
-			if st, loc, _ := newBrowser(t, g.base).login("bob", "bobpw"); st != 401 || loc != "" {
+			if st, loc, _ := newBrowser(t, g.base).login("bob", "bob-password"); st != 401 || loc != "" {
 				t.Errorf("login of a deactivated user = %d Location %q", st, loc)
 			}
 			st, _, body = g.postForm(t, "/oauth2/introspect", url.Values{"token": {bobTok.AccessToken}}, g.svc.ID, svcSecret)
@@ -340,7 +340,7 @@ func TestOAuth2CSRF(t *testing.T) {
 		t.Fatalf("login page %d", st)
 	}
 	for _, bad := range []string{"", "wrong", csrf + "x"} {
-		st, loc, _ := b.post("/login", url.Values{"_csrf": {bad}, "username": {"alice"}, "password": {"alicepw"}})
+		st, loc, _ := b.post("/login", url.Values{"_csrf": {bad}, "username": {"alice"}, "password": {"alice-password"}})
 		if st != http.StatusForbidden || loc != "" {
 			t.Errorf("login with _csrf %q = %d Location %q, want 403", bad, st, loc)
 		}
@@ -348,7 +348,7 @@ func TestOAuth2CSRF(t *testing.T) {
 	// A login form from another browser's session does not work either.
 	other := newBrowser(t, g.base)
 	_, _, otherPage := other.get("/login")
-	if st, _, _ := b.post("/login", url.Values{"_csrf": {formValue(otherPage, "_csrf")}, "username": {"alice"}, "password": {"alicepw"}}); st != http.StatusForbidden {
+	if st, _, _ := b.post("/login", url.Values{"_csrf": {formValue(otherPage, "_csrf")}, "username": {"alice"}, "password": {"alice-password"}}); st != http.StatusForbidden {
 		t.Errorf("login with another session's _csrf = %d", st)
 	}
 	if st, loc, _ := b.get("/oauth2/authorize?" + url.Values{"client_id": {g.web.ID}, "response_type": {"code"},
@@ -358,7 +358,7 @@ func TestOAuth2CSRF(t *testing.T) {
 
 	// The consent POST: without the session's token, 403 and no code.
 	conf := g.webConfig("read")
-	page = b.consent(conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", "alicepw")
+	page = b.consent(conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", "alice-password")
 	tid := formValue(page, "transaction_id")
 	for _, bad := range []string{"", "wrong"} {
 		st, loc, _ := b.post("/oauth2/authorize/decision", url.Values{"_csrf": {bad}, "transaction_id": {tid}, "allow": {"allow"}})
@@ -368,7 +368,7 @@ func TestOAuth2CSRF(t *testing.T) {
 	}
 	// Another signed-in user's browser cannot complete alice's transaction.
 	bobB := newBrowser(t, g.base)
-	bobB.login("bob", "bobpw")
+	bobB.login("bob", "bob-password")
 	_, _, bobPage := bobB.get("/logout")
 	if st, loc, _ := bobB.post("/oauth2/authorize/decision", url.Values{"_csrf": {formValue(bobPage, "_csrf")}, "transaction_id": {tid}}); st != http.StatusForbidden || loc != "" {
 		t.Errorf("decision on another session's transaction = %d %q", st, loc)
@@ -409,16 +409,16 @@ func TestOAuth2LoginRateLimit(t *testing.T) {
 		}
 	}
 	// After five failures even the right password waits.
-	st, _, page := b.login("alice", "alicepw")
+	st, _, page := b.login("alice", "alice-password")
 	if st != http.StatusTooManyRequests {
 		t.Fatalf("sixth attempt = %d, want 429\n%s", st, page)
 	}
 	// The password grant shares the per-user limit.
-	_, err := g.webConfig("read").PasswordCredentialsToken(clientCtx(t), "alice", "alicepw")
+	_, err := g.webConfig("read").PasswordCredentialsToken(clientCtx(t), "alice", "alice-password")
 	retrieveErr(t, err, 429, "invalid_request")
 	// Another user is not affected by alice's limit through the password
 	// grant (the address limit applies to the login form).
-	if _, err := g.webConfig("read").PasswordCredentialsToken(clientCtx(t), "bob", "bobpw"); err != nil {
+	if _, err := g.webConfig("read").PasswordCredentialsToken(clientCtx(t), "bob", "bob-password"); err != nil {
 		t.Errorf("bob's password grant: %v", err)
 	}
 }

@@ -46,7 +46,7 @@ func TestOAuth2RevokeAndIntrospect(t *testing.T) {
 			}
 
 			// An active token describes itself.
-			tok, err := g.webConfig("read", "write").PasswordCredentialsToken(ctx, "alice", "alicepw")
+			tok, err := g.webConfig("read", "write").PasswordCredentialsToken(ctx, "alice", "alice-password")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +77,7 @@ func TestOAuth2RevokeAndIntrospect(t *testing.T) {
 
 			// Revoking a refresh token revokes its family: the access token
 			// of the same grant, and the refresh token itself.
-			tok, err = g.webConfig("read").PasswordCredentialsToken(ctx, "alice", "alicepw")
+			tok, err = g.webConfig("read").PasswordCredentialsToken(ctx, "alice", "alice-password")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +104,7 @@ func TestOAuth2RevokeAndIntrospect(t *testing.T) {
 			// A public client can revoke its own tokens.
 			v := oauth2.GenerateVerifier()
 			spa := g.spaConfig("read")
-			code := g.authorizeCode(t, newBrowser(t, g.base), spa, "alice", "alicepw", oauth2.S256ChallengeOption(v))
+			code := g.authorizeCode(t, newBrowser(t, g.base), spa, "alice", "alice-password", oauth2.S256ChallengeOption(v))
 			spaTok, err := spa.Exchange(ctx, code, oauth2.VerifierOption(v))
 			if err != nil {
 				t.Fatal(err)
@@ -219,7 +219,7 @@ func TestOAuth2Policy(t *testing.T) {
 			t.Parallel()
 			g := startOAuth(t, mode.system)
 			ctx := clientCtx(t)
-			tok, err := g.webConfig("read").PasswordCredentialsToken(ctx, "alice", "alicepw")
+			tok, err := g.webConfig("read").PasswordCredentialsToken(ctx, "alice", "alice-password")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -297,7 +297,7 @@ func TestOAuth2Policy(t *testing.T) {
 				}
 			}
 			// passThrough with a valid token authenticates.
-			tok2, err := g.webConfig("read").PasswordCredentialsToken(ctx, "alice", "alicepw")
+			tok2, err := g.webConfig("read").PasswordCredentialsToken(ctx, "alice", "alice-password")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -100,7 +100,7 @@ func testGrants(t *testing.T, g *oauthGateway, jwtMode bool) {
 	t.Run("password", func(t *testing.T) {
 		ctx := clientCtx(t)
 		conf := g.webConfig("read")
-		tok, err := conf.PasswordCredentialsToken(ctx, "alice", "alicepw")
+		tok, err := conf.PasswordCredentialsToken(ctx, "alice", "alice-password")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +116,7 @@ func testGrants(t *testing.T, g *oauthGateway, jwtMode bool) {
 			t.Errorf("eg-consumer-user-id = %q, want the end user %q", u, g.alice.ID)
 		}
 		// Users log in with their username or their id.
-		if _, err := conf.PasswordCredentialsToken(ctx, g.bob.ID, "bobpw"); err != nil {
+		if _, err := conf.PasswordCredentialsToken(ctx, g.bob.ID, "bob-password"); err != nil {
 			t.Fatalf("password grant with the user id: %v", err)
 		}
 		_, err = conf.PasswordCredentialsToken(ctx, "alice", "wrong")
@@ -136,7 +136,7 @@ func testGrants(t *testing.T, g *oauthGateway, jwtMode bool) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				v := oauth2.GenerateVerifier()
-				code := g.authorizeCode(t, newBrowser(t, g.base), tc.conf, "alice", "alicepw", oauth2.S256ChallengeOption(v))
+				code := g.authorizeCode(t, newBrowser(t, g.base), tc.conf, "alice", "alice-password", oauth2.S256ChallengeOption(v))
 				tok, err := tc.conf.Exchange(ctx, code, oauth2.VerifierOption(v))
 				if err != nil {
 					t.Fatal(err)
@@ -157,7 +157,7 @@ func testGrants(t *testing.T, g *oauthGateway, jwtMode bool) {
 		conf := g.webConfig("read")
 		for i := 0; i < 2; i++ {
 			v := oauth2.GenerateVerifier()
-			code := g.authorizeCode(t, b, conf, "alice", "alicepw", oauth2.S256ChallengeOption(v))
+			code := g.authorizeCode(t, b, conf, "alice", "alice-password", oauth2.S256ChallengeOption(v))
 			if _, err := conf.Exchange(ctx, code, oauth2.VerifierOption(v)); err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +191,7 @@ func TestOAuth2RefreshAfterExpiry(t *testing.T) {
 			ctx := clientCtx(t)
 			conf := g.webConfig("read", "write")
 			v := oauth2.GenerateVerifier()
-			code := g.authorizeCode(t, newBrowser(t, g.base), conf, "alice", "alicepw", oauth2.S256ChallengeOption(v))
+			code := g.authorizeCode(t, newBrowser(t, g.base), conf, "alice", "alice-password", oauth2.S256ChallengeOption(v))
 			first, err := conf.Exchange(ctx, code, oauth2.VerifierOption(v))
 			if err != nil {
 				t.Fatal(err)

@@ -34,7 +34,7 @@ func TestOAuth2CustomViews(t *testing.T) {
 	}
 	conf := g.webConfig("read", "write")
 	v := oauth2.GenerateVerifier()
-	page = b.consent(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(v)), "alice", "alicepw")
+	page = b.consent(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(v)), "alice", "alice-password")
 	for _, want := range []string{"ACME consent for web (" + g.web.ID + ")", "user=alice", "back to=127.0.0.1:1", "scope:read", "scope:write", "<footer>ACME</footer>", "/oauth2/static/acme.css"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("consent page lacks %q:\n%s", want, page)

@@ -255,7 +255,7 @@ func TestIdentityCLI(t *testing.T) {
 	c.ok("apps", "activate", appID)
 
 	// Credentials: one of each type.
-	out = c.ok("credentials", "create", "-c", "bob", "-t", "basic-auth", "-p", "password=s3cret", "-p", `scopes=["read"]`)
+	out = c.ok("credentials", "create", "-c", "bob", "-t", "basic-auth", "-p", "password=s3cret-pw", "-p", `scopes=["read"]`)
 	if createdID(t, out) != bobID || field(t, out, "type") != "basic-auth" || field(t, out, "scopes") != "read" {
 		t.Fatalf("basic-auth create:\n%s", out)
 	}

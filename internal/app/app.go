@@ -48,6 +48,10 @@ type Options struct {
 	// ShutdownTimeout bounds the wait for in-flight requests (default 30s).
 	ShutdownTimeout time.Duration
 	Lookup          config.Lookup
+	// BcryptCost, when set, replaces crypto.saltRounds, which the config
+	// refuses below 10: for tests, which hash many passwords under the
+	// race detector. Production leaves it 0.
+	BcryptCost int
 }
 
 // Server limits used when the config sets none.

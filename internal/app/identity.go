@@ -91,11 +91,17 @@ func (a *App) startIdentity(ctx context.Context, cfg *config.Gateway) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	cost := 10
-	if a.system.Crypto != nil && a.system.Crypto.SaltRounds > 0 {
-		cost = a.system.Crypto.SaltRounds
+	cost, minPassword := 10, 0 // 0: store.DefaultMinPasswordLength
+	if c := a.system.Crypto; c != nil {
+		if c.SaltRounds > 0 {
+			cost = c.SaltRounds
+		}
+		minPassword = c.MinPasswordLength
 	}
-	a.store = store.New(b, store.Options{BcryptCost: cost, Logger: a.log})
+	if a.opts.BcryptCost > 0 {
+		cost = a.opts.BcryptCost
+	}
+	a.store = store.New(b, store.Options{BcryptCost: cost, MinPasswordLength: minPassword, Logger: a.log})
 	a.log.Info("identity store", "backend", desc)
 	stat := func(i int) func() float64 {
 		return func() float64 {

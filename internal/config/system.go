@@ -231,11 +231,64 @@ type RedisTLS struct {
 	InsecureSkipVerify bool   `yaml:"insecureSkipVerify"`
 }
 
-// Crypto is Express Gateway's crypto block.
+// Crypto is Express Gateway's crypto block, plus Gatehouse's
+// minPasswordLength.
 type Crypto struct {
 	CipherKey  string `yaml:"cipherKey"`
 	Algorithm  string `yaml:"algorithm"`
 	SaltRounds int    `yaml:"saltRounds"`
+	// MinPasswordLength is the fewest characters of a basic-auth password
+	// a person chooses (default 8).
+	MinPasswordLength int `yaml:"minPasswordLength"`
+}
+
+// Bounds of the crypto settings, checked at load.
+const (
+	// MinSaltRounds is the lowest bcrypt cost accepted (Express Gateway's
+	// and bcrypt's default; OWASP's floor): each step down halves the
+	// work of guessing a stolen hash.
+	MinSaltRounds = 10
+	// MaxSaltRounds is bcrypt's largest cost.
+	MaxSaltRounds = 31
+	// MinPasswordLength is the lowest crypto.minPasswordLength (NIST SP
+	// 800-63B §5.1.1.2); MaxMinPasswordLength the highest, since NIST asks
+	// that passwords of 64 characters be accepted.
+	MinPasswordLength    = 8
+	MaxMinPasswordLength = 64
+)
+
+// cryptoFields is Crypto without its decodeNode method.
+type cryptoFields Crypto
+
+// decodeNode decodes the block as any struct, then refuses weak settings
+// at the line of their key: a bcrypt cost or a password minimum below the
+// floor would silently weaken every password stored.
+func (c *Crypto) decodeNode(d *decoder, n *yaml.Node, path string) {
+	before := len(d.errs)
+	d.decode(n, path, reflect.ValueOf((*cryptoFields)(c)).Elem())
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for _, kv := range pairs(n) {
+		kpath := joinPath(path, kv[0].Value)
+		if isNull(kv[1]) || hasErrorUnder(d.errs[before:], kpath) {
+			continue
+		}
+		switch kv[0].Value {
+		case "saltRounds":
+			if c.SaltRounds < MinSaltRounds {
+				d.errorf(kv[1], kpath, "must be at least %d (the bcrypt cost of passwords and chosen secrets: each step down halves the work of guessing a stolen hash), got %d", MinSaltRounds, c.SaltRounds)
+			} else if c.SaltRounds > MaxSaltRounds {
+				d.errorf(kv[1], kpath, "must be at most %d (bcrypt's largest cost), got %d", MaxSaltRounds, c.SaltRounds)
+			}
+		case "minPasswordLength":
+			if c.MinPasswordLength < MinPasswordLength {
+				d.errorf(kv[1], kpath, "must be at least %d (NIST SP 800-63B §5.1.1.2), got %d", MinPasswordLength, c.MinPasswordLength)
+			} else if c.MinPasswordLength > MaxMinPasswordLength {
+				d.errorf(kv[1], kpath, "must be at most %d (NIST SP 800-63B §5.1.1.2 asks that passwords of %d characters be accepted), got %d", MaxMinPasswordLength, MaxMinPasswordLength, c.MinPasswordLength)
+			}
+		}
+	}
 }
 
 // Expiry is a lifetime in milliseconds, as Express Gateway writes it.

@@ -37,7 +37,7 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// fixture is a server on a memory store with one user (alice/alicepw), a
+// fixture is a server on a memory store with one user (alice/alice-password), a
 // confidential client (web, scopes read write) and a public one (spa).
 type fixture struct {
 	srv       *Server
@@ -107,7 +107,7 @@ func (f *fixture) seed(t testing.TB) {
 	var err error
 	f.user, err = f.s.CreateUser(ctx, store.User{Username: "alice", Firstname: "Alice", Lastname: "A"})
 	must(err)
-	_, _, err = f.s.CreateCredential(ctx, store.CredentialInput{ConsumerID: f.user.ID, Type: store.BasicAuth, Secret: "alicepw"})
+	_, _, err = f.s.CreateCredential(ctx, store.CredentialInput{ConsumerID: f.user.ID, Type: store.BasicAuth, Secret: "alice-password"})
 	must(err)
 	f.web, err = f.s.CreateApp(ctx, store.App{UserID: f.user.ID, Name: "web", RedirectURI: "https://client.example/cb"})
 	must(err)

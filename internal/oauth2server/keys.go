@@ -145,6 +145,9 @@ func (kr *keyring) loaded() []*signingKey {
 	return kr.set
 }
 
+// hmacKeyBytes is the smallest key of each HMAC algorithm: its hash size.
+var hmacKeyBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
+
 // configure takes an HMAC secret or a PEM private key from the config.
 func (kr *keyring) configure(material string) error {
 	block, _ := pem.Decode([]byte(material))
@@ -155,8 +158,10 @@ func (kr *keyring) configure(material string) error {
 		if kr.alg != "HS256" && kr.alg != "HS384" && kr.alg != "HS512" {
 			return fmt.Errorf("algorithm %s needs a PEM private key, not a secret", kr.alg)
 		}
-		if len(material) < 32 {
-			return errors.New("secretOrPrivateKey must be at least 32 characters for HMAC signing")
+		// RFC 7518 §3.2: "A key of the same size as the hash output (for
+		// instance, 256 bits for "HS256") or larger MUST be used".
+		if need := hmacKeyBytes[kr.alg]; len(material) < need {
+			return fmt.Errorf("secretOrPrivateKey: %s needs a key of at least %d bytes (RFC 7518 §3.2), got %d", kr.alg, need, len(material))
 		}
 		kr.hmac = []byte(material)
 		return nil

@@ -417,7 +417,7 @@ func TestConcurrentRedemption(t *testing.T) {
 				}
 				dead("code", issued)
 
-				rec, m := post(t, f.srv, "/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alicepw"}}, f.web.ID, f.webSecret)
+				rec, m := post(t, f.srv, "/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-password"}}, f.web.ID, f.webSecret)
 				if rec.Code != 200 {
 					t.Fatal(rec.Body)
 				}

@@ -87,6 +87,9 @@ func (s *Store) CreateCredential(ctx context.Context, in CredentialInput) (*Cred
 		switch {
 		case in.Secret != "":
 			plain = in.Secret
+			if err := checkChosenSecret(in.Type, plain, s.minPasswd); err != nil {
+				return nil, "", err
+			}
 			if c.SecretHash, err = secret.HashSlow(plain, s.bcryptCost); err != nil {
 				return nil, "", err
 			}
@@ -112,6 +115,9 @@ func (s *Store) CreateCredential(ctx context.Context, in CredentialInput) (*Cred
 		c.ID = c.KeyID
 		if in.KeySecret != "" {
 			plain = in.KeySecret
+			if err := checkChosenSecret(in.Type, plain, s.minPasswd); err != nil {
+				return nil, "", err
+			}
 			if c.SecretHash, err = secret.HashSlow(plain, s.bcryptCost); err != nil {
 				return nil, "", err
 			}
@@ -417,6 +423,8 @@ func (s *Store) RotateSecret(ctx context.Context, typ, id, value string) (*Crede
 	if plain == "" {
 		plain = secret.Generate(32)
 		hash = secret.HashFast(plain)
+	} else if err = checkChosenSecret(typ, plain, s.minPasswd); err != nil {
+		return nil, "", err
 	} else if hash, err = secret.HashSlow(plain, s.bcryptCost); err != nil {
 		return nil, "", err
 	}

@@ -25,6 +25,10 @@ type Options struct {
 	// BcryptCost for passwords and chosen secrets (Express Gateway's
 	// crypto.saltRounds; default 10).
 	BcryptCost int
+	// MinPasswordLength is the fewest characters of a basic-auth password
+	// a caller chooses (crypto.minPasswordLength; default
+	// DefaultMinPasswordLength).
+	MinPasswordLength int
 	// CacheSize bounds the decoded-object cache and the verification cache
 	// (entries each; default 100,000).
 	CacheSize int
@@ -44,6 +48,7 @@ type Store struct {
 	b          Backend
 	now        func() time.Time
 	bcryptCost int
+	minPasswd  int
 	tombstone  time.Duration // Options.FamilyTombstone
 	log        *slog.Logger
 	objects    *objectCache
@@ -72,6 +77,9 @@ func New(b Backend, o Options) *Store {
 	if o.BcryptCost == 0 {
 		o.BcryptCost = 10
 	}
+	if o.MinPasswordLength == 0 {
+		o.MinPasswordLength = DefaultMinPasswordLength
+	}
 	if o.CacheSize == 0 {
 		o.CacheSize = 100_000
 	}
@@ -80,7 +88,7 @@ func New(b Backend, o Options) *Store {
 	}
 	verified, _ := lru.New[[32]byte, uint64](o.CacheSize)
 	s := &Store{
-		b: b, now: o.Now, bcryptCost: o.BcryptCost, log: o.Logger,
+		b: b, now: o.Now, bcryptCost: o.BcryptCost, minPasswd: o.MinPasswordLength, log: o.Logger,
 		objects:  newObjectCache(o.CacheSize),
 		verified: verified,
 		macKey:   make([]byte, 32),

@@ -173,11 +173,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		if err != nil {
 			return nil, action.Errorf(keyOption, "%v", err)
 		}
-		if b, ok := k.([]byte); ok && len(b) < 32 {
-			log.Warn("jwt: the HMAC secret is shorter than 32 bytes; RFC 7518 §3.2 asks for at least the hash size (32 bytes for HS256)",
-				slog.Int("bytes", len(b)))
-		}
-		cfg.Key = k
+		cfg.Key = k // an HMAC secret shorter than 32 bytes was refused by parseKey
 	case "secretOrPublicKeyFile":
 		path := o.SecretOrPublicKeyFile
 		if !filepath.IsAbs(path) {

@@ -1,7 +1,6 @@
 package jwtauth_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -107,16 +106,5 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("error:\n got: %s\nwant: %s", err, tt.want)
 			}
 		})
-	}
-}
-
-// TestShortSecretWarns: EG configs often have short secrets; they load,
-// with a warning.
-func TestShortSecretWarns(t *testing.T) {
-	var logs strings.Builder
-	env := &pipeline.Env{Logger: slogTo(&logs), Now: func() time.Time { return t0 }}
-	newPolicy(t, "{secretOrPublicKey: short, checkCredentialExistence: false}", env)
-	if !strings.Contains(logs.String(), "shorter than 32 bytes") {
-		t.Errorf("no warning: %s", logs.String())
 	}
 }

@@ -292,15 +292,15 @@ func testBasicAuth(t *testing.T, nb NewBackend) {
 	s, _ := open(t, nb)
 	ctx := context.Background()
 	u := newUser(t, s, "dave")
-	c, plain, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: "dave", Type: store.BasicAuth, Secret: "s3cret"})
+	c, plain, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: "dave", Type: store.BasicAuth, Secret: "s3cret-pw"})
 	must(t, err)
-	if c.ID != u.ID || c.ConsumerID != u.ID || plain != "s3cret" || c.PasswordKey != "password" {
+	if c.ID != u.ID || c.ConsumerID != u.ID || plain != "s3cret-pw" || c.PasswordKey != "password" {
 		t.Errorf("basic-auth credential: %+v plain %q", c, plain)
 	}
-	if c.SecretHash == "" || c.SecretHash == "s3cret" {
+	if c.SecretHash == "" || c.SecretHash == "s3cret-pw" {
 		t.Errorf("password stored unhashed: %q", c.SecretHash)
 	}
-	if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "s3cret"); err != nil {
+	if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "s3cret-pw"); err != nil {
 		t.Errorf("right password: %v", err)
 	}
 	if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "wrong"); !errors.Is(err, store.ErrBadSecret) {
@@ -309,12 +309,12 @@ func testBasicAuth(t *testing.T, nb NewBackend) {
 	if _, err := s.VerifyCredential(ctx, store.BasicAuth, "ghost", "x"); !errors.Is(err, store.ErrNoSuchCreds) {
 		t.Errorf("unknown credential: %v", err)
 	}
-	_, _, err = s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth, Secret: "x"})
+	_, _, err = s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth, Secret: "x-password"})
 	wantKind(t, err, store.ErrExists, "second active basic-auth")
 	// An inactive one may be replaced (Express Gateway).
 	_, err = s.SetCredentialActive(ctx, store.BasicAuth, u.ID, false)
 	must(t, err)
-	if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "s3cret"); !errors.Is(err, store.ErrInactive) {
+	if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "s3cret-pw"); !errors.Is(err, store.ErrInactive) {
 		t.Errorf("inactive credential verified: %v", err)
 	}
 	_, plain2, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth})
@@ -350,12 +350,12 @@ func testKeyAuth(t *testing.T, nb NewBackend) {
 	u := newUser(t, s, "frank")
 	c1, sec1, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.KeyAuth})
 	must(t, err)
-	c2, sec2, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.KeyAuth, KeyID: "my-key", KeySecret: "chosen"})
+	c2, sec2, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.KeyAuth, KeyID: "my-key", KeySecret: "chosen-key-secret-0123456789"})
 	must(t, err)
-	if c1.KeyID == "" || c1.ID != c1.KeyID || c2.ID != "my-key" || sec2 != "chosen" {
+	if c1.KeyID == "" || c1.ID != c1.KeyID || c2.ID != "my-key" || sec2 != "chosen-key-secret-0123456789" {
 		t.Errorf("key-auth credentials: %+v %+v", c1, c2)
 	}
-	for _, c := range []struct{ id, secret string }{{c1.KeyID, sec1}, {"my-key", "chosen"}} {
+	for _, c := range []struct{ id, secret string }{{c1.KeyID, sec1}, {"my-key", "chosen-key-secret-0123456789"}} {
 		got, err := s.VerifyCredential(ctx, store.KeyAuth, c.id, c.secret)
 		if err != nil || got.ConsumerID != u.ID {
 			t.Errorf("verify %s: %v", c.id, err)
@@ -363,9 +363,9 @@ func testKeyAuth(t *testing.T, nb NewBackend) {
 	}
 	// Another consumer cannot take over an existing keyId (Express Gateway B-24).
 	other := newUser(t, s, "mallory")
-	_, _, err = s.CreateCredential(ctx, store.CredentialInput{ConsumerID: other.ID, Type: store.KeyAuth, KeyID: "my-key", KeySecret: "mine"})
+	_, _, err = s.CreateCredential(ctx, store.CredentialInput{ConsumerID: other.ID, Type: store.KeyAuth, KeyID: "my-key", KeySecret: "mine-key-secret-0123456789"})
 	wantKind(t, err, store.ErrExists, "keyId takeover")
-	if _, err := s.VerifyCredential(ctx, store.KeyAuth, "my-key", "chosen"); err != nil {
+	if _, err := s.VerifyCredential(ctx, store.KeyAuth, "my-key", "chosen-key-secret-0123456789"); err != nil {
 		t.Errorf("original key broken by the takeover attempt: %v", err)
 	}
 	_, _, err = s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.KeyAuth, KeyID: "a:b"})
@@ -376,7 +376,7 @@ func testKeyAuth(t *testing.T, nb NewBackend) {
 		t.Errorf("credentials of frank = %d, want 2", len(list))
 	}
 	must(t, s.DeleteCredential(ctx, store.KeyAuth, "my-key"))
-	if _, err := s.VerifyCredential(ctx, store.KeyAuth, "my-key", "chosen"); !errors.Is(err, store.ErrNoSuchCreds) {
+	if _, err := s.VerifyCredential(ctx, store.KeyAuth, "my-key", "chosen-key-secret-0123456789"); !errors.Is(err, store.ErrNoSuchCreds) {
 		t.Errorf("deleted key still verifies: %v", err)
 	}
 	list, _ = s.ListCredentials(ctx, u.ID)
@@ -459,32 +459,32 @@ func testVerificationCache(t *testing.T, nb NewBackend) {
 	s, _ := open(t, nb)
 	ctx := context.Background()
 	u := newUser(t, s, "ivan")
-	_, _, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth, Secret: "pw"})
+	_, _, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth, Secret: "password-1"})
 	must(t, err)
 	for i := 0; i < 3; i++ { // repeated successes come from the cache
-		if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "pw"); err != nil {
+		if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "password-1"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Deactivation must defeat the cache at once.
 	_, err = s.SetCredentialActive(ctx, store.BasicAuth, u.ID, false)
 	must(t, err)
-	if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "pw"); !errors.Is(err, store.ErrInactive) {
+	if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "password-1"); !errors.Is(err, store.ErrInactive) {
 		t.Errorf("deactivated credential verified from cache: %v", err)
 	}
 	_, err = s.SetCredentialActive(ctx, store.BasicAuth, u.ID, true)
 	must(t, err)
 	// A changed secret must defeat it too.
-	_, _, err = s.RotateSecret(ctx, store.BasicAuth, u.ID, "pw2")
+	_, _, err = s.RotateSecret(ctx, store.BasicAuth, u.ID, "password-2")
 	must(t, err)
-	if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "pw"); !errors.Is(err, store.ErrBadSecret) {
+	if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "password-1"); !errors.Is(err, store.ErrBadSecret) {
 		t.Errorf("old secret verified from cache after rotation: %v", err)
 	}
 	// Delete and recreate with the same id and another password.
 	must(t, s.DeleteCredential(ctx, store.BasicAuth, u.ID))
-	_, _, err = s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth, Secret: "pw"})
+	_, _, err = s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth, Secret: "password-1"})
 	must(t, err)
-	if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "pw2"); !errors.Is(err, store.ErrBadSecret) {
+	if _, err := s.VerifyCredential(ctx, store.BasicAuth, u.ID, "password-2"); !errors.Is(err, store.ErrBadSecret) {
 		t.Errorf("secret of a deleted credential verified: %v", err)
 	}
 }
@@ -496,7 +496,7 @@ func testCascades(t *testing.T, nb NewBackend) {
 	a, err := s.CreateApp(ctx, store.App{UserID: u.ID, Name: "app"})
 	must(t, err)
 	must(t, s.CreateScopes(ctx, "read"))
-	_, _, err = s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth, Secret: "x"})
+	_, _, err = s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth, Secret: "x-password"})
 	must(t, err)
 	k, ksec, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.KeyAuth, Scopes: []string{"read"}})
 	must(t, err)
