@@ -248,12 +248,12 @@ func TestOAuth2Policy(t *testing.T) {
 				t.Errorf("upstream query = %q", e.Query)
 			}
 			checkIdentity(t, e, g.web.ID, "read")
-			// Header and query at once is malformed.
+			// Header and query at once: RFC 6750 §2, one method only.
 			req, _ := http.NewRequest("GET", g.base+"/read?access_token="+url.QueryEscape(at), nil)
 			req.Header.Set("Authorization", "Bearer "+at)
 			resp, _ = http.DefaultClient.Do(req)
-			if resp.StatusCode != 401 || !strings.Contains(readBody(t, resp), "malformed_token") {
-				t.Errorf("token twice = %d", resp.StatusCode)
+			if resp.StatusCode != 400 || !strings.Contains(readBody(t, resp), "invalid_request") {
+				t.Errorf("token twice = %d, want 400 invalid_request", resp.StatusCode)
 			}
 
 			// Reason codes in the JSON body.
