@@ -15,7 +15,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-const sessionCookie = "gatehouse_session"
 
 // session is a browser session: anonymous (only a CSRF token and where to
 // go after login) until the user logs in. It lives in the store, so any
@@ -48,7 +47,7 @@ func hashID(v string) string {
 
 // loadSession returns the session of the request's cookie, or nil.
 func (srv *Server) loadSession(ctx context.Context, r *http.Request) (*session, string, error) {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(srv.sessionCookieName(r))
 	if err != nil || len(c.Value) < 32 || len(c.Value) > 128 {
 		return nil, "", nil
 	}
@@ -65,7 +64,7 @@ func (srv *Server) loadSession(ctx context.Context, r *http.Request) (*session, 
 }
 
 // newSession starts a session (a fresh id also on login: no fixation) and
-// sets its cookie: HttpOnly, SameSite=Lax, Secure under TLS.
+// sets its cookie (cookie.go).
 func (srv *Server) newSession(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session) (string, error) {
 	value := secret.Generate(43)
 	id := hashID(value)
@@ -78,8 +77,7 @@ func (srv *Server) newSession(ctx context.Context, w http.ResponseWriter, r *htt
 	if err := srv.s.PutRecord(ctx, "session", id, s, srv.life.session); err != nil {
 		return "", err
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: value, Path: "/", HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: int(srv.life.session / time.Second)})
+	srv.setSessionCookie(w, r, value, srv.life.session)
 	return id, nil
 }
 
@@ -87,9 +85,8 @@ func (srv *Server) saveSession(ctx context.Context, id string, s *session) error
 	return srv.s.PutRecord(ctx, "session", id, s, srv.life.session)
 }
 
-func clearCookie(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil,
-		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+func (srv *Server) clearCookie(w http.ResponseWriter, r *http.Request) {
+	srv.setSessionCookie(w, r, "", -1)
 }
 
 func csrfOK(s *session, got string) bool {
@@ -294,7 +291,7 @@ func (srv *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	user, err := srv.s.GetUser(ctx, sess.UserID)
 	if err != nil || !user.IsActive {
 		_ = srv.s.DeleteRecord(ctx, "session", sid)
-		clearCookie(w, r)
+		srv.clearCookie(w, r)
 		srv.renderError(w, http.StatusForbidden, "Signed out", "Your account is no longer active.")
 		return
 	}
@@ -533,7 +530,7 @@ func (srv *Server) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	clearCookie(w, r)
+	srv.clearCookie(w, r)
 	w.Header().Set("Location", "/login")
 	w.WriteHeader(http.StatusFound)
 }
