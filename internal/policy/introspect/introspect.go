@@ -45,6 +45,12 @@ type Options struct {
 	NegativeTTL *int `yaml:"negativeTtl"`
 	// CacheSize bounds the cache (entries; default 100,000).
 	CacheSize int `yaml:"cacheSize"`
+	// MaxTokenBytes refuses longer bearer tokens before any call to the
+	// authorization server (default 8192).
+	MaxTokenBytes int `yaml:"maxTokenBytes"`
+	// ClockTolerance is the leeway on the answer's exp, nbf and iat
+	// (default 5s).
+	ClockTolerance *config.Duration `yaml:"clockTolerance"`
 	// StripCredentials removes the bearer token before proxying: true
 	// removes it from the Authorization header and the query, false leaves
 	// both (Express Gateway forwards it). Unset, the default, removes an
@@ -53,8 +59,17 @@ type Options struct {
 	StripCredentials *bool `yaml:"stripCredentials"`
 }
 
+// Defaults.
+const (
+	DefaultMaxTokenBytes  = 8 << 10
+	DefaultClockTolerance = 5 * time.Second
+)
+
 type entry struct {
-	active   bool
+	active bool
+	// refused is the reason code when the gateway refused an active
+	// answer; such entries are not cached.
+	refused  string
 	claims   map[string]any
 	scopes   []string
 	expires  time.Time // cache expiry
@@ -77,11 +92,12 @@ type policy struct {
 	lookups  *metrics.CacheCounter
 	group    singleflight.Group
 	now      func() time.Time
+	leeway   time.Duration // on nbf and iat
 }
 
 // New builds an oauth2-introspect step.
 func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
-	o := Options{Timeout: config.Duration(10 * time.Second), CacheSize: 100_000}
+	o := Options{Timeout: config.Duration(10 * time.Second), CacheSize: 100_000, MaxTokenBytes: DefaultMaxTokenBytes}
 	if err := action.Decode(&o); err != nil {
 		return nil, err
 	}
@@ -119,6 +135,16 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if o.CacheSize <= 0 {
 		return nil, action.Errorf("cacheSize", "must be positive")
 	}
+	if o.MaxTokenBytes <= 0 {
+		return nil, action.Errorf("maxTokenBytes", "must be positive")
+	}
+	p.leeway = DefaultClockTolerance
+	if o.ClockTolerance != nil {
+		if *o.ClockTolerance < 0 {
+			return nil, action.Errorf("clockTolerance", "must not be negative")
+		}
+		p.leeway = time.Duration(*o.ClockTolerance)
+	}
 	p.cache, _ = lru.New[[32]byte, *entry](o.CacheSize)
 	return p, nil
 }
@@ -135,12 +161,22 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if tok == "" {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("missing_token", "a bearer token is required", authn.BearerChallenge("", "", "")))
 	}
+	if len(tok) > p.o.MaxTokenBytes {
+		// Bounded before the call: a 64 KB token is not sent on to the
+		// authorization server (or hashed, or cached).
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("token_too_large", "the token is too large",
+			authn.BearerChallenge("invalid_token", "the token is too large", "")))
+	}
 	e, err := p.lookup(r.Context(), tok)
 	if err != nil {
 		return authn.Fail(w, r, next, p.o.PassThrough, err)
 	}
 	if !e.active {
-		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("inactive_token", "the token is not active",
+		reason := "inactive_token"
+		if e.refused != "" {
+			reason = e.refused
+		}
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(reason, "the token is not active",
 			authn.BearerChallenge("invalid_token", "the token is not active", "")))
 	}
 	// Scopes are checked on every request, cache hits included.
@@ -183,7 +219,9 @@ func (p *policy) lookup(ctx context.Context, tok string) (*entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		if e.expires.After(p.now()) {
+		// An answer the gateway refused (not yet valid, a refresh token)
+		// is never cached: only the authorization server's own verdicts.
+		if e.refused == "" && e.expires.After(p.now()) {
 			p.cache.Add(key, e)
 		}
 		return e, nil
@@ -238,14 +276,13 @@ func (p *policy) introspect(ctx context.Context, tok string) (*entry, error) {
 		e.expires = now.Add(p.negTTL)
 		return e, nil
 	}
+	if reason := p.check(claims, now); reason != "" {
+		e.active, e.refused = false, reason
+		return e, nil
+	}
 	e.scopes = scopesOf(claims)
 	if exp, ok := claims["exp"].(float64); ok {
 		e.tokenExp = time.Unix(int64(exp), 0)
-		if !now.Before(e.tokenExp) {
-			e.active = false // an expired token is not active, whatever the server says
-			e.expires = now.Add(p.negTTL)
-			return e, nil
-		}
 	}
 	ttl := p.ttl
 	if ttl == 0 {
@@ -259,6 +296,44 @@ func (p *policy) introspect(ctx context.Context, tok string) (*entry, error) {
 		e.expires = e.tokenExp // never past exp; never slid by later hits
 	}
 	return e, nil
+}
+
+// check is what an active answer must also say before the gateway takes
+// it (RFC 7662 §2.2, RFC 9068 §4 by analogy): exp, when present, in the
+// future (no leeway: past exp nothing is valid); nbf and iat, when present,
+// not in the future (with clockTolerance); and
+// an access token: a token_type or token_use naming a refresh token is
+// refused, since a resource server must never take a refresh token for
+// an access token. It returns the refusal's reason code, "" when fine.
+func (p *policy) check(claims map[string]any, now time.Time) string {
+	for _, k := range [...]string{"exp", "nbf", "iat"} {
+		v, present := claims[k]
+		if !present {
+			continue
+		}
+		f, ok := v.(float64)
+		if !ok {
+			return "invalid_introspection_answer"
+		}
+		t := time.Unix(int64(f), 0)
+		switch {
+		case k == "exp" && !now.Before(t):
+			return "inactive_token" // expired, whatever the server says
+		case k != "exp" && t.After(now.Add(p.leeway)):
+			return "token_not_yet_valid"
+		}
+	}
+	for _, k := range [...]string{"token_type", "token_use"} {
+		if v, _ := claims[k].(string); isRefresh(v) {
+			return "not_access_token"
+		}
+	}
+	return ""
+}
+
+func isRefresh(v string) bool {
+	v = strings.ToLower(v)
+	return v == "refresh_token" || v == "refresh" || v == "urn:ietf:params:oauth:token-type:refresh_token"
 }
 
 func scopesOf(claims map[string]any) []string {
