@@ -200,18 +200,32 @@ type Proxy struct {
 	auth         string
 	timeout      time.Duration
 	metrics      *metrics.Metrics
+	// faults holds the client body read errors of requests in flight, by
+	// their *pipeline.State (see clientBody).
+	faults sync.Map
 }
 
 // Handle forwards the request; ReverseProxy writes the response, errors
 // included (through errorHandler).
 func (p *Proxy) Handle(w http.ResponseWriter, r *http.Request, _ pipeline.Handler) error {
-	pipeline.StateOf(r).UpstreamStart = time.Now()
+	st := pipeline.StateOf(r)
+	st.UpstreamStart = time.Now()
+	var body *clientBody
+	if r.Body != nil && r.Body != http.NoBody {
+		// The proxy is the pipeline's last step: nothing reads the body
+		// after it, so it can be swapped in place (no request copy).
+		body = &clientBody{ReadCloser: r.Body, faults: &p.faults, key: st}
+		r.Body = body
+	}
 	if p.timeout > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
 	p.rp.ServeHTTP(w, r)
+	if body != nil && body.failed.Load() {
+		p.faults.Delete(st)
+	}
 	return nil
 }
 
@@ -413,9 +427,20 @@ func (p *Proxy) observe(resp *http.Response) error {
 }
 
 // errorHandler answers for an upstream that could not be reached: 504 when
-// it timed out, 502 otherwise; nothing when the client went away.
+// it timed out, 502 otherwise; nothing when the client went away. A
+// request that failed because its body could not be read is the client's
+// fault, answered as such (413, 408, 400), never as a 502.
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	st := pipeline.StateOf(r)
+	if berr := p.clientFailure(st); berr != nil {
+		rej := clientFault(r.Context(), berr)
+		if rej == nil {
+			st.Reason = "client_closed_request"
+			return
+		}
+		pipeline.WriteError(w, r, rej, p.log)
+		return
+	}
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		st.Reason = "client_closed_request"
 		return
