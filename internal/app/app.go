@@ -218,7 +218,17 @@ func (a *App) serve(name, addr string, h http.Handler, l *config.Listener, tlsCo
 			srv.MaxHeaderBytes = l.MaxHeaderBytes
 		}
 	}
-	ln = wrapTLS(ln, srv, tlsConf)
+	if l != nil {
+		lim := resolveLimits(l)
+		access := a.opts.AccessLog
+		if name == "admin" {
+			access = nil // the admin listener has no access log
+		}
+		srv.Handler = &guard{next: h, lim: lim, log: a.log, access: access}
+		ln = a.limitListener(name, ln, srv, lim, tlsConf)
+	} else {
+		ln = wrapTLS(ln, srv, tlsConf)
+	}
 	a.servers = append(a.servers, srv)
 	a.addrs[name] = ln.Addr()
 	a.log.Info("listening", "listener", name, "addr", ln.Addr().String())

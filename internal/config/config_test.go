@@ -119,6 +119,20 @@ func TestGatewayErrors(t *testing.T) {
 			want: []string{"gateway.config.yml:2: http.port: must be between 0 and 65535, got 70000"},
 		},
 		{
+			name: "client limits below -1",
+			yaml: "http:\n  port: 1\n  maxBodyBytes: -2\n  maxConnections: -5\nadmin:\n  maxConnectionsPerClient: -3\n",
+			want: []string{
+				"gateway.config.yml:2: http.maxBodyBytes: must be -1 (no limit), 0 (the default) or a positive number, got -2",
+				"gateway.config.yml:2: http.maxConnections: must be -1 (no limit), 0 (the default) or a positive number, got -5",
+				"gateway.config.yml:6: admin.maxConnectionsPerClient: must be -1 (no limit), 0 (the default) or a positive number, got -3",
+			},
+		},
+		{
+			name: "negative client timeout",
+			yaml: "http:\n  port: 1\n  sendTimeout: -1\n",
+			want: []string{"gateway.config.yml:3: http.sendTimeout: must not be negative"},
+		},
+		{
 			name: "yaml syntax",
 			yaml: "http:\n  port: 1\n bad\n",
 			want: []string{"gateway.config.yml:2: did not find expected key"},
@@ -306,5 +320,36 @@ func TestDuplicateKeys(t *testing.T) {
 	want := "gateway.config.yml:5: apiEndpoints.a: duplicate key (first written at line 4)\ngateway.config.yml:6: http: duplicate key (first written at line 1)"
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
+// TestListenerClientLimits: the client limits decode on every listener
+// block, durations in milliseconds or Go syntax.
+func TestListenerClientLimits(t *testing.T) {
+	g, err := ParseGateway("gateway.config.yml", []byte(`http:
+  port: 1
+  maxBodyBytes: 1048576
+  bodyReadTimeout: 5s
+  minBodyRate: 200
+  sendTimeout: 15000
+  maxConnections: 500
+  maxIdleConnections: -1
+  maxConnectionsPerClient: 50
+https:
+  port: 2
+  maxBodyBytes: -1
+  tls: {default: {key: k, cert: c}}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.HTTP
+	if h.MaxBodyBytes != 1<<20 || time.Duration(h.BodyReadTimeout) != 5*time.Second || h.MinBodyRate != 200 ||
+		time.Duration(h.SendTimeout) != 15*time.Second || h.MaxConnections != 500 || h.MaxIdleConnections != -1 ||
+		h.MaxConnectionsPerClient != 50 {
+		t.Errorf("http: %+v", *h)
+	}
+	if g.HTTPS.MaxBodyBytes != -1 {
+		t.Errorf("https.maxBodyBytes = %d", g.HTTPS.MaxBodyBytes)
 	}
 }

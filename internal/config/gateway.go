@@ -39,7 +39,16 @@ type Listener struct {
 	WriteTimeout      Duration `yaml:"writeTimeout"`
 	IdleTimeout       Duration `yaml:"idleTimeout"`
 	MaxHeaderBytes    int      `yaml:"maxHeaderBytes"`
-	Pos               Pos
+	// Client limits (docs/configuration.md#client-limits); 0 means the
+	// default, -1 no limit where a limit can be turned off.
+	MaxBodyBytes            int64    `yaml:"maxBodyBytes"`
+	BodyReadTimeout         Duration `yaml:"bodyReadTimeout"`
+	MinBodyRate             int64    `yaml:"minBodyRate"` // bytes per second
+	SendTimeout             Duration `yaml:"sendTimeout"`
+	MaxConnections          int      `yaml:"maxConnections"`
+	MaxIdleConnections      int      `yaml:"maxIdleConnections"`
+	MaxConnectionsPerClient int      `yaml:"maxConnectionsPerClient"`
+	Pos                     Pos
 }
 
 // Default ports of the listeners.

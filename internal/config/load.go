@@ -138,6 +138,27 @@ func (g *Gateway) errAt(line int, path, format string, args ...any) *Error {
 	return &Error{File: g.File, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)}
 }
 
+// checkClientLimits refuses client limits below -1 (-1 turns a limit off, 0 is
+// the default).
+func (g *Gateway) checkClientLimits(l *Listener, path string) Errors {
+	var errs Errors
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{
+		{"maxBodyBytes", l.MaxBodyBytes},
+		{"minBodyRate", l.MinBodyRate},
+		{"maxConnections", int64(l.MaxConnections)},
+		{"maxIdleConnections", int64(l.MaxIdleConnections)},
+		{"maxConnectionsPerClient", int64(l.MaxConnectionsPerClient)},
+	} {
+		if f.v < -1 {
+			errs = append(errs, g.errAt(l.Pos.Line, path+"."+f.key, "must be -1 (no limit), 0 (the default) or a positive number, got %d", f.v))
+		}
+	}
+	return errs
+}
+
 // check verifies what can be checked without knowing the policies: ports,
 // upstream URLs, and that names refer to things declared in the file.
 func (g *Gateway) check() Errors {
@@ -145,6 +166,9 @@ func (g *Gateway) check() Errors {
 	checkPort := func(l *Listener, path string) {
 		if l != nil && l.Port != nil && (*l.Port < 0 || *l.Port > 65535) {
 			errs = append(errs, g.errAt(l.Pos.Line, path+".port", "must be between 0 and 65535, got %d", *l.Port))
+		}
+		if l != nil {
+			errs = append(errs, g.checkClientLimits(l, path)...)
 		}
 	}
 	checkPort(g.HTTP, "http")
