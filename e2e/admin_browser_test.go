@@ -151,3 +151,24 @@ func TestAdminBrowserDNSRebinding(t *testing.T) {
 		t.Errorf("/healthz: %d %s", resp.StatusCode, body)
 	}
 }
+
+// admin.hostnames adds names to the allow-list, and only those.
+func TestAdminBrowserHostnames(t *testing.T) {
+	g := startGateway(t, `
+http: {port: 0}
+admin: {port: 0, host: 127.0.0.1, hostnames: [Admin.Internal, gatehouse]}
+apiEndpoints: {api: {paths: /x}}
+serviceEndpoints: {}
+pipelines: {}
+`)
+	addr := g.app.Addr("admin").String()
+	_, port, _ := net.SplitHostPort(addr)
+	for host, want := range map[string]int{
+		"admin.internal:" + port: 200, "gatehouse": 200, "127.0.0.1:" + port: 200, "localhost:" + port: 200,
+		"other.internal:" + port: 421, "admin.internal.attacker.example": 421,
+	} {
+		if code, m, _ := adminRequest(t, addr, "GET", "/users", host, ""); code != want {
+			t.Errorf("Host %s: %d %v, want %d", host, code, m, want)
+		}
+	}
+}

@@ -164,7 +164,13 @@ func (a *App) adminHandler(cfg *config.Gateway) (http.Handler, string, error) {
 	if key == "" && !loopback(host) {
 		return nil, "", fmt.Errorf("admin: the Admin API would listen on %s without an API key: set admin.apiKey (or GATEHOUSE_ADMIN_KEY), or bind it to localhost", addr)
 	}
-	return admin.New(a.store, a.models, admin.Options{APIKey: key, Logger: a.log, Metrics: a.metrics}), addr, nil
+	// The names clients may send in Host (admin.New refuses others, 421):
+	// the configured host, when it is a name, and admin.hostnames.
+	names := []string{host}
+	if ad != nil {
+		names = append(names, ad.Hostnames...)
+	}
+	return admin.New(a.store, a.models, admin.Options{APIKey: key, Logger: a.log, Metrics: a.metrics, Hostnames: names}), addr, nil
 }
 
 func loopback(host string) bool {

@@ -105,6 +105,12 @@ type TLSOptions struct {
 type Admin struct {
 	Listener `yaml:",inline"`
 	APIKey   string `yaml:"apiKey"`
+	// Hostnames are the names, besides host (hostname), the loopback names
+	// and the address a connection arrives on, that clients may send in
+	// Host: a DNS name of the admin network, the name a TLS proxy in front
+	// forwards. A request for any other Host is refused with 421 (DNS
+	// rebinding, issue #11 §5).
+	Hostnames Hostnames `yaml:"hostnames"`
 }
 
 // EndpointList is an apiEndpoint: one object or a list of them (OR-ed).
