@@ -71,9 +71,9 @@ const (
 // exact Authorization header stays (auth policies read it; a step that sets
 // it replaces it). Method override headers are removed unless
 // methodOverride is forward, and then only their exact spellings are kept.
-// Go's server has joined repeated lines into one map entry and replaced
-// obs-fold with a space (RFC 9112 §5.2), so deleting the key removes every
-// line and a folded line never becomes a header of its own.
+// Go's server has joined repeated lines into one map entry, so deleting the
+// key removes every line; obs-fold was refused below it (internal/framing,
+// RFC 9112 §5.2), so a folded line never becomes a header of its own.
 func (rt *Runtime) stripForged(h http.Header) {
 	for k := range h {
 		var buf [64]byte
