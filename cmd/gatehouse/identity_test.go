@@ -354,7 +354,7 @@ func TestIdentityCLI(t *testing.T) {
 		t.Fatalf("rotate-secret -q: %q (old secret %q)", rot, keySecret)
 	}
 	r = c.run("n3w-s3cret\n", "credentials", "rotate-secret", bobID, "-t", "basic-auth", "--secret-stdin")
-	if r.err != nil || !strings.HasPrefix(r.out, "Rotated the secret of basic-auth credential "+bobID+"\n") || field(t, r.out, "password") != "n3w-s3cret" {
+	if r.err != nil || !strings.HasPrefix(r.out, "Rotated the secret of basic-auth credential "+bobID+"\n") || strings.Contains(r.out, "n3w-s3cret") {
 		t.Fatalf("rotate-secret --secret-stdin: %v\n%s", r.err, r.out)
 	}
 	if _, err := st.VerifyCredential(ctx, store.BasicAuth, bobID, "n3w-s3cret"); err != nil {

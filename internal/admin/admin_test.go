@@ -437,7 +437,8 @@ func TestCredentials(t *testing.T) {
 	r = e.do("POST", "/credentials", map[string]any{"consumerId": "shop", "type": "oauth2", "credential": map[string]any{"secret": "s3cret-value-0123456789abcdefghij", "redirectUris": []string{"https://shop.example/cb2"}}})
 	e.want(r, 200, "", "", "")
 	oa := r.obj(t)
-	if oa["id"] != appID || oa["passwordKey"] != "secret" || oa["secret"] != "s3cret-value-0123456789abcdefghij" || !reflect.DeepEqual(oa["scopes"], []any{}) {
+	// A chosen secret is not echoed (issue #11 §2): the caller has it.
+	if _, echoed := oa["secret"]; oa["id"] != appID || oa["passwordKey"] != "secret" || echoed || !reflect.DeepEqual(oa["scopes"], []any{}) {
 		t.Errorf("oauth2 credential %s", r.body)
 	}
 	if _, ok := oa["password"]; ok {
@@ -459,7 +460,7 @@ func TestCredentials(t *testing.T) {
 	// jwt with a chosen keyId and scopes (EG ignored scopes here)
 	r = e.do("POST", "/credentials", map[string]any{"consumerId": annID, "type": "jwt", "credential": map[string]any{"keyId": "issuer-1", "keySecret": "issuer-1-key-secret-0123", "scopes": "read"}})
 	e.want(r, 200, "", "", "")
-	if j := r.obj(t); j["id"] != "issuer-1" || j["keySecret"] != "issuer-1-key-secret-0123" || !reflect.DeepEqual(j["scopes"], []any{"read"}) {
+	if j := r.obj(t); j["id"] != "issuer-1" || j["keySecret"] != nil || !reflect.DeepEqual(j["scopes"], []any{"read"}) {
 		t.Errorf("jwt credential %s", r.body)
 	}
 
@@ -579,16 +580,16 @@ func TestCredentials(t *testing.T) {
 	}
 	r = e.do("PUT", "/credentials/basic-auth/"+annID+"/secret", map[string]any{"password": "chosen-pw"})
 	e.want(r, 200, "", "", "")
-	if r.obj(t)["password"] != "chosen-pw" {
-		t.Errorf("rotation: %s", r.body)
+	if _, echoed := r.obj(t)["password"]; echoed {
+		t.Errorf("rotation to a chosen password echoes it: %s", r.body)
 	}
 	if _, err := e.s.VerifyCredential(context.Background(), store.BasicAuth, annID, "chosen-pw"); err != nil {
 		t.Errorf("the chosen password does not verify: %v", err)
 	}
 	r = e.do("PUT", "/credentials/oauth2/"+appID+"/secret", map[string]any{"secret": "new-secret-0123456789abcdefghijkl"})
 	e.want(r, 200, "", "", "")
-	if r.obj(t)["secret"] != "new-secret-0123456789abcdefghijkl" {
-		t.Errorf("rotation: %s", r.body)
+	if _, echoed := r.obj(t)["secret"]; echoed {
+		t.Errorf("rotation to a chosen secret echoes it: %s", r.body)
 	}
 	e.want(e.do("PUT", "/credentials/oauth2/"+appID+"/secret", map[string]any{"secret": 5}), 400, "bad_request", "secret", "")
 	e.want(e.do("PUT", "/credentials/oauth2/"+appID+"/secret", map[string]any{"password": "x"}), 400, "bad_request", "password", "")

@@ -121,7 +121,18 @@ func (a *server) createCredential(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, credentialJSON(c, plain))
+	return writeJSON(w, http.StatusOK, credentialJSON(c, generated(plain, in.Secret+in.KeySecret)))
+}
+
+// generated is the plain secret to show in a creation or rotation answer:
+// a secret Gatehouse generated, this once; never one the caller chose
+// (issue #11 §2, as Express Gateway), which the caller has and which must
+// not travel back through logs, proxies and terminals.
+func generated(plain, chosen string) string {
+	if chosen != "" {
+		return ""
+	}
+	return plain
 }
 
 func unknownConsumer(id string) error {
@@ -182,8 +193,8 @@ func (a *server) credentialStatus(w http.ResponseWriter, r *http.Request) error 
 
 // PUT /credentials/{type}/{id}/secret {"secret": optional} (new: EG issue
 // #590). The credential's own field name (password, secret, keySecret) is
-// accepted too. No value generates one; the new value is in the answer,
-// once.
+// accepted too. No value generates one, and the generated value is in the
+// answer, once; a chosen value is never echoed.
 func (a *server) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	body, err := a.decode(r, false)
 	if err != nil {
@@ -216,7 +227,7 @@ func (a *server) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, credentialJSON(c, plain))
+	return writeJSON(w, http.StatusOK, credentialJSON(c, generated(plain, value)))
 }
 
 // PUT /credentials/{type}/{id}/scopes {"scopes": [...]}

@@ -86,8 +86,9 @@ func appJSON(a *store.App) object {
 }
 
 // credentialJSON is Express Gateway's credential shape. plain, when not
-// empty, is the secret in clear, sent only by creation and rotation, under
-// password, secret or keySecret. The hash and the revision never leave.
+// empty, is a generated secret in clear, sent only by its creation or
+// rotation, under password, secret or keySecret. The hash and the revision
+// never leave.
 func credentialJSON(c *store.Credential, plain string) object {
 	scopes := c.Scopes
 	if scopes == nil {
