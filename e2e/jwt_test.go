@@ -202,7 +202,7 @@ pipelines:
 	}
 	body = readBody(t, resp)
 	if resp.StatusCode != 401 || !strings.Contains(body, `"error":"token_expired"`) ||
-		!strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Bearer realm="gatehouse", error="invalid_token", error_description="the token expired at`) {
+		!strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Bearer realm="gatehouse", error="invalid_token", error_description="the token has expired"`) {
 		t.Errorf("expired: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 }

@@ -293,7 +293,11 @@ func (srv *Server) writeOAuthError(w http.ResponseWriter, err error) {
 			oe = &oauthError{Status: 500, Code: "server_error", Description: "the server failed to handle the request"}
 		}
 	}
-	if oe.Basic {
+	if oe.Basic || oe.Status == http.StatusUnauthorized {
+		// RFC 9110 §15.5.2: every 401 carries a challenge. RFC 6749 §5.2
+		// requires it when the client authenticated with HTTP Basic; a
+		// client that sent its secret in the body, or none, gets the same
+		// one, naming the scheme it may use.
 		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	}
 	noStore(w)

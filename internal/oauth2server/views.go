@@ -95,6 +95,13 @@ func (srv *Server) render(w http.ResponseWriter, status int, name string, data a
 		return
 	}
 	securityHeaders(w)
+	if status == http.StatusUnauthorized {
+		// RFC 9110 §15.5.2: a 401 carries a challenge. The sign-in page's
+		// scheme is the form on the page; the Cookie scheme of
+		// draft-broyer-http-cookie-auth says so, and browsers, which know
+		// no such scheme, show the page instead of a password dialog.
+		w.Header().Set("WWW-Authenticate", `Cookie realm="gatehouse", form-action="/login"`)
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

@@ -56,9 +56,15 @@ func BearerChallenge(errCode, description, scope string) string {
 
 // InsufficientScope is the 403 for a valid credential that lacks an
 // endpoint scope (Express Gateway's key-auth status, used by every policy).
+// The body does not list the endpoint's scopes (issue #11 §2: a refusal
+// never says what the gateway expected); they are logged. A bearer
+// challenge keeps its scope attribute, which RFC 6750 §3 defines so a
+// client can ask its authorization server for a token with that scope;
+// only a caller whose token verified sees it.
 func InsufficientScope(required []string, bearer bool) *pipeline.Rejection {
 	rej := &pipeline.Rejection{Status: http.StatusForbidden, Code: ReasonInsufficientScope,
-		Message: "the credential lacks a scope this endpoint requires: " + strings.Join(required, " ")}
+		Message: "the credential lacks a scope this endpoint requires",
+		Err:     errors.New("the endpoint requires the scopes: " + strings.Join(required, " "))}
 	if bearer {
 		rej.Challenge = BearerChallenge("insufficient_scope", "", strings.Join(required, " "))
 	}

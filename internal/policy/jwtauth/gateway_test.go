@@ -121,7 +121,7 @@ pipelines:
 		t.Errorf("missing token: %d %v %s", rec.Code, rec.Header(), rec.Body.String())
 	}
 	rec, _ = do("/open/x", hs("exp", t0.Add(-time.Minute).Unix()), nil)
-	if rec.Code != 401 || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token", error_description="the token expired at`) {
+	if rec.Code != 401 || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token", error_description="the token has expired"`) {
 		t.Errorf("expired: %d %v", rec.Code, rec.Header())
 	}
 	rec, _ = do("/scoped/x", hs("scope", "read"), nil)

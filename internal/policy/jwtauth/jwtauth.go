@@ -341,9 +341,12 @@ func (p *policy) identify(ctx context.Context, c *Claims) (*pipeline.Identity, e
 			TokenSubject: sanitize(c.Subject), TokenIssuer: sanitize(c.Issuer),
 			Scopes: c.Scopes, ExpiresAt: c.ExpiresAt, Claims: c.Raw}, nil
 	}
-	refuse := func(reason, msg string) error {
+	refuse := func(reason, detail string) error {
+		// The detail is logged, never sent (Rejection's doc).
+		msg := PublicMessage(reason)
 		return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: reason, Message: msg,
-			Challenge: strings.Replace(authn.BearerChallenge("invalid_token", msg, ""), "Bearer", p.extract.scheme(), 1)}
+			Challenge: strings.Replace(authn.BearerChallenge("invalid_token", msg, ""), "Bearer", p.extract.scheme(), 1),
+			Err: errors.New(detail)}
 	}
 	// Controlled mode (Express Gateway): sub is the keyId of a jwt
 	// credential; the credential and its consumer must be active. These

@@ -513,6 +513,13 @@ func minTime(a, b time.Time) time.Time {
 // §3 challenge (no error attribute when the token is missing, §3.1), 503
 // when the key set has never been fetched. scheme is the challenge's auth
 // scheme ("Bearer" unless the token comes from another scheme).
+//
+// The client gets the reason code and PublicMessage(reason), in the body
+// and as the challenge's error_description: never the Error's Message,
+// which may say what the gateway expected (its audiences, issuers,
+// algorithms, types, required claims, clock tolerance, size limit). That
+// detail is the Rejection's Err, which the gateway logs and never sends
+// (issue #11 §2).
 func Rejection(err error, scheme string) *pipeline.Rejection {
 	var e *Error
 	if !errors.As(err, &e) {
@@ -525,21 +532,56 @@ func Rejection(err error, scheme string) *pipeline.Rejection {
 		}
 		return c
 	}
+	msg := PublicMessage(e.Reason)
 	switch e.Reason {
 	case ReasonMissingToken:
-		return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: e.Reason, Message: e.Message, Challenge: challenge("", "")}
+		return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: e.Reason, Message: msg, Challenge: challenge("", "")}
 	case ReasonJWKSUnavailable:
-		return &pipeline.Rejection{Status: http.StatusServiceUnavailable, Code: e.Reason, Message: e.Message,
-			Header: http.Header{"Retry-After": {"5"}}, Err: e.Cause}
+		return &pipeline.Rejection{Status: http.StatusServiceUnavailable, Code: e.Reason, Message: msg,
+			Header: http.Header{"Retry-After": {"5"}}, Err: e}
 	}
-	// The description goes in a quoted-string (RFC 9110 §5.6.4):
-	// BearerChallenge replaces double quotes; backslashes and controls go.
-	desc := strings.Map(func(r rune) rune {
-		if r == '\\' || r < ' ' || r == 0x7f {
-			return -1
-		}
-		return r
-	}, e.Message)
-	return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: e.Reason, Message: e.Message,
-		Challenge: challenge("invalid_token", desc), Err: e.Cause}
+	return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: e.Reason, Message: msg,
+		Challenge: challenge("invalid_token", msg), Err: e}
+}
+
+// PublicMessage is what a refusal says to the client for a reason code: a
+// fixed sentence per reason, safe in a quoted-string (RFC 9110 §5.6.4).
+func PublicMessage(reason string) string {
+	switch reason {
+	case ReasonMissingToken:
+		return "a bearer token is required"
+	case ReasonMalformedToken:
+		return "the token is not a well-formed JWT"
+	case ReasonTokenTooLarge:
+		return "the token is too large"
+	case ReasonBadSignature:
+		return "the token's signature does not verify"
+	case ReasonUnknownKID:
+		return "the token's signing key is not known"
+	case ReasonAlgorithmNotAllowed:
+		return "the token's algorithm is not accepted"
+	case ReasonTokenExpired:
+		return "the token has expired"
+	case ReasonTokenNotYetValid:
+		return "the token is not valid yet"
+	case ReasonTokenTooOld:
+		return "the token is too old"
+	case ReasonAudienceMismatch:
+		return "the token is not meant for this API"
+	case ReasonIssuerMismatch:
+		return "the token's issuer is not accepted"
+	case ReasonMissingClaim:
+		return "the token lacks a claim this API requires"
+	case ReasonTokenTypeMismatch:
+		return "the token's type is not accepted"
+	case ReasonUnknownSubject:
+		return "the token's subject is not a known credential"
+	case ReasonInactiveCredentials:
+		return "the token's credential is deactivated"
+	case ReasonInactiveConsumer:
+		return "the token's consumer is missing or deactivated"
+	case ReasonJWKSUnavailable:
+		return "the signing keys are not available yet; try again shortly"
+	}
+	return "the token could not be verified"
 }
