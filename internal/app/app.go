@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/echo"
 	"github.com/gatehouse/gatehouse/internal/gateway"
@@ -118,6 +119,12 @@ func Start(opts Options) (*App, error) {
 	}
 	a.system = sys
 	a.env = pipeline.Env{Logger: opts.Logger, Now: time.Now, ConfigDir: dir}
+	// trustedProxies: whose X-Forwarded-For (or Forwarded) names the
+	// client. The listeners' per-client connection limit cannot use it: it
+	// counts TCP peers before any header is read.
+	if a.env.Clients, err = clientaddr.New(sys.TrustedProxies, string(sys.ForwardedHeader)); err != nil {
+		return nil, err
+	}
 
 	a.watch, err = newWatcher(dir)
 	if err != nil {
@@ -145,6 +152,7 @@ func Start(opts Options) (*App, error) {
 	a.gw = gateway.New(rt, opts.Logger, opts.AccessLog)
 	a.gw.Metrics = a.metrics
 	a.gw.AccessSample = opts.AccessSample
+	a.gw.Clients = a.env.Clients
 	a.oauthOn.Store(declares(cfg, "oauth2"))
 	a.gw.Pre = func(w http.ResponseWriter, r *http.Request) bool {
 		return a.oauthOn.Load() && a.oauth.Handle(w, r)

@@ -24,7 +24,14 @@ type System struct {
 	Plugins            map[string]any `yaml:"plugins"` // accepted for compatibility; Gatehouse loads no npm plugins
 	CLI                *CLI           `yaml:"cli"`
 	OAuth2             *OAuth2Server  `yaml:"oauth2"`
-	File               string         `yaml:"-"`
+	// TrustedProxies are the peers whose ForwardedHeader is believed
+	// when finding a request's client address (internal/clientaddr);
+	// with none, the client is the TCP peer.
+	TrustedProxies  Prefixes        `yaml:"trustedProxies"`
+	ForwardedHeader ForwardedHeader `yaml:"forwardedHeader"`
+	// FailureLimits bound failed authentications (limits.go).
+	FailureLimits *FailureLimits `yaml:"failureLimits"`
+	File          string         `yaml:"-"`
 }
 
 // DB selects the store. With no db block the embedded store is used.

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -36,6 +37,9 @@ type Gateway struct {
 	// 400) written to the access log; refusals and errors are always
 	// written. 0 means 1 (log everything).
 	AccessSample float64
+	// Clients finds each request's client address behind the trusted
+	// proxies (system.config.yml's trustedProxies); nil trusts none.
+	Clients *clientaddr.Resolver
 }
 
 // New returns a Gateway serving rt. access may be nil to disable access logs.
@@ -78,6 +82,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	rw.Header()[headerRequestID] = a.idHeader[:] // Header.Set without canonicalizing the key again
+	// The client address, once, before anything decides on it (failure
+	// limits, rate limits, req.ip, the access log): no allocation.
+	st.ClientIP = g.Clients.Client(clientaddr.Peer(r.RemoteAddr), r.Header)
 
 	// The request boundary (boundary.go): one canonical path, no forged
 	// identity headers, one method, before anything reads the request.
@@ -138,6 +145,12 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, st *pipeline.State
 		record(m, st, rw.Status())
 	}
 	if g.access != nil && g.sampled(rw.Status()) {
+		// remote is the TCP peer's address and port; when a trusted proxy
+		// forwarded the request, the client it names, and peer the proxy.
+		remote, peer := r.RemoteAddr, ""
+		if st.ClientIP.IsValid() && st.ClientIP != clientaddr.Peer(r.RemoteAddr) {
+			remote, peer = st.ClientIP.String(), r.RemoteAddr
+		}
 		attrs := []slog.Attr{
 			slog.String("request_id", st.RequestID),
 			slog.String("method", r.Method),
@@ -145,7 +158,10 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, st *pipeline.State
 			slog.Int("status", rw.Status()),
 			slog.Int64("bytes", rw.bytes),
 			slog.Duration("duration", time.Since(st.Start)),
-			slog.String("remote", r.RemoteAddr),
+			slog.String("remote", remote),
+		}
+		if peer != "" {
+			attrs = append(attrs, slog.String("peer", peer))
 		}
 		if st.APIEndpoint != "" {
 			attrs = append(attrs, slog.String("api_endpoint", st.APIEndpoint), slog.String("pipeline", st.Pipeline))

@@ -167,12 +167,14 @@ func compileReq(p []string) Expr {
 	case "path":
 		return func(r *http.Request, _ *State) string { return r.URL.Path }
 	case "ip":
+		// The client address the gateway computed (behind trusted
+		// proxies, the one they forwarded), as Express's req.ip with
+		// "trust proxy".
 		return func(r *http.Request, _ *State) string {
-			host, _, err := net.SplitHostPort(r.RemoteAddr)
-			if err != nil {
-				return r.RemoteAddr
+			if a := ClientIP(r); a.IsValid() {
+				return a.String()
 			}
-			return host
+			return r.RemoteAddr
 		}
 	case "hostname":
 		return func(r *http.Request, _ *State) string {

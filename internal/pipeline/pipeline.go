@@ -7,9 +7,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/lockout"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -87,6 +90,12 @@ type Env struct {
 	// Metrics receives what policies measure (upstream latency, errors);
 	// nil measures nothing.
 	Metrics *metrics.Metrics
+	// Clients finds client addresses behind trusted proxies (nil: none
+	// trusted); the proxy builds X-Forwarded-For with it.
+	Clients *clientaddr.Resolver
+	// Lockout holds the failure limits of the auth policies (nil: the
+	// policies count on their own, per process, with the defaults).
+	Lockout *lockout.Set
 }
 
 // AccessTokenVerifier checks an access token issued by Gatehouse's
@@ -148,7 +157,11 @@ func (l *link) Handle(w http.ResponseWriter, r *http.Request) error {
 // State is what the gateway knows about one request while it runs through
 // a pipeline. It travels in the request context.
 type State struct {
-	RequestID   string
+	RequestID string
+	// ClientIP is the client's address, computed once at the boundary:
+	// the TCP peer, or behind trusted proxies the address they forwarded
+	// (internal/clientaddr). Read it with ClientIP.
+	ClientIP    netip.Addr
 	APIEndpoint string
 	Scopes      []string // the apiEndpoint's required scopes (all of them)
 	Pipeline    string
@@ -194,6 +207,16 @@ func StateOf(r *http.Request) *State {
 		return s
 	}
 	return &State{}
+}
+
+// ClientIP is the address of the client r comes from: the one the
+// gateway computed, or the TCP peer for a request that did not come
+// through it (tests of a single policy).
+func ClientIP(r *http.Request) netip.Addr {
+	if s, ok := r.Context().Value(stateKey{}).(*State); ok && s.ClientIP.IsValid() {
+		return s.ClientIP
+	}
+	return clientaddr.Peer(r.RemoteAddr)
 }
 
 // Identity is who a request was authenticated as. Auth policies set it; the

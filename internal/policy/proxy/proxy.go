@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -115,6 +117,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	}
 	p.transport = tr
 	p.metrics = env.Metrics
+	p.clients = env.Clients
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		ModifyResponse: p.observe,
@@ -190,6 +193,7 @@ type Proxy struct {
 	rp           *httputil.ReverseProxy
 	transport    *http.Transport
 	log          *slog.Logger
+	clients      *clientaddr.Resolver // for xfwd's X-Forwarded-For
 	targets      []*url.URL
 	next         atomic.Uint64
 	changeOrigin bool
@@ -276,10 +280,14 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		out.Host = pr.In.Host
 	}
 	if p.xfwd {
-		// Append to the chain the client sent, as http-proxy's xfwd does
-		// (Rewrite starts from a request without X-Forwarded-*).
-		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
-			out.Header["X-Forwarded-For"] = prior
+		// X-Forwarded-For is the chain the trusted proxies vouched for,
+		// client first, then the peer (SetXForwarded appends it; Rewrite
+		// starts from a request without X-Forwarded-*). Entries the
+		// client wrote itself are dropped, where http-proxy's xfwd kept
+		// them: an upstream reading the leftmost entry would take a
+		// forged one for the client.
+		if chain := p.clients.Chain(clientaddr.Peer(pr.In.RemoteAddr), pr.In.Header); len(chain) > 0 {
+			out.Header["X-Forwarded-For"] = []string{joinAddrs(chain)}
 		}
 		pr.SetXForwarded()
 	}
@@ -294,6 +302,18 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		// (Express Gateway put it on the response by mistake, B-17).
 		out.Header["Eg-Consumer-Id"] = []string{"anonymous"}
 	}
+}
+
+// joinAddrs writes addresses as an X-Forwarded-For list.
+func joinAddrs(as []netip.Addr) string {
+	b := make([]byte, 0, 16*len(as))
+	for i, a := range as {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = a.AppendTo(b)
+	}
+	return string(b)
 }
 
 // strip implements Express Gateway's stripPath: with a path pattern that has

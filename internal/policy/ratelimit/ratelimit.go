@@ -92,18 +92,15 @@ func (p *policy) key(r *http.Request, st *pipeline.State) string {
 	return st.APIEndpoint + ":ip:" + clientIP(r)
 }
 
+// clientIP is the client address the gateway computed: behind trusted
+// proxies the one they forwarded, so clients behind one load balancer do
+// not share a limit, and a client cannot pick its own key by sending
+// X-Forwarded-For.
 func clientIP(r *http.Request) string {
-	addr := r.RemoteAddr
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == ':' {
-			addr = addr[:i]
-			break
-		}
+	if a := pipeline.ClientIP(r); a.IsValid() {
+		return a.String()
 	}
-	if len(addr) > 1 && addr[0] == '[' {
-		addr = addr[1 : len(addr)-1]
-	}
-	return addr
+	return r.RemoteAddr
 }
 
 func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
