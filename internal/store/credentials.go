@@ -252,7 +252,10 @@ func (s *Store) VerifyCredential(ctx context.Context, typ, id, presented string)
 	if !c.IsActive {
 		// Whoever lacks the secret learns nothing, not even that the
 		// credential exists but is deactivated.
-		if secret.Verify(c.SecretHash, presented) != nil {
+		if err := s.checkSecret(ctx, c.SecretHash, presented); err != nil {
+			if errors.Is(err, ErrBusy) {
+				return nil, err
+			}
 			return c, ErrBadSecret
 		}
 		return c, ErrInactive
@@ -263,7 +266,10 @@ func (s *Store) VerifyCredential(ctx context.Context, typ, id, presented string)
 		return c, nil
 	}
 	s.verifyMisses.Add(1)
-	if err := secret.Verify(c.SecretHash, presented); err != nil {
+	if err := s.checkSecret(ctx, c.SecretHash, presented); err != nil {
+		if errors.Is(err, ErrBusy) {
+			return nil, err // not a verdict on the secret
+		}
 		return c, ErrBadSecret
 	}
 	s.verified.Add(k, c.Rev)

@@ -39,6 +39,12 @@ type Options struct {
 	// the listeners' timeouts bound. RevokeFamily keeps it longer when a
 	// token of the family lives longer.
 	FamilyTombstone time.Duration
+
+	// PasswordChecks bounds the bcrypt checks running at once (default
+	// DefaultPasswordChecks); a check that cannot start within
+	// PasswordCheckWait (default 500ms) gets ErrBusy (bcryptgate.go).
+	PasswordChecks    int
+	PasswordCheckWait time.Duration
 }
 
 // Store is the identity store: Express Gateway's rules written once over a
@@ -61,6 +67,7 @@ type Store struct {
 	closeErr   error
 	// Lookups of the record cache and of the verified-secret cache.
 	hits, misses, verifyHits, verifyMisses atomic.Uint64
+	gate                                   *gate // bounds bcrypt checks (bcryptgate.go)
 }
 
 // CacheStats reports the lookups of the record cache and of the cache of
@@ -93,6 +100,7 @@ func New(b Backend, o Options) *Store {
 		verified: verified,
 		macKey:   make([]byte, 32),
 		done:     make(chan struct{}),
+		gate:     newGate(o.PasswordChecks, o.PasswordCheckWait),
 	}
 	_, _ = rand.Read(s.macKey)
 	s.tombstone = o.FamilyTombstone
