@@ -60,27 +60,38 @@ func (srv *Server) authenticateClient(ctx context.Context, r *http.Request, p ur
 		srv.tokenRL.fail(idKey)
 		return nil, errInvalidClient(basic)
 	}
+	// Refused before the secret is checked: spend the work of a check all
+	// the same, so an unknown or deactivated client is answered as slowly
+	// as a wrong secret (issue #11 §2).
+	unchecked := func() (*client, error) {
+		if sec != "" {
+			if err := srv.s.VerifyDecoy(ctx, sec); err != nil {
+				return nil, err // busy, as a real check would be
+			}
+		}
+		return fail()
+	}
 	consumer, err := srv.s.GetConsumer(ctx, id, true)
 	if errors.Is(err, store.ErrNotFound) {
-		return fail()
+		return unchecked()
 	} else if err != nil {
 		return nil, err
 	}
 	if !consumer.Active() {
-		return fail()
+		return unchecked()
 	}
 	cred, err := srv.s.GetCredential(ctx, store.OAuth2, consumer.ID())
 	if errors.Is(err, store.ErrNotFound) {
-		return fail()
+		return unchecked()
 	} else if err != nil {
 		return nil, err
 	}
 	if !cred.IsActive {
-		return fail()
+		return unchecked()
 	}
 	if cred.Public() {
 		if sec != "" {
-			return fail()
+			return unchecked()
 		}
 		return &client{consumer: consumer, cred: cred}, nil
 	}
@@ -211,11 +222,18 @@ func (srv *Server) checkUserPassword(ctx context.Context, username, password str
 	bad := errInvalidGrant("Invalid resource owner credentials")
 	consumer, err := srv.s.GetConsumer(ctx, username, true)
 	if errors.Is(err, store.ErrNotFound) {
+		// As slow as a wrong password (issue #11 §2).
+		if err := srv.s.VerifyDecoy(ctx, password); err != nil {
+			return nil, err
+		}
 		return nil, bad
 	} else if err != nil {
 		return nil, err
 	}
 	if consumer.User == nil || consumer.App != nil || !consumer.Active() {
+		if err := srv.s.VerifyDecoy(ctx, password); err != nil {
+			return nil, err
+		}
 		return nil, bad
 	}
 	if _, err := srv.s.VerifyCredential(ctx, store.BasicAuth, consumer.User.ID, password); err != nil {

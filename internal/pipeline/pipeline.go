@@ -120,6 +120,10 @@ type IdentityStore interface {
 	VerifyCredential(ctx context.Context, typ, id, secret string) (*store.Credential, error)
 	GetCredential(ctx context.Context, typ, id string) (*store.Credential, error)
 	GetConsumer(ctx context.Context, id string, withUsername bool) (*store.Consumer, error)
+	// VerifyDecoy spends a secret check's work and refuses: for a refusal
+	// made before any credential is checked, so it takes as long as a
+	// wrong secret's. Its only error is the store's "too busy".
+	VerifyDecoy(ctx context.Context, secret string) error
 }
 
 // Step is one policy action with its optional condition.

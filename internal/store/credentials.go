@@ -237,7 +237,10 @@ var (
 	ErrNoSuchCreds = errors.New("no such credential")
 )
 
-// VerifyCredential checks a presented secret. A success is remembered (keyed
+// VerifyCredential checks a presented secret. Every refusal costs one
+// bcrypt check at the store's cost, whether the id is unknown, the hash is
+// a fast one or the credential is deactivated (decoy.go), so its timing
+// does not tell which. A success is remembered (keyed
 // by an HMAC of the secret and bound to the credential's revision), so a
 // repeated check costs no hash: this is what keeps basic-auth off bcrypt on
 // the hot path. Any change of the credential invalidates it.
@@ -247,6 +250,10 @@ func (s *Store) VerifyCredential(ctx context.Context, typ, id, presented string)
 		return nil, err
 	}
 	if c == nil {
+		// As long as a wrong secret (decoy.go).
+		if err := s.verifyUnknown(ctx, typ, id, presented); err != nil {
+			return nil, err
+		}
 		return nil, ErrNoSuchCreds
 	}
 	if !c.IsActive {
@@ -254,6 +261,9 @@ func (s *Store) VerifyCredential(ctx context.Context, typ, id, presented string)
 		// credential exists but is deactivated.
 		if err := s.checkSecret(ctx, c.SecretHash, presented); err != nil {
 			if errors.Is(err, ErrBusy) {
+				return nil, err
+			}
+			if err := s.padRefusal(ctx, c.SecretHash, presented); err != nil {
 				return nil, err
 			}
 			return c, ErrBadSecret
@@ -269,6 +279,9 @@ func (s *Store) VerifyCredential(ctx context.Context, typ, id, presented string)
 	if err := s.checkSecret(ctx, c.SecretHash, presented); err != nil {
 		if errors.Is(err, ErrBusy) {
 			return nil, err // not a verdict on the secret
+		}
+		if err := s.padRefusal(ctx, c.SecretHash, presented); err != nil {
+			return nil, err
 		}
 		return c, ErrBadSecret
 	}

@@ -93,6 +93,10 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 func (p *policy) authenticate(ctx context.Context, user, pass string, required []string) (*pipeline.Identity, error) {
 	consumer, err := p.store.GetConsumer(ctx, user, true)
 	if errors.Is(err, store.ErrNotFound) {
+		// As slow as a wrong password: no user enumeration (issue #11 §2).
+		if err := p.store.VerifyDecoy(ctx, pass); err != nil {
+			return nil, authn.StoreError(err)
+		}
 		return nil, authn.Refuse(authn.ReasonInvalid, "the user name or password is not valid", p.challenge)
 	} else if err != nil {
 		return nil, authn.StoreError(err)
