@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/lockout"
 	"github.com/gatehouse/gatehouse/internal/model"
 	"github.com/gatehouse/gatehouse/internal/oauth2server"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
@@ -101,7 +102,12 @@ func (a *App) startIdentity(ctx context.Context, cfg *config.Gateway) error {
 	if a.opts.BcryptCost > 0 {
 		cost = a.opts.BcryptCost
 	}
-	a.store = store.New(b, store.Options{BcryptCost: cost, MinPasswordLength: minPassword, Logger: a.log})
+	so := store.Options{BcryptCost: cost, MinPasswordLength: minPassword, Logger: a.log}
+	if f := a.system.FailureLimits; f != nil && f.PasswordChecks != nil {
+		// The CPU bound on bcrypt checks (failureLimits.passwordChecks).
+		so.PasswordChecks, so.PasswordCheckWait = f.PasswordChecks.Concurrency, time.Duration(f.PasswordChecks.MaxWait)
+	}
+	a.store = store.New(b, so)
 	a.log.Info("identity store", "backend", desc)
 	stat := func(i int) func() float64 {
 		return func() float64 {
@@ -120,10 +126,13 @@ func (a *App) startIdentity(ctx context.Context, cfg *config.Gateway) error {
 	}
 	a.env.Identity = a.store
 	a.env.HTTPClient = outboundClient()
+	// Failed authentications are counted on the same limiter: on Redis
+	// every node shares the counts (failureLimits).
+	a.env.Lockout = lockout.NewSet(a.env.RateLimiter, a.system.FailureLimits)
 
 	// The server always exists, so that a reload may enable the oauth2
 	// policy; its endpoints answer only while the config declares it.
-	srv, err := oauth2server.New(ctx, oauth2server.Options{Store: a.store, System: a.system, Logger: a.log, ConfigDir: a.opts.ConfigDir, Limiter: a.env.RateLimiter, Metrics: a.metrics})
+	srv, err := oauth2server.New(ctx, oauth2server.Options{Store: a.store, System: a.system, Logger: a.log, ConfigDir: a.opts.ConfigDir, Limiter: a.env.RateLimiter, Lockout: a.env.Lockout, Metrics: a.metrics})
 	if err != nil {
 		return fmt.Errorf("oauth2: %w", err)
 	}

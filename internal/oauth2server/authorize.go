@@ -8,13 +8,14 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
-
 
 // session is a browser session: anonymous (only a CSRF token and where to
 // go after login) until the user logs in. It lives in the store, so any
@@ -459,14 +460,15 @@ func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	userKey, ipKey := "user:"+username, "ip:"+clientIP(r)
-	for _, k := range []string{userKey, ipKey} {
-		if blocked, left := srv.loginRL.blocked(k); blocked {
-			w.Header().Set("Retry-After", sprintf("%d", int(left.Seconds())+1))
-			srv.render(w, http.StatusTooManyRequests, "login", loginData{Title: "Sign in", CSRF: sess.CSRF, Username: username,
-				Error: "Too many failed attempts. Wait a minute and try again."})
-			return
-		}
+	// Failures count per user and client address, per address, and per
+	// user (internal/lockout); the page says which, without blaming the
+	// reader for attempts that may be someone else's.
+	addr := pipeline.ClientIP(r)
+	if v := srv.lockout.SignIn.Check(ctx, username, addr); v.Blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(v.Seconds()))
+		srv.render(w, http.StatusTooManyRequests, "login", loginData{Title: "Sign in", CSRF: sess.CSRF, Username: username,
+			Error: tooManyMessage(v)})
+		return
 	}
 	user, err := srv.checkUserPassword(ctx, username, password)
 	if err != nil {
@@ -475,13 +477,11 @@ func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
 			srv.serverError(w, err)
 			return
 		}
-		srv.loginRL.fail(userKey)
-		srv.loginRL.fail(ipKey)
+		srv.lockout.SignIn.Fail(ctx, username, addr)
 		srv.render(w, http.StatusUnauthorized, "login", loginData{Title: "Sign in", CSRF: sess.CSRF, Username: username,
 			Error: "The user name or password is incorrect."})
 		return
 	}
-	srv.loginRL.reset(userKey)
 	ret := safeReturn(sess.ReturnTo)
 	_ = srv.s.DeleteRecord(ctx, "session", sid)
 	if _, err := srv.newSession(ctx, w, r, &session{UserID: user.ID}); err != nil {

@@ -1,19 +1,14 @@
 package oauth2server
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
-
-	"github.com/gatehouse/gatehouse/internal/ratelimit"
 )
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
@@ -93,47 +88,3 @@ func basicAuth(r *http.Request) (id, secret string, present bool, err error) {
 	}
 	return u, p, true, nil
 }
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// limiter counts failures per key (a user name, a client id, an address)
-// with the gateway's rate limiter, so that on Redis every node shares the
-// count: limit failures per window, then one attempt per window/limit.
-type limiter struct {
-	rl     ratelimit.Limiter
-	prefix string
-	limit  int
-	window time.Duration
-}
-
-func newLimiter(rl ratelimit.Limiter, prefix string, limit int, w time.Duration) *limiter {
-	return &limiter{rl: rl, prefix: prefix, limit: limit, window: w}
-}
-
-// blocked reports whether key has no attempt left, and for how long. A
-// limiter outage blocks nobody.
-func (l *limiter) blocked(key string) (bool, time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	d, err := l.rl.Peek(ctx, l.prefix+key, l.limit, l.window)
-	if err != nil || d.Allowed {
-		return false, 0
-	}
-	return true, d.RetryAfter
-}
-
-// fail counts a failed attempt for key.
-func (l *limiter) fail(key string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_, _ = l.rl.Allow(ctx, l.prefix+key, l.limit, l.window)
-}
-
-// reset is a no-op kept for the callers: failures decay with time.
-func (l *limiter) reset(string) {}

@@ -23,6 +23,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/lockout"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -48,13 +49,10 @@ type Options struct {
 	// Hostnames are trusted besides the issuer's host and the loopback
 	// names, added to system.config.yml's oauth2.hostnames.
 	Hostnames []string
-	// LoginLimit is how many failed logins a user name or an address may
-	// make per LoginWindow before it gets 429 (default 5 per minute).
-	LoginLimit  int
-	LoginWindow time.Duration
-	// TokenLimit bounds failed client authentications per client id and
-	// address at the token endpoint (default 20 per minute).
-	TokenLimit int
+	// Lockout limits failed sign-ins and client authentications
+	// (internal/lockout); nil builds it from System's failureLimits on
+	// Limiter.
+	Lockout *lockout.Set
 	// Limiter counts the failures; the gateway passes its own (shared by
 	// every node on Redis). Default: per process.
 	Limiter ratelimit.Limiter
@@ -79,8 +77,7 @@ type Server struct {
 	keys     *keyring
 	views    *template.Template
 	static   fs.FS
-	loginRL  *limiter
-	tokenRL  *limiter
+	lockout  *lockout.Set
 	audience []string
 	// parseOpts are the JWT checks (jwtParseOptions).
 	parseOpts []jwt.ParserOption
@@ -113,17 +110,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.LoginLimit == 0 {
-		o.LoginLimit = 5
-	}
-	if o.LoginWindow == 0 {
-		o.LoginWindow = time.Minute
-	}
-	if o.TokenLimit == 0 {
-		o.TokenLimit = 20
-	}
 	if o.Limiter == nil {
 		o.Limiter = ratelimit.NewLocal(o.Now)
+	}
+	if o.Lockout == nil {
+		o.Lockout = lockout.NewSet(o.Limiter, o.System.FailureLimits)
 	}
 	sys := o.System
 	if sys.OAuth2 != nil { // system.config.yml's oauth2 block turns them on too
@@ -138,8 +129,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			session:     8 * time.Hour,
 			transaction: 10 * time.Minute,
 		},
-		loginRL: newLimiter(o.Limiter, "oauth2-login:", o.LoginLimit, o.LoginWindow),
-		tokenRL: newLimiter(o.Limiter, "oauth2-client:", o.TokenLimit, time.Minute),
+		lockout: o.Lockout,
 	}
 	if at := sys.AccessTokens; at != nil {
 		srv.jwtMode = at.TokenType == "jwt"
@@ -284,7 +274,9 @@ func errInvalidClient(basic bool) *oauthError {
 func (srv *Server) writeOAuthError(w http.ResponseWriter, err error) {
 	var oe *oauthError
 	if !errors.As(err, &oe) {
-		if errors.Is(err, store.ErrUnavailable) {
+		if oe = limitedError(w, err); oe != nil {
+			// a failure limit or the password-check bound (lockout.go)
+		} else if errors.Is(err, store.ErrUnavailable) {
 			srv.storeError()
 			w.Header().Set("Retry-After", "1")
 			oe = &oauthError{Status: 503, Code: "temporarily_unavailable", Description: "the store is unavailable; try again shortly"}

@@ -27,7 +27,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/metrics"
-	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -572,27 +571,6 @@ func TestBasicAuthParsing(t *testing.T) {
 		if id != tc.id || sec != tc.secret || present != tc.present || (err == nil) != tc.ok {
 			t.Errorf("%q: %q %q %v %v", tc.header, id, sec, present, err)
 		}
-	}
-}
-
-func TestLimiter(t *testing.T) {
-	clk := newClock()
-	l := newLimiter(ratelimit.NewLocal(clk.Now), "test:", 3, time.Minute)
-	for range 3 {
-		if b, _ := l.blocked("k"); b {
-			t.Fatal("blocked too early")
-		}
-		l.fail("k")
-	}
-	if b, left := l.blocked("k"); !b || left <= 0 || left > time.Minute {
-		t.Fatalf("after 3 failures: %v %v", b, left)
-	}
-	if b, _ := l.blocked("other"); b {
-		t.Error("keys are not independent")
-	}
-	clk.Add(time.Minute)
-	if b, _ := l.blocked("k"); b {
-		t.Error("still blocked after the window")
 	}
 }
 

@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -30,7 +30,9 @@ func (c *client) id() string { return c.consumer.ID() }
 
 // authenticateClient implements RFC 6749 §2.3: HTTP Basic or client_id and
 // client_secret in the body, never both; public clients send client_id
-// alone. Failures are counted per client id and address.
+// alone. Failures are counted per client id and client address
+// (internal/lockout): a stranger's wrong secrets delay the stranger, not
+// the client.
 func (srv *Server) authenticateClient(ctx context.Context, r *http.Request, p url.Values) (*client, error) {
 	id, sec, basic, err := basicAuth(r)
 	if err != nil {
@@ -49,15 +51,12 @@ func (srv *Server) authenticateClient(ctx context.Context, r *http.Request, p ur
 	if id == "" {
 		return nil, errInvalidClient(false)
 	}
-	ipKey, idKey := "ip:"+clientIP(r), "client:"+id
-	for _, k := range []string{ipKey, idKey} {
-		if blocked, left := srv.tokenRL.blocked(k); blocked {
-			return nil, &rateLimited{retry: left}
-		}
+	addr := pipeline.ClientIP(r)
+	if v := srv.lockout.ClientAuth.Check(ctx, id, addr); v.Blocked {
+		return nil, &rateLimited{v: v}
 	}
 	fail := func() (*client, error) {
-		srv.tokenRL.fail(ipKey)
-		srv.tokenRL.fail(idKey)
+		srv.lockout.ClientAuth.Fail(ctx, id, addr)
 		return nil, errInvalidClient(basic)
 	}
 	// Refused before the secret is checked: spend the work of a check all
@@ -105,24 +104,14 @@ func (srv *Server) authenticateClient(ctx context.Context, r *http.Request, p ur
 		}
 		return nil, err
 	}
-	srv.tokenRL.reset(idKey)
 	return &client{consumer: consumer, cred: cred}, nil
 }
-
-type rateLimited struct{ retry time.Duration }
-
-func (e *rateLimited) Error() string { return "too many failed attempts" }
 
 // token is POST /oauth2/token (RFC 6749 §3.2).
 func (srv *Server) token(w http.ResponseWriter, r *http.Request) {
 	resp, err := srv.tokenRequest(r)
 	if err != nil {
-		var rl *rateLimited
-		if errors.As(err, &rl) {
-			w.Header().Set("Retry-After", strconv.Itoa(int(rl.retry.Seconds())+1))
-			err = &oauthError{Status: http.StatusTooManyRequests, Code: "invalid_request", Description: "too many failed attempts; try again later"}
-		}
-		srv.writeOAuthError(w, err)
+		srv.writeOAuthError(w, err) // 429 and 503 with Retry-After too
 		return
 	}
 	noStore(w)
@@ -196,19 +185,20 @@ func (srv *Server) passwordGrant(ctx context.Context, r *http.Request, c *client
 	if password == "" {
 		return nil, errInvalidRequest("Missing required parameter: password")
 	}
-	key := "user:" + username
-	if blocked, left := srv.loginRL.blocked(key); blocked {
-		return nil, &rateLimited{retry: left}
+	// The sign-in page's limits: per user and address, per address over
+	// every user (spraying), per user (delaying only failing addresses).
+	addr := pipeline.ClientIP(r)
+	if v := srv.lockout.SignIn.Check(ctx, username, addr); v.Blocked {
+		return nil, &rateLimited{v: v}
 	}
 	user, err := srv.checkUserPassword(ctx, username, password)
 	if err != nil {
 		var oe *oauthError
 		if errors.As(err, &oe) {
-			srv.loginRL.fail(key)
+			srv.lockout.SignIn.Fail(ctx, username, addr)
 		}
 		return nil, err
 	}
-	srv.loginRL.reset(key)
 	scopes, err := grantScopes(p.Get("scope"), c.cred.Scopes)
 	if err != nil {
 		return nil, err

@@ -111,6 +111,11 @@ func (srv *Server) renderError(w http.ResponseWriter, status int, title, msg str
 }
 
 func (srv *Server) serverError(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrBusy) { // the password-check bound (lockout.go)
+		w.Header().Set("Retry-After", "1")
+		srv.renderError(w, http.StatusServiceUnavailable, "Temporarily unavailable", "Too many sign-ins are being checked right now. Try again in a moment.")
+		return
+	}
 	if errors.Is(err, store.ErrUnavailable) {
 		srv.storeError()
 		w.Header().Set("Retry-After", "1")

@@ -74,6 +74,9 @@ func InsufficientScope(required []string, bearer bool) *pipeline.Rejection {
 // StoreError turns a store failure into a 503 (the store is down: try
 // again) or leaves it an internal error.
 func StoreError(err error) error {
+	if errors.Is(err, store.ErrBusy) {
+		return Busy(err)
+	}
 	if errors.Is(err, store.ErrUnavailable) {
 		return &pipeline.Rejection{Status: http.StatusServiceUnavailable, Code: ReasonStoreUnavailable,
 			Message: "the identity store is unavailable; try again shortly",

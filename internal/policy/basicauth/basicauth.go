@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/lockout"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -35,6 +36,7 @@ type policy struct {
 	strip     bool
 	store     pipeline.IdentityStore
 	challenge string
+	guard     *lockout.Guard // failureLimits.basicAuth
 }
 
 // New builds a basic-auth step.
@@ -50,7 +52,8 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		return nil, action.Errorf("", "basic-auth needs the identity store")
 	}
 	return &policy{o: o, strip: o.StripCredentials == nil || *o.StripCredentials, store: env.Identity,
-		challenge: `Basic realm="` + o.Realm + `", charset="UTF-8"`}, nil
+		challenge: `Basic realm="` + o.Realm + `", charset="UTF-8"`,
+		guard:     authn.Guard(env, func(s *lockout.Set) *lockout.Guard { return s.BasicAuth }, "basic-auth", lockout.BasicAuth)}, nil
 }
 
 // parse decodes the base64(user:password) of "Basic <credentials>"; the
@@ -82,8 +85,18 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if !ok {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(authn.ReasonMalformed, "the Authorization header is not valid HTTP Basic", p.challenge))
 	}
-	id, err := p.authenticate(r.Context(), user, pass, pipeline.StateOf(r).Scopes)
+	// The failure limits are checked before the password, so that past
+	// them even a right guess tells the guesser nothing. They count per
+	// user name as sent and client address (internal/lockout).
+	ctx, addr := r.Context(), pipeline.ClientIP(r)
+	if v := p.guard.Check(ctx, user, addr); v.Blocked {
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.TooManyFailures(v))
+	}
+	id, err := p.authenticate(ctx, user, pass, pipeline.StateOf(r).Scopes)
 	if err != nil {
+		if authn.Guessed(err) {
+			p.guard.Fail(ctx, user, addr)
+		}
 		return authn.Fail(w, r, next, p.o.PassThrough, err)
 	}
 	source.Strip(r, cred, p.strip, false)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/lockout"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -35,6 +36,7 @@ type policy struct {
 	strip     bool
 	store     pipeline.IdentityStore
 	challenge string
+	guard     *lockout.Guard // failureLimits.keyAuth
 }
 
 // New builds a key-auth step.
@@ -59,7 +61,8 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		return nil, action.Errorf("", "key-auth needs the identity store")
 	}
 	p := &policy{o: o, strip: o.StripCredentials == nil || *o.StripCredentials,
-		store: env.Identity, challenge: o.APIKeyHeaderScheme + ` realm="gatehouse"`}
+		store: env.Identity, challenge: o.APIKeyHeaderScheme + ` realm="gatehouse"`,
+		guard: authn.Guard(env, func(s *lockout.Set) *lockout.Guard { return s.KeyAuth }, "key-auth", lockout.KeyAuth)}
 	if !o.DisableHeaders {
 		p.src.Header = http.CanonicalHeaderKey(strings.TrimSpace(o.APIKeyHeader))
 		if !o.DisableHeadersScheme {
@@ -95,8 +98,19 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if key == "" {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(authn.ReasonMissing, "an API key is required", p.challenge))
 	}
-	id, err := p.authenticate(r.Context(), key, pipeline.StateOf(r).Scopes)
+	// The failure limits are checked before the key, so that past them
+	// even a right guess tells the guesser nothing. They count per key id
+	// and client address (internal/lockout).
+	keyID, _, _ := strings.Cut(key, ":")
+	ctx, addr := r.Context(), pipeline.ClientIP(r)
+	if v := p.guard.Check(ctx, keyID, addr); v.Blocked {
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.TooManyFailures(v))
+	}
+	id, err := p.authenticate(ctx, key, pipeline.StateOf(r).Scopes)
 	if err != nil {
+		if authn.Guessed(err) {
+			p.guard.Fail(ctx, keyID, addr)
+		}
 		return authn.Fail(w, r, next, p.o.PassThrough, err)
 	}
 	// Wherever it was read from, the key leaves no copy behind.
