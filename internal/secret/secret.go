@@ -75,11 +75,6 @@ func HashSlow(s string, cost int) (string, error) {
 	return string(h), err
 }
 
-// Slow reports whether hash was made by HashSlow (bcrypt), so that checking
-// it costs the bcrypt work factor; a HashFast hash, or none, is checked in
-// microseconds.
-func Slow(hash string) bool { return hash != "" && !strings.HasPrefix(hash, sha256Prefix) }
-
 // ErrMismatch is returned for a wrong secret.
 var ErrMismatch = errors.New("secret does not match")
 

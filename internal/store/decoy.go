@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/gatehouse/gatehouse/internal/secret"
@@ -20,7 +21,10 @@ import (
 //     wrong secret's, and the callers' own refusals before any credential
 //     is read (VerifyDecoy).
 //
-// A success is not padded: it says nothing an attacker can use, and the
+// The decoy checks go through the bound on bcrypt checks (bcryptgate.go)
+// as the real ones do, so under a flood an unknown name gets the same
+// ErrBusy as a known one. A success is not padded: it says nothing an
+// attacker can use, and the
 // hot path of generated API keys stays at microseconds. A hash made at
 // another cost than today's (crypto.saltRounds changed since) still takes
 // its own time: rotating the secret re-hashes it at the configured cost.
@@ -55,9 +59,9 @@ func decoyHash(cost int) string {
 // the store's cost, and refuses it whatever it is. Callers that refuse a
 // presented secret before any credential is checked (no such user or
 // client, a deactivated consumer) run it, so that the refusal takes as long
-// as a wrong secret's. An error means the check could not start (the node is
-// too busy): the caller answers as it would for a real check that could
-// not, so an overloaded node does not tell names apart either.
+// as a wrong secret's. Its only error is ErrBusy, when the check could not
+// start (bcryptgate.go): the caller answers as it would for a real check
+// that could not, so an overloaded node does not tell names apart either.
 func (s *Store) VerifyDecoy(ctx context.Context, presented string) error {
 	return s.decoyCheck(ctx, decoyHash(s.bcryptCost), presented)
 }
@@ -77,18 +81,20 @@ func (s *Store) verifyUnknown(ctx context.Context, typ, id, presented string) er
 
 // padRefusal follows a failed check of presented against hash: when that
 // check was fast (a generated secret's SHA-256, or no hash), it adds the
-// decoy check, so the refusal costs what a bcrypt refusal costs. Its error
-// is VerifyDecoy's.
+// decoy check, so the refusal costs what a bcrypt refusal costs. Its only
+// error is ErrBusy.
 func (s *Store) padRefusal(ctx context.Context, hash, presented string) error {
-	if secret.Slow(hash) {
+	if slowHash(hash) {
 		return nil
 	}
 	return s.VerifyDecoy(ctx, presented)
 }
 
-// decoyCheck is the check itself. It refuses whatever presented is, and
-// reports no error until checks are bounded.
-func (s *Store) decoyCheck(_ context.Context, hash, presented string) error {
-	_ = secret.Verify(hash, presented)
+// decoyCheck is the check itself, bounded as the real ones are; only
+// ErrBusy is returned.
+func (s *Store) decoyCheck(ctx context.Context, hash, presented string) error {
+	if err := s.checkSecret(ctx, hash, presented); errors.Is(err, ErrBusy) {
+		return err
+	}
 	return nil
 }
