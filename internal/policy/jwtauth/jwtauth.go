@@ -346,7 +346,7 @@ func (p *policy) identify(ctx context.Context, c *Claims) (*pipeline.Identity, e
 		msg := PublicMessage(reason)
 		return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: reason, Message: msg,
 			Challenge: strings.Replace(authn.BearerChallenge("invalid_token", msg, ""), "Bearer", p.extract.scheme(), 1),
-			Err: errors.New(detail)}
+			Err:       errors.New(detail)}
 	}
 	// Controlled mode (Express Gateway): sub is the keyId of a jwt
 	// credential; the credential and its consumer must be active. These
