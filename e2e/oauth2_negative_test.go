@@ -223,11 +223,12 @@ func TestOAuth2ClientAuthentication(t *testing.T) {
 	if ch := err.(*oauth2.RetrieveError).Response.Header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Basic ") {
 		t.Errorf("WWW-Authenticate = %q, want a Basic challenge", ch)
 	}
-	// In the body: 401 invalid_client, no challenge.
+	// In the body: 401 invalid_client, and the same challenge: every 401
+	// carries one (RFC 9110 §15.5.2, issue #11 §2).
 	err = cc("wrong", oauth2.AuthStyleInParams)
 	retrieveErr(t, err, 401, "invalid_client")
-	if ch := err.(*oauth2.RetrieveError).Response.Header.Get("WWW-Authenticate"); ch != "" {
-		t.Errorf("WWW-Authenticate = %q for body credentials", ch)
+	if ch := err.(*oauth2.RetrieveError).Response.Header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Basic ") {
+		t.Errorf("WWW-Authenticate = %q for body credentials, want a Basic challenge", ch)
 	}
 	// Unknown client, no credentials at all, both methods at once.
 	st, h, body := g.postForm(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, "nobody", "x")
