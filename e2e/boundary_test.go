@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -322,4 +323,59 @@ func boundaryToken(t *testing.T, extra map[string]any) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// TestBoundaryEndpointBodyLimit: an apiEndpoint's maxBodyBytes refuses a
+// declared length over it with 413 before any 100 Continue, cuts a chunked
+// body at it, and lets a body within it through.
+func TestBoundaryEndpointBodyLimit(t *testing.T) {
+	up, reached := countingUpstream(t)
+	g := startGateway(t, fmt.Sprintf(`http: {port: 0, host: 127.0.0.1}
+apiEndpoints:
+  small: {paths: ['/small/*'], maxBodyBytes: 100}
+serviceEndpoints:
+  up: {url: '%s'}
+policies: [proxy]
+pipelines:
+  p:
+    apiEndpoints: [small]
+    policies: [{proxy: {action: {serviceEndpoint: up}}}]
+`, up))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "POST /small/x HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\nExpect: 100-continue\r\n\r\n")
+	line, _ := bufio.NewReader(conn).ReadString('\n')
+	if !strings.HasPrefix(line, "HTTP/1.1 413") {
+		t.Errorf("Expect: 100-continue over the endpoint's limit: first line %q, want 413 before any 100 Continue", line)
+	}
+	if status, _ := rawRequest(t, g.base, "POST /small/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"+
+		"64\r\n"+strings.Repeat("a", 100)+"\r\n1\r\nb\r\n0\r\n\r\n"); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked body over the endpoint's limit: %d, want 413", status)
+	}
+	if n := reached(); n != 0 {
+		t.Errorf("%d refused requests reached the upstream", n)
+	}
+	if status, _ := rawRequest(t, g.base, "POST /small/x HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\nConnection: close\r\n\r\n"+strings.Repeat("a", 100)); status != 200 {
+		t.Errorf("a body within the limit: %d, want 200", status)
+	}
+}
+
+// countingUpstream reads whole bodies and counts the requests that did.
+func countingUpstream(t *testing.T) (string, func() int) {
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			return
+		}
+		mu.Lock()
+		n++
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func() int { mu.Lock(); defer mu.Unlock(); return n }
 }

@@ -101,7 +101,7 @@ func TestGatewayErrors(t *testing.T) {
 		{
 			name: "unknown nested key",
 			yaml: "http:\n  port: 8080\napiEndpoints:\n  api:\n    paht: /x\n",
-			want: []string{"gateway.config.yml:5: apiEndpoints.api.paht: unknown key (expected one of: host, hostRegex, paths, path, pathRegex, methods, scopes, allowEncodedSlashes, allowPathParameters)"},
+			want: []string{"gateway.config.yml:5: apiEndpoints.api.paht: unknown key (expected one of: host, hostRegex, paths, path, pathRegex, methods, scopes, allowEncodedSlashes, allowPathParameters, maxBodyBytes)"},
 		},
 		{
 			name: "wrong type",

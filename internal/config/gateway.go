@@ -132,7 +132,10 @@ type Endpoint struct {
 	// parameters), which servlet containers strip before matching;
 	// refused with 400 otherwise.
 	AllowPathParameters bool `yaml:"allowPathParameters"`
-	Pos                 Pos
+	// MaxBodyBytes lowers the listener's maxBodyBytes for this endpoint
+	// (0: the listener's limit alone).
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	Pos          Pos
 }
 
 // AllPaths is paths and its alias path together.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -186,4 +187,25 @@ func upstreamNames(steps []pipeline.Policy) map[string]struct{} {
 		}
 	}
 	return set
+}
+
+// limitBody applies an apiEndpoint's maxBodyBytes, below the listener's
+// (internal/app checks that one before routing). A declared length over it
+// is refused before anything reads the body, so a client that sent
+// Expect: 100-continue gets 413 and never a 100 Continue (RFC 9110
+// §10.1.1); a chunked body is cut at the limit, which the proxy answers
+// with 413 and an aborted upstream request. r is the gateway's own copy
+// of the request (WithState), so net/http's bookkeeping is untouched.
+func limitBody(w http.ResponseWriter, r *http.Request, limit int64) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	if r.ContentLength > limit {
+		return &pipeline.Rejection{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+			Message: "the request body is larger than " + strconv.FormatInt(limit, 10) + " bytes"}
+	}
+	if r.ContentLength < 0 {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
+	return nil
 }

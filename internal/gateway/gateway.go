@@ -119,6 +119,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case trace && traceRefused(r.Method, rte.methods):
 		err = &pipeline.Rejection{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
 			Message: r.Method + " is refused unless the apiEndpoint lists it in methods"}
+	case rte.maxBody > 0:
+		err = limitBody(rw, r, rte.maxBody)
 	}
 	if err != nil {
 		pipeline.WriteError(rw, r, err, g.log)

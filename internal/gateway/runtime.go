@@ -40,6 +40,7 @@ type route struct {
 	handler  pipeline.Handler
 	// what the apiEndpoint accepts in a path (boundary.go)
 	allowEncodedSlashes, allowPathParameters bool
+	maxBody                                  int64 // 0: the listener's limit alone
 }
 
 // Closer is implemented by policies that hold resources (connection pools)
@@ -110,6 +111,9 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 				if len(list) > 1 {
 					path = fmt.Sprintf("%s[%d]", path, i)
 				}
+				if ep.MaxBodyBytes < 0 {
+					at(ep.Pos.Line, path+".maxBodyBytes", "must not be negative (0 keeps the listener's limit)")
+				}
 				paths := ep.AllPaths()
 				if len(paths) == 0 {
 					paths = []string{""}
@@ -120,7 +124,7 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 						spec.Paths = []string{p}
 					}
 					r := &route{endpoint: ref.Name, path: p, scopes: ep.Scopes, methods: ep.Methods, pipeline: sv.pipeline, handler: sv.handler,
-						allowEncodedSlashes: ep.AllowEncodedSlashes, allowPathParameters: ep.AllowPathParameters}
+						allowEncodedSlashes: ep.AllowEncodedSlashes, allowPathParameters: ep.AllowPathParameters, maxBody: ep.MaxBodyBytes}
 					if err := b.Add(spec, r); err != nil {
 						at(ep.Pos.Line, path, "%v", err)
 					}
