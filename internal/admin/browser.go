@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/hostname"
 )
 
 // The Admin API cannot be driven from a browser (issue #11 §5). Its
@@ -54,13 +54,13 @@ import (
 // preflight (OPTIONS, which carries a foreign Origin) is refused and no
 // page can read an answer.
 
-// hostnames canonicalizes the configured names (config.CanonicalHostname);
+// hostnames canonicalizes the configured names (hostname.Canonical);
 // an address that listens everywhere names no host, and an entry that is
 // not a host name cannot match a valid Host, so both are left out.
 func hostnames(names []string) map[string]bool {
 	out := map[string]bool{}
 	for _, n := range names {
-		h, err := config.CanonicalHostname(n)
+		h, err := hostname.Canonical(n)
 		if err != nil {
 			continue
 		}
@@ -113,11 +113,11 @@ func clip(s string) string {
 // hostAllowed checks r.Host (the Host header, or the authority of an
 // absolute request target) against the allow-list.
 func (a *server) hostAllowed(r *http.Request) bool {
-	h, ok := requestHost(r.Host)
+	h, ok := hostname.FromHeader(r.Host)
 	if !ok {
 		return false
 	}
-	if loopbackName(h) || a.hosts[h] {
+	if hostname.IsLoopback(h) || a.hosts[h] {
 		return true
 	}
 	ip := net.ParseIP(h)
@@ -130,54 +130,6 @@ func (a *server) hostAllowed(r *http.Request) bool {
 	la, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	tcp, _ := la.(*net.TCPAddr)
 	return tcp != nil && tcp.IP.Equal(ip)
-}
-
-// requestHost splits a Host header (RFC 9110 §7.2: uri-host [":" port])
-// and returns its host canonical (config.CanonicalHostname); ok is false
-// for anything else: an empty Host, a port that is not digits, a bare or
-// zoned IPv6 address. (The authorization server parses its Host the same
-// way, in oauth2server/names.go.)
-func requestHost(hostport string) (string, bool) {
-	host, port := hostport, ""
-	if strings.HasPrefix(hostport, "[") {
-		end := strings.IndexByte(hostport, ']')
-		if end < 0 {
-			return "", false
-		}
-		host, port = hostport[1:end], hostport[end+1:]
-		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil {
-			return "", false
-		}
-		if port != "" {
-			if port[0] != ':' || port == ":" {
-				return "", false
-			}
-			port = port[1:]
-		}
-	} else if i := strings.IndexByte(hostport, ':'); i >= 0 {
-		host, port = hostport[:i], hostport[i+1:]
-		if port == "" {
-			return "", false
-		}
-	}
-	if strings.Trim(port, "0123456789") != "" || len(port) > 5 {
-		return "", false
-	}
-	h, err := config.CanonicalHostname(host)
-	if err != nil || strings.Contains(h, ":") != strings.HasPrefix(hostport, "[") {
-		return "", false
-	}
-	return h, true
-}
-
-// loopbackName reports whether a canonical host is localhost or a loopback
-// address.
-func loopbackName(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // crossSite reports whether the browser says the request comes from a page

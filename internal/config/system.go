@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse/gatehouse/internal/hostname"
 )
 
 // System is system.config.yml: the store, crypto, sessions and token
@@ -188,7 +190,7 @@ func (h *Hostnames) decodeNode(d *decoder, n *yaml.Node, path string) {
 			if name = strings.TrimSpace(name); name == "" {
 				continue
 			}
-			c, err := CanonicalHostname(name)
+			c, err := hostname.Canonical(name)
 			if err != nil {
 				d.errorf(item, ipath, "%v", err)
 				continue
@@ -197,37 +199,6 @@ func (h *Hostnames) decodeNode(d *decoder, n *yaml.Node, path string) {
 		}
 	}
 	*h = out
-}
-
-// CanonicalHostname checks a configured host name (or IP address) and
-// returns it as requests are compared with it: lower case, without a
-// trailing dot or the brackets of an IPv6 address.
-func CanonicalHostname(name string) (string, error) {
-	c := strings.TrimSuffix(strings.ToLower(name), ".")
-	if strings.HasPrefix(c, "[") && strings.HasSuffix(c, "]") {
-		c = c[1 : len(c)-1]
-		if ip := net.ParseIP(c); ip == nil || ip.To4() != nil {
-			return "", fmt.Errorf("%q is not a host name or an IPv6 address", name)
-		}
-		return c, nil
-	}
-	if net.ParseIP(c) != nil {
-		return c, nil
-	}
-	switch {
-	case strings.Contains(c, "*"):
-		return "", fmt.Errorf("%q: wildcards are not accepted, list each name", name)
-	case strings.ContainsAny(c, ":/@?#"):
-		return "", fmt.Errorf("%q is not a host name: give the name alone, without scheme, port or path (the port is not compared)", name)
-	case c == "":
-		return "", fmt.Errorf("%q is not a host name", name)
-	}
-	for _, label := range strings.Split(c, ".") {
-		if label == "" || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
-			return "", fmt.Errorf("%q is not a host name (letters, digits, '-' and '_' in dot-separated labels; an internationalized name in its xn-- form)", name)
-		}
-	}
-	return c, nil
 }
 
 // RedisTLS enables TLS to Redis, with optional client certificate and CA.
@@ -349,7 +320,7 @@ func CheckIssuer(iss string) error {
 		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(iss, "#") {
 		return fmt.Errorf("must be the authorization server's URL, such as https://auth.example.com (http or https, a host, no query or fragment; RFC 8414 §2), got %q", iss)
 	}
-	if _, err := CanonicalHostname(u.Hostname()); err != nil {
+	if _, err := hostname.Canonical(u.Hostname()); err != nil {
 		return fmt.Errorf("must be the authorization server's URL: %v", err)
 	}
 	return nil

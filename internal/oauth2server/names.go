@@ -2,12 +2,12 @@ package oauth2server
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/hostname"
 )
 
 // Names the server trusts (issue #10 §5). The issuer and the endpoint URLs
@@ -29,7 +29,7 @@ import (
 // 9110 §15.5.20) before any handler runs.
 
 // trustedNames builds the set of trusted hosts: the issuer's host and the
-// configured names, canonical (config.CanonicalHostname).
+// configured names, canonical (hostname.Canonical).
 func trustedNames(issuer string, names []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	if issuer != "" {
@@ -37,11 +37,11 @@ func trustedNames(issuer string, names []string) (map[string]bool, error) {
 			return nil, fmt.Errorf("accessTokens.issuer %w", err)
 		}
 		u, _ := url.Parse(issuer)
-		h, _ := config.CanonicalHostname(u.Hostname())
+		h, _ := hostname.Canonical(u.Hostname())
 		out[h] = true
 	}
 	for _, n := range names {
-		h, err := config.CanonicalHostname(n)
+		h, err := hostname.Canonical(n)
 		if err != nil {
 			return nil, fmt.Errorf("oauth2.hostnames: %w", err)
 		}
@@ -50,56 +50,10 @@ func trustedNames(issuer string, names []string) (map[string]bool, error) {
 	return out, nil
 }
 
-// requestHost splits a Host header (RFC 9110 §7.2: host [":" port]) and
-// returns its host canonical; ok is false for anything else (an empty
-// Host, a port that is not digits, a bare IPv6 address).
-func requestHost(hostport string) (string, bool) {
-	host, port := hostport, ""
-	if strings.HasPrefix(hostport, "[") {
-		end := strings.IndexByte(hostport, ']')
-		if end < 0 {
-			return "", false
-		}
-		host, port = hostport[1:end], hostport[end+1:]
-		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil {
-			return "", false
-		}
-		if port != "" {
-			if port[0] != ':' || port == ":" {
-				return "", false
-			}
-			port = port[1:]
-		}
-	} else if i := strings.IndexByte(hostport, ':'); i >= 0 {
-		host, port = hostport[:i], hostport[i+1:]
-		if port == "" {
-			return "", false
-		}
-	}
-	if strings.Trim(port, "0123456789") != "" || len(port) > 5 {
-		return "", false
-	}
-	h, err := config.CanonicalHostname(host)
-	if err != nil || strings.Contains(h, ":") != strings.HasPrefix(hostport, "[") {
-		return "", false
-	}
-	return h, true
-}
-
-// loopbackName reports whether a canonical host is localhost or a loopback
-// address.
-func loopbackName(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
 // trusted reports whether the server answers for a Host header.
 func (srv *Server) trusted(hostport string) bool {
-	h, ok := requestHost(hostport)
-	return ok && (srv.hosts[h] || loopbackName(h))
+	h, ok := hostname.FromHeader(hostport)
+	return ok && (srv.hosts[h] || hostname.IsLoopback(h))
 }
 
 // issuer is the configured issuer, or the origin of the request, whose

@@ -13,21 +13,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 )
 
-func TestRequestHost(t *testing.T) {
-	for in, want := range map[string]string{
-		"auth.example.com": "auth.example.com", "Auth.Example.COM:8443": "auth.example.com", "auth.example.com.": "auth.example.com",
-		"127.0.0.1": "127.0.0.1", "127.0.0.1:80": "127.0.0.1", "[::1]": "::1", "[::1]:8080": "::1", "localhost:0": "localhost",
-		// refused
-		"": "", ":80": "", "a:": "", "a:b": "", "a:1:2": "", "::1": "", "[::1": "", "[::1]x": "", "[127.0.0.1]": "",
-		"a:123456": "", "a b": "", "a/b": "", "user@a": "", "[::1]:": "",
-	} {
-		got, ok := requestHost(in)
-		if got != want || ok != (want != "") {
-			t.Errorf("requestHost(%q) = %q %v, want %q", in, got, ok, want)
-		}
-	}
-}
-
 // hostRequest sends a request with the given Host to srv's Handle.
 func hostRequest(t *testing.T, srv *Server, method, host, path string, form url.Values) (*httptest.ResponseRecorder, map[string]any) {
 	t.Helper()
