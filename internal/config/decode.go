@@ -487,6 +487,41 @@ func (l *StringList) decodeNode(d *decoder, n *yaml.Node, path string) {
 	}
 }
 
+// decodeEntries reads a list of entries (a YAML list, or one string of
+// entries separated by commas, for ${VAR}) and parses each, reporting a bad
+// one at its line and index.
+func decodeEntries[T any](d *decoder, n *yaml.Node, path string, parse func(string) (T, error)) []T {
+	var raw StringList
+	raw.decodeNode(d, n, path)
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	var out []T
+	for i, item := range items {
+		item = resolve(item)
+		if item.Kind != yaml.ScalarNode || isNull(item) {
+			continue // reported by StringList
+		}
+		ipath := path
+		if n.Kind == yaml.SequenceNode {
+			ipath = fmt.Sprintf("%s[%d]", path, i)
+		}
+		for _, e := range strings.Split(item.Value, ",") {
+			if e = strings.TrimSpace(e); e == "" {
+				continue
+			}
+			v, err := parse(e)
+			if err != nil {
+				d.errorf(item, ipath, "%v", err)
+				continue
+			}
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func (m *Named[T]) decodeNode(d *decoder, n *yaml.Node, path string) {
 	if isNull(n) {
 		return

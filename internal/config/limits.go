@@ -18,35 +18,7 @@ import (
 type Prefixes []netip.Prefix
 
 func (p *Prefixes) decodeNode(d *decoder, n *yaml.Node, path string) {
-	var raw StringList
-	raw.decodeNode(d, n, path)
-	items := []*yaml.Node{n}
-	if n.Kind == yaml.SequenceNode {
-		items = n.Content
-	}
-	var out Prefixes
-	for i, item := range items {
-		item = resolve(item)
-		if item.Kind != yaml.ScalarNode || isNull(item) {
-			continue // reported by StringList
-		}
-		ipath := path
-		if n.Kind == yaml.SequenceNode {
-			ipath = fmt.Sprintf("%s[%d]", path, i)
-		}
-		for _, e := range strings.Split(item.Value, ",") {
-			if e = strings.TrimSpace(e); e == "" {
-				continue
-			}
-			pfx, err := ParsePrefix(e)
-			if err != nil {
-				d.errorf(item, ipath, "%v", err)
-				continue
-			}
-			out = append(out, pfx)
-		}
-	}
-	*p = out
+	*p = decodeEntries(d, n, path, ParsePrefix)
 }
 
 // ParsePrefix reads one trustedProxies entry: a CIDR or an address.

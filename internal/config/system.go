@@ -170,35 +170,7 @@ type OAuth2Server struct {
 type Hostnames []string
 
 func (h *Hostnames) decodeNode(d *decoder, n *yaml.Node, path string) {
-	var raw StringList
-	raw.decodeNode(d, n, path)
-	items := []*yaml.Node{n}
-	if n.Kind == yaml.SequenceNode {
-		items = n.Content
-	}
-	var out Hostnames
-	for i, item := range items {
-		item = resolve(item)
-		if item.Kind != yaml.ScalarNode || isNull(item) {
-			continue // reported by StringList
-		}
-		ipath := path
-		if n.Kind == yaml.SequenceNode {
-			ipath = fmt.Sprintf("%s[%d]", path, i)
-		}
-		for _, name := range strings.Split(item.Value, ",") {
-			if name = strings.TrimSpace(name); name == "" {
-				continue
-			}
-			c, err := hostname.Canonical(name)
-			if err != nil {
-				d.errorf(item, ipath, "%v", err)
-				continue
-			}
-			out = append(out, c)
-		}
-	}
-	*h = out
+	*h = decodeEntries(d, n, path, hostname.Canonical)
 }
 
 // RedisTLS enables TLS to Redis, with optional client certificate and CA.
