@@ -246,8 +246,14 @@ func canonicalize(p string, f Flags) (Result, error) {
 		out = append(out, '/')
 	}
 	// The flags describe the result, not the input: "/a;x/../b" is "/b".
-	_, res, _ := isCanonical(string(out), f)
-	res.Path = string(out)
+	// The scan also refuses what decoding made: "/%25%300" decodes to the
+	// double-encoded "/%2500".
+	p = string(out)
+	_, res, err := isCanonical(p, f)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Path = p
 	return res, nil
 }
 

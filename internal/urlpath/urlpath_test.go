@@ -37,6 +37,8 @@ func TestCanonical(t *testing.T) {
 		{in: "/a%20b", want: "/a%20b"},
 		{in: "/100%25off", want: "/100%25off"},
 		{in: "/%252e%252e/x", err: ErrDoubleEncoded},
+		{in: "/%25%300", err: ErrDoubleEncoded}, // found by FuzzCanonical: decoding makes %2500
+		{in: "/%25%32%65", err: ErrDoubleEncoded},
 		{in: "/a%252Fb", flags: AllowEncodedSlash, err: ErrDoubleEncoded},
 		{in: "/caf%c3%a9", want: "/caf%C3%A9"},
 		{in: "/café", want: "/caf%C3%A9"},
