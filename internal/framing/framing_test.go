@@ -82,6 +82,9 @@ func TestRefusals(t *testing.T) {
 		{"TE tab", "POST /a HTTP/1.1\r\nTransfer-Encoding:\tchunked\r\n\r\n0\r\n\r\n" + next, CodeTransferEncoding, "POST /a HTTP/1.1", ""},
 		{"TE gzip", "POST /a HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + next, CodeUnsupportedTransferCoding, "POST /a HTTP/1.1", ""},
 		{"TE HTTP/1.0", "POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + next, CodeTransferEncodingHTTP10, "POST /a HTTP/1.0", ""},
+		// net/http serves any HTTP/1.x as 1.1 (review finding: these skipped every check)
+		{"CL and TE in HTTP/1.2", "POST /a HTTP/1.2\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + next, CodeContentLengthAndTransferEncoding, "POST /a HTTP/1.2", ""},
+		{"duplicate CL in HTTP/1.9", "POST /a HTTP/1.9\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc" + next, CodeDuplicateContentLength, "POST /a HTTP/1.9", ""},
 		{"obs-fold", "GET /a HTTP/1.1\r\nX: 1\r\n\t2\r\n\r\n" + next, CodeObsFold, "GET /a HTTP/1.1", ""},
 		{"bare LF lines", "POST /a HTTP/1.1\nContent-Length: 1\nTransfer-Encoding: chunked\n\n" + next, CodeContentLengthAndTransferEncoding, "POST /a HTTP/1.1", ""},
 		{"after a good request", next + "POST /b HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", CodeDuplicateContentLength, "POST /b HTTP/1.1", next},

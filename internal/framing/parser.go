@@ -31,6 +31,7 @@ package framing
 
 import (
 	"bytes"
+	"net/http"
 )
 
 // verdict is what the parser decided about the bytes it was given.
@@ -247,13 +248,16 @@ func (p *parser) requestLine(line []byte) bool {
 		return false
 	}
 	p.post = string(method) == "POST"
-	switch string(proto) {
-	case "HTTP/1.1":
-		p.version = 11
-	case "HTTP/1.0":
+	// The version as net/http reads it (ParseHTTPVersion): it serves any
+	// HTTP/1.x, so HTTP/1.2 and HTTP/1.9 are framed as HTTP/1.1 and must
+	// be checked as such; only HTTP/1.0 has 1.0's framing.
+	switch major, minor, ok := http.ParseHTTPVersion(string(proto)); {
+	case ok && major == 1 && minor == 0:
 		p.version = 10
+	case ok && major == 1:
+		p.version = 11
 	default:
-		p.bad = true // HTTP/1.2, HTTP/2.0...: net/http answers 505 or 400
+		p.bad = true // HTTP/2.0, HTTP/x: net/http answers 505 or 400
 	}
 	return true
 }
