@@ -179,10 +179,14 @@ func afterScheme(v, scheme string) (string, bool) {
 	if scheme == "" {
 		return v, true
 	}
-	s, rest, ok := strings.Cut(v, " ")
-	if !ok || !strings.EqualFold(s, scheme) {
+	// RFC 9110 §11.4 separates the scheme with SP; a tab is cut too, since
+	// upstreams that split on any whitespace would read "Bearer\tX" as a
+	// bearer credential, which must then count as one (found in review).
+	i := strings.IndexAny(v, " \t")
+	if i < 0 || !strings.EqualFold(v[:i], scheme) {
 		return "", false
 	}
+	rest := v[i+1:]
 	rest = strings.TrimSpace(rest)
 	return rest, rest != ""
 }

@@ -41,6 +41,7 @@ func TestFind(t *testing.T) {
 	}{
 		{name: "nothing", src: bearerSrc, r: req("")},
 		{name: "header", src: bearerSrc, r: req("", "Authorization", "Bearer abc"), value: "abc"},
+		{name: "header, tab-separated", src: bearerSrc, r: req("", "Authorization", "Bearer\tabc"), value: "abc"},
 		{name: "scheme in any case, spaces trimmed", src: bearerSrc, r: req("", "Authorization", "  bEaReR   abc  "), value: "abc"},
 		{name: "query", src: bearerSrc, r: req("a=1&access_token=abc&b=2"), value: "abc", inQuery: true},
 		{name: "query, escaped value", src: bearerSrc, r: req("access_token=a%7Cb%2Bc+d"), value: "a|b+c d", inQuery: true},
@@ -68,6 +69,7 @@ func TestFind(t *testing.T) {
 		{name: "comma-joined, no scheme", src: noScheme, r: req("", "X-Api-Key", "k:s, k2:s2"), refused: "comma-joined"},
 		{name: "header and query", src: bearerSrc, r: req("access_token=b", "Authorization", "Bearer a"), refused: "the Authorization header and the access_token query parameter"},
 		{name: "header and query, the same token", src: bearerSrc, r: req("access_token=a", "Authorization", "Bearer a"), refused: "the Authorization header and the access_token query parameter"},
+		{name: "a tab after the scheme still counts", src: bearerSrc, r: req("access_token=good", "Authorization", "Bearer\tother"), refused: "the Authorization header and the access_token query parameter"},
 		{name: "header and an escaped query key", src: bearerSrc, r: req("access%5ftoken=b", "Authorization", "Bearer a"), refused: "and the access_token query parameter"},
 		{name: "header and a query behind ';'", src: bearerSrc, r: req("x=1;access_token=b", "Authorization", "Bearer a"), refused: "and the access_token query parameter"},
 		{name: "query twice", src: bearerSrc, r: req("access_token=a&access_token=b"), refused: "the access_token query parameter, 2 times"},
