@@ -329,6 +329,11 @@ func TestLockoutBasicAuth(t *testing.T) {
 		}
 		retryAfter(t, resp.Header, 6) // one more per minute/10
 	}
+	// Her id names the same account: it shares the budget (found in
+	// review: the id and the username were counted apart, doubling it).
+	if resp, body := g.send(t, "GET", "/basic/x", stranger, basic(g.alice.ID, "guess-12"), ""); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("after 10 failures as alice, her id = %d %s, want 429", resp.StatusCode, body)
+	}
 	if resp, body := g.send(t, "GET", "/basic/x", owner, basic("alice", "alice-password"), ""); resp.StatusCode != 200 {
 		t.Fatalf("alice from a clean address = %d %s", resp.StatusCode, body)
 	}

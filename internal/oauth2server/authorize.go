@@ -463,8 +463,8 @@ func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
 	// Failures count per user and client address, per address, and per
 	// user (internal/lockout); the page says which, without blaming the
 	// reader for attempts that may be someone else's.
-	addr := pipeline.ClientIP(r)
-	if v := srv.lockout.SignIn.Check(ctx, username, addr); v.Blocked {
+	addr, account := pipeline.ClientIP(r), srv.account(ctx, username)
+	if v := srv.lockout.SignIn.Check(ctx, account, addr); v.Blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(v.Seconds()))
 		srv.render(w, http.StatusTooManyRequests, "login", loginData{Title: "Sign in", CSRF: sess.CSRF, Username: username,
 			Error: tooManyMessage(v)})
@@ -477,7 +477,7 @@ func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
 			srv.serverError(w, err)
 			return
 		}
-		srv.lockout.SignIn.Fail(ctx, username, addr)
+		srv.lockout.SignIn.Fail(ctx, account, addr)
 		srv.render(w, http.StatusUnauthorized, "login", loginData{Title: "Sign in", CSRF: sess.CSRF, Username: username,
 			Error: "The user name or password is incorrect."})
 		return

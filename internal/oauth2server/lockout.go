@@ -1,6 +1,7 @@
 package oauth2server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -52,4 +53,14 @@ func tooManyMessage(v lockout.Verdict) string {
 		unit = "second"
 	}
 	return fmt.Sprintf("%s Try again in %d %s.", what, s, unit)
+}
+
+// account is the name a user's failures count under: the consumer's id
+// when name is a user's id or username (the store finds it by either), so
+// that the two names of one user share one budget; name itself otherwise.
+func (srv *Server) account(ctx context.Context, name string) string {
+	if c, err := srv.s.GetConsumer(ctx, name, true); err == nil {
+		return c.ID()
+	}
+	return name
 }

@@ -187,15 +187,15 @@ func (srv *Server) passwordGrant(ctx context.Context, r *http.Request, c *client
 	}
 	// The sign-in page's limits: per user and address, per address over
 	// every user (spraying), per user (delaying only failing addresses).
-	addr := pipeline.ClientIP(r)
-	if v := srv.lockout.SignIn.Check(ctx, username, addr); v.Blocked {
+	addr, account := pipeline.ClientIP(r), srv.account(ctx, username)
+	if v := srv.lockout.SignIn.Check(ctx, account, addr); v.Blocked {
 		return nil, &rateLimited{v: v}
 	}
 	user, err := srv.checkUserPassword(ctx, username, password)
 	if err != nil {
 		var oe *oauthError
 		if errors.As(err, &oe) {
-			srv.lockout.SignIn.Fail(ctx, username, addr)
+			srv.lockout.SignIn.Fail(ctx, account, addr)
 		}
 		return nil, err
 	}

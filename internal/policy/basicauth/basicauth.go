@@ -87,15 +87,21 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	}
 	// The failure limits are checked before the password, so that past
 	// them even a right guess tells the guesser nothing. They count per
-	// user name as sent and client address (internal/lockout).
+	// account and client address (internal/lockout); the account is the
+	// consumer's id when the name is a user's id or username, so the two
+	// names of one user share one budget.
 	ctx, addr := r.Context(), pipeline.ClientIP(r)
-	if v := p.guard.Check(ctx, user, addr); v.Blocked {
+	account := user
+	if c, err := p.store.GetConsumer(ctx, user, true); err == nil {
+		account = c.ID()
+	}
+	if v := p.guard.Check(ctx, account, addr); v.Blocked {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.TooManyFailures(v))
 	}
 	id, err := p.authenticate(ctx, user, pass, pipeline.StateOf(r).Scopes)
 	if err != nil {
 		if authn.Guessed(err) {
-			p.guard.Fail(ctx, user, addr)
+			p.guard.Fail(ctx, account, addr)
 		}
 		return authn.Fail(w, r, next, p.o.PassThrough, err)
 	}
