@@ -220,6 +220,14 @@ func (p *Proxy) Handle(w http.ResponseWriter, r *http.Request, _ pipeline.Handle
 		// after it, so it can be swapped in place (no request copy).
 		body = &clientBody{ReadCloser: r.Body, faults: &p.faults, key: st}
 		r.Body = body
+		// Deferred: ReverseProxy panics with http.ErrAbortHandler when the
+		// copy to a client that went away fails, and the entry (with the
+		// request's State) must not outlive the request (found in review).
+		defer func() {
+			if body.failed.Load() {
+				p.faults.Delete(st)
+			}
+		}()
 	}
 	if p.timeout > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
@@ -227,9 +235,6 @@ func (p *Proxy) Handle(w http.ResponseWriter, r *http.Request, _ pipeline.Handle
 		r = r.WithContext(ctx)
 	}
 	p.rp.ServeHTTP(w, r)
-	if body != nil && body.failed.Load() {
-		p.faults.Delete(st)
-	}
 	return nil
 }
 
