@@ -145,9 +145,6 @@ func (kr *keyring) loaded() []*signingKey {
 	return kr.set
 }
 
-// hmacKeyBytes is the smallest key of each HMAC algorithm: its hash size.
-var hmacKeyBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
-
 // configure takes an HMAC secret or a PEM private key from the config.
 func (kr *keyring) configure(material string) error {
 	block, _ := pem.Decode([]byte(material))
@@ -158,10 +155,8 @@ func (kr *keyring) configure(material string) error {
 		if kr.alg != "HS256" && kr.alg != "HS384" && kr.alg != "HS512" {
 			return fmt.Errorf("algorithm %s needs a PEM private key, not a secret", kr.alg)
 		}
-		// RFC 7518 §3.2: "A key of the same size as the hash output (for
-		// instance, 256 bits for "HS256") or larger MUST be used".
-		if need := hmacKeyBytes[kr.alg]; len(material) < need {
-			return fmt.Errorf("secretOrPrivateKey: %s needs a key of at least %d bytes (RFC 7518 §3.2), got %d", kr.alg, need, len(material))
+		if err := secret.CheckHMACKey(kr.alg, []byte(material)); err != nil {
+			return fmt.Errorf("secretOrPrivateKey: %w", err)
 		}
 		kr.hmac = []byte(material)
 		return nil

@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
@@ -105,3 +106,15 @@ func Verify(hash, presented string) error {
 
 // Equal compares two strings in constant time.
 func Equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// CheckHMACKey applies RFC 7518 §3.2 to an HMAC key: "A key of the same
+// size as the hash output (for instance, 256 bits for "HS256") or larger
+// MUST be used". A shorter secret is guessable offline from any one token
+// it signed. alg is HS256, HS384 or HS512.
+func CheckHMACKey(alg string, key []byte) error {
+	need := map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}[alg]
+	if len(key) < need {
+		return fmt.Errorf("%s needs a key of at least %d bytes (RFC 7518 §3.2), got %d", alg, need, len(key))
+	}
+	return nil
+}

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/secret"
 )
 
 // Algorithm families (RFC 7518 §3.1, RFC 8037 §3.1). A key verifies only
@@ -47,7 +49,7 @@ func parseKey(material []byte, pemOnly bool) (any, error) {
 		if len(material) == 0 {
 			return nil, errors.New("is empty")
 		}
-		if err := checkHMACKey("HS256", material); err != nil {
+		if err := secret.CheckHMACKey("HS256", material); err != nil {
 			return nil, err
 		}
 		return material, nil
@@ -145,33 +147,19 @@ func familyName(key any) string {
 	return "this key"
 }
 
-// hmacKeyBytes is the smallest key of each HMAC algorithm: its hash size.
-var hmacKeyBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
-
-// checkHMACKey applies RFC 7518 §3.2: "A key of the same size as the hash
-// output (for instance, 256 bits for "HS256") or larger MUST be used".
-// A shorter secret is refused at load: it is guessable offline from any
-// one token it signed.
-func checkHMACKey(alg string, key []byte) error {
-	if need := hmacKeyBytes[alg]; len(key) < need {
-		return fmt.Errorf("%s needs a key of at least %d bytes (RFC 7518 §3.2), got %d", alg, need, len(key))
-	}
-	return nil
-}
-
 // allowedAlgorithms checks a configured allow-list against the key's
 // family; an empty list means the whole family, less the HMAC algorithms
 // an HMAC secret is too short for (RFC 7518 §3.2).
 func allowedAlgorithms(configured, fam []string, key any) ([]string, error) {
-	secret, isHMAC := key.([]byte)
+	hmacKey, isHMAC := key.([]byte)
 	if isHMAC {
-		if err := checkHMACKey("HS256", secret); err != nil {
+		if err := secret.CheckHMACKey("HS256", hmacKey); err != nil {
 			return nil, err
 		}
 	}
 	if len(configured) == 0 {
 		if isHMAC {
-			return slices.DeleteFunc(slices.Clone(fam), func(a string) bool { return checkHMACKey(a, secret) != nil }), nil
+			return slices.DeleteFunc(slices.Clone(fam), func(a string) bool { return secret.CheckHMACKey(a, hmacKey) != nil }), nil
 		}
 		return slices.Clone(fam), nil
 	}
@@ -185,7 +173,7 @@ func allowedAlgorithms(configured, fam []string, key any) ([]string, error) {
 		case !slices.Contains(fam, a):
 			return nil, fmt.Errorf("%s cannot be verified with %s (it verifies %s)", a, familyName(key), strings.Join(fam, ", "))
 		case isHMAC:
-			if err := checkHMACKey(a, secret); err != nil {
+			if err := secret.CheckHMACKey(a, hmacKey); err != nil {
 				return nil, err
 			}
 		}
