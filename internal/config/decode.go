@@ -487,6 +487,25 @@ func (l *StringList) decodeNode(d *decoder, n *yaml.Node, path string) {
 	}
 }
 
+// decodeChecked decodes the mapping n into fields (a struct's fields-only
+// alias, so that its own decodeNode is not called again) as any struct,
+// then calls check for each key that decoded without error, so that a rule
+// on its value is reported at the key's line.
+func decodeChecked(d *decoder, n *yaml.Node, path string, fields reflect.Value, check func(key string, v *yaml.Node, kpath string)) {
+	before := len(d.errs)
+	d.decode(n, path, fields)
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for _, kv := range pairs(n) {
+		kpath := joinPath(path, kv[0].Value)
+		if isNull(kv[1]) || hasErrorUnder(d.errs[before:], kpath) {
+			continue
+		}
+		check(kv[0].Value, kv[1], kpath)
+	}
+}
+
 // decodeEntries reads a list of entries (a YAML list, or one string of
 // entries separated by commas, for ${VAR}) and parses each, reporting a bad
 // one at its line and index.

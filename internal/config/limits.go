@@ -114,27 +114,18 @@ const (
 type failureRateFields FailureRate
 
 func (f *FailureRate) decodeNode(d *decoder, n *yaml.Node, path string) {
-	before := len(d.errs)
-	d.decode(n, path, reflect.ValueOf((*failureRateFields)(f)).Elem())
-	if n.Kind != yaml.MappingNode {
-		return
-	}
-	for _, kv := range pairs(n) {
-		kpath := joinPath(path, kv[0].Value)
-		if isNull(kv[1]) || hasErrorUnder(d.errs[before:], kpath) {
-			continue
-		}
-		switch kv[0].Value {
+	decodeChecked(d, n, path, reflect.ValueOf((*failureRateFields)(f)).Elem(), func(key string, v *yaml.Node, kpath string) {
+		switch key {
 		case "failures":
 			if f.Failures < -1 {
-				d.errorf(kv[1], kpath, "must be -1 (no limit), 0 (the default) or a positive number, got %d", f.Failures)
+				d.errorf(v, kpath, "must be -1 (no limit), 0 (the default) or a positive number, got %d", f.Failures)
 			}
 		case "window":
 			if w := time.Duration(f.Window); w != 0 && (w < MinFailureWindow || w > MaxFailureWindow) {
-				d.errorf(kv[1], kpath, "must be between 1s and 720h (30 days), got %v", w)
+				d.errorf(v, kpath, "must be between 1s and 720h (30 days), got %v", w)
 			}
 		}
-	}
+	})
 }
 
 // PasswordChecks bounds the CPU that bcrypt verifications (passwords and
@@ -149,25 +140,16 @@ type PasswordChecks struct {
 type passwordChecksFields PasswordChecks
 
 func (p *PasswordChecks) decodeNode(d *decoder, n *yaml.Node, path string) {
-	before := len(d.errs)
-	d.decode(n, path, reflect.ValueOf((*passwordChecksFields)(p)).Elem())
-	if n.Kind != yaml.MappingNode {
-		return
-	}
-	for _, kv := range pairs(n) {
-		kpath := joinPath(path, kv[0].Value)
-		if isNull(kv[1]) || hasErrorUnder(d.errs[before:], kpath) {
-			continue
-		}
-		switch kv[0].Value {
+	decodeChecked(d, n, path, reflect.ValueOf((*passwordChecksFields)(p)).Elem(), func(key string, v *yaml.Node, kpath string) {
+		switch key {
 		case "concurrency":
 			if p.Concurrency < 0 || p.Concurrency > 1024 {
-				d.errorf(kv[1], kpath, "must be between 0 (half the CPUs) and 1024, got %d", p.Concurrency)
+				d.errorf(v, kpath, "must be between 0 (half the CPUs) and 1024, got %d", p.Concurrency)
 			}
 		case "maxWait":
 			if w := time.Duration(p.MaxWait); w > 10*time.Second {
-				d.errorf(kv[1], kpath, "must be at most 10s (a check that cannot start sooner is refused with 503), got %v", w)
+				d.errorf(v, kpath, "must be at most 10s (a check that cannot start sooner is refused with 503), got %v", w)
 			}
 		}
-	}
+	})
 }

@@ -214,31 +214,22 @@ type cryptoFields Crypto
 // at the line of their key: a bcrypt cost or a password minimum below the
 // floor would silently weaken every password stored.
 func (c *Crypto) decodeNode(d *decoder, n *yaml.Node, path string) {
-	before := len(d.errs)
-	d.decode(n, path, reflect.ValueOf((*cryptoFields)(c)).Elem())
-	if n.Kind != yaml.MappingNode {
-		return
-	}
-	for _, kv := range pairs(n) {
-		kpath := joinPath(path, kv[0].Value)
-		if isNull(kv[1]) || hasErrorUnder(d.errs[before:], kpath) {
-			continue
-		}
-		switch kv[0].Value {
+	decodeChecked(d, n, path, reflect.ValueOf((*cryptoFields)(c)).Elem(), func(key string, v *yaml.Node, kpath string) {
+		switch key {
 		case "saltRounds":
 			if c.SaltRounds < MinSaltRounds {
-				d.errorf(kv[1], kpath, "must be at least %d (the bcrypt cost of passwords and chosen secrets: each step down halves the work of guessing a stolen hash), got %d", MinSaltRounds, c.SaltRounds)
+				d.errorf(v, kpath, "must be at least %d (the bcrypt cost of passwords and chosen secrets: each step down halves the work of guessing a stolen hash), got %d", MinSaltRounds, c.SaltRounds)
 			} else if c.SaltRounds > MaxSaltRounds {
-				d.errorf(kv[1], kpath, "must be at most %d (bcrypt's largest cost), got %d", MaxSaltRounds, c.SaltRounds)
+				d.errorf(v, kpath, "must be at most %d (bcrypt's largest cost), got %d", MaxSaltRounds, c.SaltRounds)
 			}
 		case "minPasswordLength":
 			if c.MinPasswordLength < MinPasswordLength {
-				d.errorf(kv[1], kpath, "must be at least %d (NIST SP 800-63B §5.1.1.2), got %d", MinPasswordLength, c.MinPasswordLength)
+				d.errorf(v, kpath, "must be at least %d (NIST SP 800-63B §5.1.1.2), got %d", MinPasswordLength, c.MinPasswordLength)
 			} else if c.MinPasswordLength > MaxMinPasswordLength {
-				d.errorf(kv[1], kpath, "must be at most %d (NIST SP 800-63B §5.1.1.2 asks that passwords of %d characters be accepted), got %d", MaxMinPasswordLength, MaxMinPasswordLength, c.MinPasswordLength)
+				d.errorf(v, kpath, "must be at most %d (NIST SP 800-63B §5.1.1.2 asks that passwords of %d characters be accepted), got %d", MaxMinPasswordLength, MaxMinPasswordLength, c.MinPasswordLength)
 			}
 		}
-	}
+	})
 }
 
 // Expiry is a lifetime in milliseconds, as Express Gateway writes it.
