@@ -505,31 +505,14 @@ func deleteConsumerData(tx *txn, consumerID string) error {
 	return deleteConsumerTokensTx(tx, consumerID)
 }
 
-// CreateScopes adds scopes to the registry; none may exist already.
+// CreateScopes adds scopes without descriptions to the registry
+// (RegisterScopes).
 func (s *Store) CreateScopes(ctx context.Context, scopes ...string) error {
-	if len(scopes) == 0 {
-		return invalid("scopes", "scopes must be a non-empty list of names")
+	list := make([]Scope, len(scopes))
+	for i, name := range scopes {
+		list[i].Name = name
 	}
-	for _, sc := range scopes {
-		if err := checkScopeName(sc); err != nil {
-			return err
-		}
-	}
-	return s.update(ctx, func(tx *txn) error {
-		for _, sc := range scopes {
-			if _, ok, err := tx.Get(scopeKey(sc)); err != nil {
-				return err
-			} else if ok {
-				return exists("scopes", "One or more scopes already exist.")
-			}
-		}
-		for _, sc := range scopes {
-			if err := tx.Set(scopeKey(sc), []byte("true"), 0); err != nil {
-				return err
-			}
-		}
-		return tx.SAdd(scopesSet, scopes...)
-	})
+	return s.RegisterScopes(ctx, list...)
 }
 
 // ScopeExists reports whether a scope is registered.

@@ -43,14 +43,39 @@ type User struct {
 
 // App is an application (an OAuth2 client) owned by a user.
 type App struct {
-	ID          string         `json:"id"`
-	UserID      string         `json:"userId"`
-	Name        string         `json:"name"`
-	RedirectURI string         `json:"redirectUri,omitempty"`
-	IsActive    bool           `json:"isActive"`
-	CreatedAt   time.Time      `json:"createdAt"`
-	UpdatedAt   time.Time      `json:"updatedAt"`
-	Extra       map[string]any `json:"extra,omitempty"`
+	ID          string `json:"id"`
+	UserID      string `json:"userId"`
+	Name        string `json:"name"`
+	RedirectURI string `json:"redirectUri,omitempty"`
+	IsActive    bool   `json:"isActive"`
+	// DeactivatedWithUser records that the application was deactivated
+	// by its owner's deactivation, not on its own: activating the owner
+	// activates exactly these applications again (SetUserStatus), and
+	// any status change of the application itself clears it.
+	DeactivatedWithUser bool           `json:"deactivatedWithUser,omitempty"`
+	CreatedAt           time.Time      `json:"createdAt"`
+	UpdatedAt           time.Time      `json:"updatedAt"`
+	Extra               map[string]any `json:"extra,omitempty"`
+}
+
+// UserStatus is what a change of a user's status did.
+type UserStatus struct {
+	// Changed is false when the user already had the status.
+	Changed bool
+	// Apps are the applications the change deactivated (with the user)
+	// or activated again (those that the user's deactivation had
+	// deactivated).
+	Apps []*App
+	// LeftInactive are, on activation, the user's applications that stay
+	// inactive because they were deactivated on their own.
+	LeftInactive []*App
+}
+
+// Scope is a registered scope name and what it lets a client do, in words
+// for the consent page.
+type Scope struct {
+	Name        string `json:"-"`
+	Description string `json:"description,omitempty"`
 }
 
 // Consumer is a user or an application, as the auth policies see it.
@@ -155,6 +180,12 @@ type Token struct {
 	CreatedAt           time.Time `json:"createdAt"`
 	ExpiresAt           time.Time `json:"expiresAt"`
 	Revoked             bool      `json:"revoked,omitempty"`
+	// Withdrawn tells a token revoked by a revocation (RFC 7009, the Admin
+	// API, its family's or its consumer's revocation) from one used up by
+	// rotation (ClaimToken): presenting the first again is not theft.
+	// Tokens revoked before the field existed read as used up, the
+	// cautious answer.
+	Withdrawn bool `json:"withdrawn,omitempty"`
 }
 
 // Expired reports whether the token is past its expiry at now.

@@ -15,6 +15,7 @@ func consumerTokensSet(cid string) string { return "consumer-tokens:" + cid }
 func familySet(fid string) string         { return "token-family:" + fid }
 func familyRevokedKey(fid string) string  { return "token-family-revoked:" + fid }
 func codeKey(id string) string            { return "code:" + id }
+func userTokensSet(uid string) string     { return "user-tokens:" + uid }
 
 // NewToken creates an opaque token value "<id>|<secret>", the shape of
 // Express Gateway's tokens. The secret is 128 random bits and only its hash
@@ -41,9 +42,9 @@ func timeOrderedID(now time.Time) string {
 }
 
 // SaveToken stores a token until it expires (the backend's TTL removes it).
-// Its entries in its consumer's and its family's index sets expire with it
-// (SAddTTL), so that neither index outgrows the live tokens, however many
-// were issued.
+// Its entries in its consumer's, its end user's and its family's index
+// sets expire with it (SAddTTL), so that no index outgrows the live
+// tokens, however many were issued.
 func (s *Store) SaveToken(ctx context.Context, t *Token) error {
 	if t.ID == "" || t.SecretHash == "" {
 		return invalid("token", "token needs an id and a secret hash (use NewToken)")
@@ -73,6 +74,12 @@ func (s *Store) SaveToken(ctx context.Context, t *Token) error {
 		}
 		if t.FamilyID != "" {
 			if err := tx.SAddTTL(familySet(t.FamilyID), ttl, t.ID); err != nil {
+				return err
+			}
+		}
+		if t.AuthenticatedUserID != "" && t.AuthenticatedUserID != t.ConsumerID {
+			// The applications a user authorized (the account page).
+			if err := tx.SAddTTL(userTokensSet(t.AuthenticatedUserID), ttl, t.ID); err != nil {
 				return err
 			}
 		}
@@ -131,7 +138,7 @@ func (s *Store) RevokeToken(ctx context.Context, id string) (*Token, error) {
 		if t.Revoked {
 			return nil
 		}
-		t.Revoked = true
+		t.Revoked, t.Withdrawn = true, true
 		return tx.putJSON(tokenKey(id), &t, remaining(&t, s.now()))
 	})
 	if err != nil {
@@ -223,7 +230,7 @@ func (s *Store) revokeSetTx(tx *txn, set string) (n int, furthest time.Duration,
 		if t.Revoked {
 			continue
 		}
-		t.Revoked = true
+		t.Revoked, t.Withdrawn = true, true
 		n++
 		if err := tx.putJSON(tokenKey(id), &t, remaining(&t, now)); err != nil {
 			return 0, 0, err
@@ -253,6 +260,36 @@ func (s *Store) ListTokens(ctx context.Context, consumerID string) ([]*Token, er
 	}
 	if len(gone) > 0 { // prune the index of tokens the TTL removed
 		_ = s.update(ctx, func(tx *txn) error { return tx.SRem(consumerTokensSet(consumerID), gone...) })
+	}
+	return out, nil
+}
+
+// UserTokens lists the live, unrevoked tokens issued to applications on a
+// user's behalf (AuthenticatedUserID), which tell the applications the
+// user authorized. Tokens saved before this index existed are not listed.
+func (s *Store) UserTokens(ctx context.Context, userID string) ([]*Token, error) {
+	ids, err := s.b.Members(ctx, userTokensSet(userID))
+	if err != nil {
+		return nil, err
+	}
+	var out []*Token
+	var gone []string
+	now := s.now()
+	for _, id := range ids {
+		t, err := cached[Token](ctx, s, tokenKey(id))
+		if err != nil {
+			return nil, err
+		}
+		if t == nil || t.Expired(now) {
+			gone = append(gone, id)
+			continue
+		}
+		if !t.Revoked && t.AuthenticatedUserID == userID {
+			out = append(out, t)
+		}
+	}
+	if len(gone) > 0 { // prune the index of tokens the TTL removed
+		_ = s.update(ctx, func(tx *txn) error { return tx.SRem(userTokensSet(userID), gone...) })
 	}
 	return out, nil
 }
@@ -326,12 +363,16 @@ func (s *Store) ConsumeCode(ctx context.Context, id string) (*Code, error) {
 // claimed (a rotated refresh token presented again).
 var ErrTokenReused = errors.New("token was already used")
 
+// ErrTokenRevoked is returned by ClaimToken for a token that was revoked
+// (Token.Withdrawn), not claimed: no sign of a replay.
+var ErrTokenRevoked = errors.New("token was revoked")
+
 // ClaimToken revokes a live token atomically and returns it as it was: of
 // two concurrent claims of one refresh token exactly one succeeds, the other
-// gets ErrTokenReused (with the token, so its family can be revoked).
+// gets ErrTokenReused (with the token, so its family can be revoked). A
+// token revoked by a revocation gets ErrTokenRevoked.
 func (s *Store) ClaimToken(ctx context.Context, id string) (*Token, error) {
 	var out Token
-	var reused bool
 	err := s.update(ctx, func(tx *txn) error {
 		var t Token
 		if ok, err := tx.getJSON(tokenKey(id), &t); err != nil {
@@ -339,17 +380,19 @@ func (s *Store) ClaimToken(ctx context.Context, id string) (*Token, error) {
 		} else if !ok || t.Expired(s.now()) {
 			return notFound("Token not found: %s", id)
 		}
-		out, reused = t, t.Revoked
+		out = t
 		if t.Revoked {
 			return nil
 		}
 		t.Revoked = true
 		return tx.putJSON(tokenKey(id), &t, remaining(&t, s.now()))
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if reused {
+	case out.Revoked && out.Withdrawn:
+		return &out, ErrTokenRevoked
+	case out.Revoked:
 		return &out, ErrTokenReused
 	}
 	return &out, nil

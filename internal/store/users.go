@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -116,16 +117,31 @@ func (s *Store) UpdateUser(ctx context.Context, idOrName string, change func(*Us
 	return &out, nil
 }
 
-// SetUserActive activates or deactivates a user; deactivation cascades to
-// the user's applications (as Express Gateway). It reports whether anything
-// changed.
+// SetUserActive activates or deactivates a user (SetUserStatus) and
+// reports whether the user's status changed.
 func (s *Store) SetUserActive(ctx context.Context, idOrName string, active bool) (bool, error) {
-	u, err := s.GetUser(ctx, idOrName)
+	st, err := s.SetUserStatus(ctx, idOrName, active)
 	if err != nil {
 		return false, err
 	}
-	changed := false
+	return st.Changed, nil
+}
+
+// SetUserStatus activates or deactivates a user, with its applications:
+// deactivation deactivates the user's active applications (as Express
+// Gateway) and marks them DeactivatedWithUser; activation activates again
+// exactly the applications so marked, and leaves inactive those that were
+// deactivated on their own (Express Gateway activated none, so a user
+// deactivated and activated again had no working client). The Admin API
+// and the CLI report what it did.
+func (s *Store) SetUserStatus(ctx context.Context, idOrName string, active bool) (*UserStatus, error) {
+	u, err := s.GetUser(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	var out UserStatus
 	err = s.update(ctx, func(tx *txn) error {
+		out = UserStatus{} // Update may run fn again
 		var cur User
 		if ok, err := tx.getJSON(userKey(u.ID), &cur); err != nil || !ok {
 			if err == nil {
@@ -133,35 +149,48 @@ func (s *Store) SetUserActive(ctx context.Context, idOrName string, active bool)
 			}
 			return err
 		}
-		changed = cur.IsActive != active
-		if !changed {
+		if out.Changed = cur.IsActive != active; !out.Changed {
 			return nil
 		}
 		cur.IsActive, cur.UpdatedAt = active, s.now().UTC()
 		if err := tx.putJSON(userKey(cur.ID), &cur, 0); err != nil {
 			return err
 		}
-		if active {
-			return nil
-		}
-		apps, err := tx.SMembers(userAppsSet(cur.ID))
+		ids, err := tx.SMembers(userAppsSet(cur.ID))
 		if err != nil {
 			return err
 		}
-		for _, id := range apps {
+		slices.Sort(ids) // a stable order for the report
+		for _, id := range ids {
 			var a App
 			if ok, err := tx.getJSON(appKey(id), &a); err != nil {
 				return err
-			} else if ok && a.IsActive {
-				a.IsActive, a.UpdatedAt = false, cur.UpdatedAt
-				if err := tx.putJSON(appKey(id), &a, 0); err != nil {
-					return err
-				}
+			} else if !ok {
+				continue
 			}
+			switch {
+			case !active && a.IsActive:
+				a.IsActive, a.DeactivatedWithUser = false, true
+			case active && a.DeactivatedWithUser:
+				a.IsActive, a.DeactivatedWithUser = true, false
+			case active && !a.IsActive:
+				out.LeftInactive = append(out.LeftInactive, &a)
+				continue
+			default:
+				continue
+			}
+			a.UpdatedAt = cur.UpdatedAt
+			if err := tx.putJSON(appKey(id), &a, 0); err != nil {
+				return err
+			}
+			out.Apps = append(out.Apps, &a)
 		}
 		return nil
 	})
-	return changed, err
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // DeleteUser removes a user with its applications, and every credential
@@ -190,6 +219,13 @@ func (s *Store) DeleteUser(ctx context.Context, idOrName string) error {
 		}
 		if err := deleteConsumerData(tx, cur.ID); err != nil {
 			return err
+		}
+		if ids, err := tx.SMembers(userTokensSet(cur.ID)); err != nil {
+			return err
+		} else if len(ids) > 0 {
+			if err := tx.SRem(userTokensSet(cur.ID), ids...); err != nil {
+				return err
+			}
 		}
 		for _, k := range []string{userKey(cur.ID), usernameKey(cur.Username)} {
 			if err := tx.Del(k); err != nil {
@@ -316,6 +352,7 @@ func (s *Store) UpdateApp(ctx context.Context, id string, change func(*App) erro
 			return err
 		}
 		next.ID, next.UserID, next.IsActive, next.CreatedAt = cur.ID, cur.UserID, cur.IsActive, cur.CreatedAt
+		next.DeactivatedWithUser = cur.DeactivatedWithUser
 		next.UpdatedAt = s.now().UTC()
 		if next.Name != cur.Name {
 			if _, taken, err := tx.Get(appNameKey(cur.UserID, next.Name)); err != nil {
@@ -339,7 +376,9 @@ func (s *Store) UpdateApp(ctx context.Context, id string, change func(*App) erro
 	return &out, nil
 }
 
-// SetAppActive activates or deactivates an application.
+// SetAppActive activates or deactivates an application. The status is
+// then the application's own: activating its owner later does not change
+// it (SetUserStatus), even when it was already inactive.
 func (s *Store) SetAppActive(ctx context.Context, id string, active bool) (bool, error) {
 	changed := false
 	err := s.update(ctx, func(tx *txn) error {
@@ -349,10 +388,11 @@ func (s *Store) SetAppActive(ctx context.Context, id string, active bool) (bool,
 		} else if !ok {
 			return notFound("Application not found: %s", id)
 		}
-		if changed = cur.IsActive != active; !changed {
+		changed = cur.IsActive != active
+		if !changed && !cur.DeactivatedWithUser {
 			return nil
 		}
-		cur.IsActive, cur.UpdatedAt = active, s.now().UTC()
+		cur.IsActive, cur.DeactivatedWithUser, cur.UpdatedAt = active, false, s.now().UTC()
 		return tx.putJSON(appKey(id), &cur, 0)
 	})
 	return changed, err
