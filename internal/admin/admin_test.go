@@ -605,24 +605,24 @@ func TestScopes(t *testing.T) {
 	e := newEnv(t, nil, Options{})
 	r := e.do("GET", "/scopes", nil)
 	e.want(r, 200, "", "", "")
-	if string(r.body) != `{"scopes":[]}`+"\n" {
+	if string(r.body) != `{"descriptions":{},"scopes":[]}`+"\n" {
 		t.Errorf("no scopes: %s", r.body)
 	}
 	r = e.do("POST", "/scopes", map[string]any{"scopes": []string{"b", "a"}})
 	e.want(r, 201, "", "", "")
 	before := e.snapshot()
-	e.want(e.do("POST", "/scopes", map[string]any{"scopes": []string{"c", "a"}}), 409, "already_exists", "scopes", "One or more scopes already exist.")
-	e.want(e.do("POST", "/scopes", map[string]any{"scopes": "c"}), 400, "bad_request", "scopes", "scopes must be an array of strings")
-	e.want(e.do("POST", "/scopes", map[string]any{"scopes": []any{"c", 1}}), 400, "bad_request", "scopes", "")
+	e.want(e.do("POST", "/scopes", map[string]any{"scopes": []string{"c", "a"}}), 409, "already_exists", "scopes", "One or more scopes already exist: a (none of the scopes was created)")
+	e.want(e.do("POST", "/scopes", map[string]any{"scopes": "c"}), 400, "bad_request", "scopes", `scopes must be an array of scope names or of {"name": ..., "description": ...} objects`)
+	e.want(e.do("POST", "/scopes", map[string]any{"scopes": []any{"c", 1}}), 400, "bad_request", "scopes[1]", "")
 	e.want(e.do("POST", "/scopes", map[string]any{"scopes": []string{}}), 400, "bad_request", "scopes", "")
 	e.want(e.do("POST", "/scopes", map[string]any{"scopes": []string{"has space"}}), 400, "bad_request", "scopes", "")
 	e.want(e.do("POST", "/scopes", map[string]any{}), 400, "bad_request", "scopes", "")
-	e.want(e.do("PUT", "/scopes/a", nil), 409, "already_exists", "scopes", "One or more scopes already exist.")
+	e.want(e.do("PUT", "/scopes/a", nil), 409, "already_exists", "scopes", "One or more scopes already exist: a (none of the scopes was created)")
 	if after := e.snapshot(); after != before {
 		t.Errorf("refused scope writes changed the data")
 	}
 	r = e.do("GET", "/scopes", nil)
-	if string(r.body) != `{"scopes":["a","b"]}`+"\n" {
+	if string(r.body) != `{"descriptions":{},"scopes":["a","b"]}`+"\n" {
 		t.Errorf("scopes: %s", r.body)
 	}
 	r = e.do("GET", "/scopes/a", nil)

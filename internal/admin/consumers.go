@@ -77,7 +77,11 @@ func (a *server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	return noContent(w, http.StatusNoContent)
 }
 
-// PUT /users/{id}/status {"status": bool}
+// PUT /users/{id}/status {"status": bool}: Express Gateway's answer, and
+// what the change did to the user's applications: deactivation lists the
+// ones it deactivated (deactivatedApps); activation the ones it activated
+// again (activatedApps: those the deactivation took down) and the ones left
+// inactive because they were deactivated on their own (inactiveApps).
 func (a *server) userStatus(w http.ResponseWriter, r *http.Request) error {
 	body, err := a.decode(r, true)
 	if err != nil {
@@ -87,11 +91,27 @@ func (a *server) userStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	changed, err := a.s.SetUserActive(r.Context(), r.PathValue("id"), active)
+	st, err := a.s.SetUserStatus(r.Context(), r.PathValue("id"), active)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, statusText(active, changed))
+	out := object{{"status", statusText(active, st.Changed)["status"]}}
+	switch {
+	case st.Changed && active:
+		out = append(out, field{"activatedApps", appRefs(st.Apps)}, field{"inactiveApps", appRefs(st.LeftInactive)})
+	case st.Changed:
+		out = append(out, field{"deactivatedApps", appRefs(st.Apps)})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// appRefs names applications by id and name.
+func appRefs(apps []*store.App) []object {
+	out := make([]object, 0, len(apps))
+	for _, a := range apps {
+		out = append(out, object{{"id", a.ID}, {"name", a.Name}})
+	}
+	return out
 }
 
 // GET /apps?start=&count=
