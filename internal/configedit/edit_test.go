@@ -61,7 +61,7 @@ func TestSet(t *testing.T) {
 		{
 			name: "a flow entry stays flow",
 			src:  base, section: APIEndpoints, entry: "status", entity: `{"paths":["/status","/health"]}`,
-			want:  strings.Replace(base, "  status: {paths: /status}\n", "  status: {paths: [/status, /health]}\n", 1),
+			want: strings.Replace(base, "  status: {paths: /status}\n", "  status: {paths: [/status, /health]}\n", 1),
 		},
 		{
 			name: "a missing section is added at the end",

@@ -231,7 +231,9 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-func isMerge(k *yaml.Node) bool { return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge" }
+func isMerge(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge"
+}
 
 // pairs returns a mapping's key/value nodes with merge keys expanded, the
 // mapping's own keys winning (as internal/config reads them).
