@@ -242,9 +242,9 @@ func (g *Gateway) check() Errors {
 			}
 			usedBy[r.Name] = e.Name
 		}
-		if len(p.Policies) == 0 {
-			errs = append(errs, g.errAt(e.Line, path+".policies", "is required: a pipeline needs at least one policy"))
-		}
+		// A pipeline without policies is not an error (gateway.Build warns
+		// of it): Express Gateway loads it, and its routes answer 404, so
+		// that a reload removing a pipeline's last policy is accepted.
 		for _, use := range p.Policies {
 			if use.Name != "" && !declared[use.Name] {
 				errs = append(errs, g.errAt(use.Line, use.Path, "policy %q is not declared in the top-level policies list", use.Name))

@@ -24,8 +24,9 @@ type Runtime struct {
 	// upstream, stripped from clients in every spelling (boundary.go).
 	upstreamNames  map[string]struct{}
 	methodOverride config.MethodOverride
-	// Warnings are problems that do not stop the config from serving
-	// (a declared policy Gatehouse does not know that no pipeline uses).
+	// Warnings are problems that do not stop the config from serving (a
+	// declared policy Gatehouse does not know that no pipeline uses, a
+	// pipeline without policies).
 	Warnings []string
 }
 
@@ -86,6 +87,13 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 	}
 	byEndpoint := map[string]served{}
 	for _, pe := range g.Pipelines {
+		if len(pe.Value.Policies) == 0 {
+			// Express Gateway loads a pipeline without policies and its
+			// routes answer 404; refusing it would refuse the reload that
+			// removed a pipeline's last policy, keeping the old policies
+			// serving although the file says otherwise.
+			rt.Warnings = append(rt.Warnings, fmt.Sprintf("%s:%d: pipelines.%s.policies: pipeline %q has no policies; the requests routed to it answer 404", g.File, pe.Line, pe.Name, pe.Name))
+		}
 		handler, closers, pols := buildPipeline(g.File, pe.Name, pe.Value, &envCopy, factories, add, at)
 		rt.closers = append(rt.closers, closers...)
 		policies = append(policies, pols...)

@@ -111,6 +111,28 @@ func TestUnusedUnknownPolicyIsAWarning(t *testing.T) {
 	}
 }
 
+// TestPipelineWithoutPoliciesIsAWarning: Express Gateway loads a pipeline
+// whose policies list is empty or null; its routes answer 404.
+func TestPipelineWithoutPoliciesIsAWarning(t *testing.T) {
+	for _, policies := range []string{"[]", "null", "", "~"} {
+		t.Run("policies: "+policies, func(t *testing.T) {
+			rt, err := build(t, "http: {port: 1}\napiEndpoints: {a: {paths: /a}}\npolicies: [terminate]\npipelines:\n  p:\n    apiEndpoints: [a]\n    policies: "+policies+"\n")
+			if err != nil {
+				t.Fatalf("a pipeline without policies must load: %v", err)
+			}
+			want := `gateway.config.yml:5: pipelines.p.policies: pipeline "p" has no policies; the requests routed to it answer 404`
+			if len(rt.Warnings) != 1 || rt.Warnings[0] != want {
+				t.Errorf("warnings %q, want %q", rt.Warnings, want)
+			}
+			rec := httptest.NewRecorder()
+			New(rt, testEnv().Logger, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/a", nil))
+			if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), `"not_found"`) {
+				t.Errorf("got %d %s, want 404 not_found", rec.Code, rec.Body)
+			}
+		})
+	}
+}
+
 func TestServeRoutesAndStripsIdentityHeaders(t *testing.T) {
 	var seen http.Header
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
