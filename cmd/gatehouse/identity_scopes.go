@@ -1,30 +1,46 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/internal/adminclient"
 )
 
 func newScopesCmd(stdout, stderr io.Writer) *cobra.Command {
-	cmd, o := group(stdout, stderr, "scopes", []string{"scope"}, "Manage scopes (create, list, info, remove)")
+	cmd, o := group(stdout, stderr, "scopes", []string{"scope"}, "Manage scopes (create, list, info, update, remove)")
 
+	var description string
 	create := &cobra.Command{
-		Use:     "create <scope>...",
-		Short:   "Create scopes",
-		Example: "  gatehouse scopes create read write",
-		Args:    someArgs("scope name"),
+		Use:   "create <scope>...",
+		Short: "Create scopes (all or none: if one exists, the error names it and none is created)",
+		Example: "  gatehouse scopes create read write\n" +
+			"  gatehouse scopes create profile:read --description \"See your profile\"",
+		Args: someArgs("scope name"),
 		RunE: func(cmd *cobra.Command, scopes []string) error {
+			described := cmd.Flags().Changed("description")
+			if described && len(scopes) != 1 {
+				return errors.New("scopes create: --description describes one scope: create the scopes one by one")
+			}
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			if err := c.CreateScopes(ctx(cmd), scopes...); err != nil {
+			if described {
+				err = c.CreateScope(ctx(cmd), scopes[0], description)
+			} else {
+				err = c.CreateScopes(ctx(cmd), scopes...)
+			}
+			if err != nil {
 				return o.explain(err)
 			}
 			switch {
+			case o.json && described:
+				return o.printJSON([]adminclient.Scope{{Name: scopes[0], Description: description}})
 			case o.json:
 				return o.printJSON(scopes)
 			case o.quiet:
@@ -35,6 +51,38 @@ func newScopesCmd(stdout, stderr io.Writer) *cobra.Command {
 			return nil
 		},
 	}
+	create.Flags().StringVarP(&description, "description", "d", "", "what the scope lets an application do, shown on the consent page (one scope only)")
+
+	var newDescription string
+	update := &cobra.Command{
+		Use:     "update <scope> --description TEXT",
+		Short:   "Change a scope's description (an empty one removes it)",
+		Example: "  gatehouse scopes update profile:read --description \"See your name and email\"",
+		Args:    exactArg("scope name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("description") {
+				return errors.New("scopes update: missing --description (an empty one removes the description)")
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			sc, err := c.DescribeScope(ctx(cmd), args[0], newDescription)
+			if err != nil {
+				return o.explain(err)
+			}
+			switch {
+			case o.json:
+				return o.printJSON(sc)
+			case o.quiet:
+				fmt.Fprintln(o.stdout, sc.Name)
+			default:
+				fmt.Fprintf(o.stdout, "Updated %s\n", sc.Name)
+			}
+			return nil
+		},
+	}
+	update.Flags().StringVarP(&newDescription, "description", "d", "", "the new description")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -45,22 +93,30 @@ func newScopesCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			scopes, err := c.ListScopes(ctx(cmd))
+			scopes, err := c.ListScopeDetails(ctx(cmd))
 			if err != nil {
 				return o.explain(err)
 			}
+			described := false
+			for _, s := range scopes {
+				described = described || s.Description != ""
+			}
 			switch {
 			case o.json:
-				if scopes == nil {
-					scopes = []string{}
-				}
 				return o.printJSON(scopes)
 			case len(scopes) == 0 && !o.quiet:
 				fmt.Fprintln(o.stdout, "You have no scopes")
-			default:
+			case o.quiet || !described:
+				// One name per line, as Express Gateway printed them.
 				for _, s := range scopes {
-					fmt.Fprintln(o.stdout, s)
+					fmt.Fprintln(o.stdout, s.Name)
 				}
+			default:
+				rows := make([][]string, 0, len(scopes))
+				for _, s := range scopes {
+					rows = append(rows, []string{s.Name, s.Description})
+				}
+				o.printTable([]string{"SCOPE", "DESCRIPTION"}, rows)
 			}
 			return nil
 		},
@@ -68,21 +124,25 @@ func newScopesCmd(stdout, stderr io.Writer) *cobra.Command {
 
 	info := &cobra.Command{
 		Use:   "info <scope>",
-		Short: "Check that a scope exists",
+		Short: "Show a scope and its description (fails if it does not exist)",
 		Args:  exactArg("scope name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			s, err := c.GetScope(ctx(cmd), args[0])
+			s, err := c.GetScopeDetails(ctx(cmd), args[0])
 			if err != nil {
 				return o.explain(err)
 			}
-			if o.json {
-				return o.printJSON(map[string]string{"scope": s})
+			switch {
+			case o.json:
+				return o.printJSON(s)
+			case s.Description != "" && !o.quiet:
+				fmt.Fprintf(o.stdout, "%s: %s\n", s.Name, s.Description)
+			default:
+				fmt.Fprintln(o.stdout, s.Name)
 			}
-			fmt.Fprintln(o.stdout, s)
 			return nil
 		},
 	}
@@ -103,6 +163,6 @@ func newScopesCmd(stdout, stderr io.Writer) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(create, list, info, remove)
+	cmd.AddCommand(create, list, info, update, remove)
 	return cmd
 }

@@ -152,7 +152,7 @@ func TestIdentityCLI(t *testing.T) {
 	if out := c.ok("scopes", "list"); out != "admin\nread\nwrite\n" {
 		t.Fatalf("scopes list: %q", out)
 	}
-	if got := decodeJSON[[]string](t, c.ok("scopes", "list", "--json")); !slices.Equal(got, []string{"admin", "read", "write"}) {
+	if got := decodeJSON[[]map[string]string](t, c.ok("scopes", "list", "--json")); len(got) != 3 || got[0]["scope"] != "admin" || got[2]["scope"] != "write" {
 		t.Fatalf("scopes list --json: %v", got)
 	}
 	if out := c.ok("scope", "info", "read"); out != "read\n" {
@@ -209,7 +209,7 @@ func TestIdentityCLI(t *testing.T) {
 	if got := decodeJSON[map[string]any](t, c.ok("users", "info", bobID, "--json")); got["firstname"] != "Robert" {
 		t.Fatalf("update did not stick: %v", got)
 	}
-	if out := c.ok("users", "deactivate", "bob", "carol"); out != "Deactivated bob\nDeactivated carol\n" {
+	if out := c.ok("users", "deactivate", "bob", "carol"); out != "Deactivated bob (it has no active applications)\nDeactivated carol (it has no active applications)\n" {
 		t.Fatalf("users deactivate: %q", out)
 	}
 	if out := c.ok("users", "deactivate", "bob"); out != "Inactive bob (unchanged)\n" {

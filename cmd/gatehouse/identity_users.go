@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +20,9 @@ type consumerKind struct {
 	get       func(c *adminclient.Client, cmd *cobra.Command, id string) (adminclient.Object, error)
 	update    func(c *adminclient.Client, cmd *cobra.Command, id string, props map[string]any) (adminclient.Object, error)
 	setActive func(c *adminclient.Client, cmd *cobra.Command, id string, active bool) (string, error)
+	// setStatus, when set, replaces setActive: it returns the result
+	// (for --json) and the line to print.
+	setStatus func(c *adminclient.Client, cmd *cobra.Command, id string, active bool) (any, string, error)
 	remove    func(c *adminclient.Client, cmd *cobra.Command, id string) error
 	quietList func(adminclient.Object) string // what -q prints for each listed entry
 	table     func([]adminclient.Object) ([]string, [][]string)
@@ -39,8 +44,17 @@ var userKind = consumerKind{
 	update: func(c *adminclient.Client, cmd *cobra.Command, id string, props map[string]any) (adminclient.Object, error) {
 		return c.UpdateUser(ctx(cmd), id, props)
 	},
-	setActive: func(c *adminclient.Client, cmd *cobra.Command, id string, active bool) (string, error) {
-		return c.SetUserActive(ctx(cmd), id, active)
+	// A user's status change says what it did to the user's apps.
+	setStatus: func(c *adminclient.Client, cmd *cobra.Command, id string, active bool) (any, string, error) {
+		st, err := c.SetUserStatus(ctx(cmd), id, active)
+		res := map[string]any{"id": id, "status": st.Status}
+		switch st.Status {
+		case "Deactivated":
+			res["deactivatedApps"] = refs(st.DeactivatedApps)
+		case "Activated":
+			res["activatedApps"], res["inactiveApps"] = refs(st.ActivatedApps), refs(st.InactiveApps)
+		}
+		return res, userStatusLine(st, id), err
 	},
 	remove: func(c *adminclient.Client, cmd *cobra.Command, id string) error {
 		return c.DeleteUser(ctx(cmd), id)
@@ -247,6 +261,10 @@ func addConsumerVerbs(cmd *cobra.Command, o *identityOpts, k consumerKind) {
 					return err
 				}
 				return o.each(args, func(id string) (any, string, string, error) {
+					if k.setStatus != nil {
+						res, line, err := k.setStatus(c, cmd, id, active)
+						return res, line, id, err
+					}
 					st, err := k.setActive(c, cmd, id, active)
 					return map[string]any{"id": id, "status": st}, statusLine(st, id), id, err
 				})
@@ -285,6 +303,51 @@ func (o *identityOpts) printOne(obj adminclient.Object, id string) error {
 		o.printObject(obj)
 	}
 	return nil
+}
+
+// userStatusLine is the line of `users activate|deactivate`: the status,
+// and what it did to the user's applications, so that nobody wonders why
+// a client stopped (or did not start) working.
+func userStatusLine(st adminclient.UserStatus, id string) string {
+	line := statusLine(st.Status, id)
+	switch st.Status {
+	case "Deactivated":
+		if len(st.DeactivatedApps) == 0 {
+			return line + " (it has no active applications)"
+		}
+		return line + " and " + appList(st.DeactivatedApps, "its application", "its %d applications")
+	case "Activated":
+		if len(st.ActivatedApps) == 0 {
+			line += " (no application was deactivated with it)"
+		} else {
+			line += " and " + appList(st.ActivatedApps, "its application", "its %d applications") + ", deactivated with it"
+		}
+		if n := len(st.InactiveApps); n == 1 {
+			line += "; " + appList(st.InactiveApps, "application", "") + ", deactivated on its own, stays inactive (gatehouse apps activate)"
+		} else if n > 1 {
+			line += "; " + appList(st.InactiveApps, "", "%d applications") + ", deactivated on their own, stay inactive (gatehouse apps activate)"
+		}
+	}
+	return line
+}
+
+// appList is "its application web" or "its 2 applications web, cli".
+func appList(apps []adminclient.AppRef, one, many string) string {
+	names := make([]string, 0, len(apps))
+	for _, a := range apps {
+		names = append(names, cmp.Or(a.Name, a.ID))
+	}
+	if len(apps) == 1 {
+		return one + " " + names[0]
+	}
+	return fmt.Sprintf(many, len(apps)) + " " + strings.Join(names, ", ")
+}
+
+func refs(apps []adminclient.AppRef) []adminclient.AppRef {
+	if apps == nil {
+		return []adminclient.AppRef{}
+	}
+	return apps
 }
 
 func titleCase(s string) string {

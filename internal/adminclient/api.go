@@ -139,6 +139,38 @@ func (c *Client) SetUserActive(ctx context.Context, idOrName string, active bool
 	return c.status(ctx, path("users", idOrName, "status"), active)
 }
 
+// AppRef names an application in a status answer.
+type AppRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// UserStatus is the answer of a user's status change: Express Gateway's
+// status and what it did to the user's applications.
+type UserStatus struct {
+	Status string `json:"status"`
+	// DeactivatedApps are the apps a deactivation deactivated with the
+	// user; ActivatedApps those an activation brought back (the ones the
+	// deactivation took down); InactiveApps those it left inactive,
+	// deactivated on their own.
+	DeactivatedApps []AppRef `json:"deactivatedApps,omitempty"`
+	ActivatedApps   []AppRef `json:"activatedApps,omitempty"`
+	InactiveApps    []AppRef `json:"inactiveApps,omitempty"`
+}
+
+// SetUserStatus activates or deactivates a user and reports what happened
+// to its applications.
+func (c *Client) SetUserStatus(ctx context.Context, idOrName string, active bool) (UserStatus, error) {
+	var out UserStatus
+	if _, err := c.Do(ctx, http.MethodPut, path("users", idOrName, "status"), nil, map[string]bool{"status": active}, &out); err != nil {
+		return UserStatus{}, err
+	}
+	if out.Status == "" {
+		out.Status = map[bool]string{true: "Activated", false: "Deactivated"}[active]
+	}
+	return out, nil
+}
+
 // DeleteUser removes a user, its applications and its credentials.
 func (c *Client) DeleteUser(ctx context.Context, idOrName string) error {
 	_, err := c.Do(ctx, http.MethodDelete, path("users", idOrName), nil, nil, nil)
@@ -261,35 +293,86 @@ func (c *Client) RotateSecret(ctx context.Context, typ, id, secret string) (Obje
 
 // Scopes.
 
-// CreateScopes registers scopes; it fails if one already exists.
+// CreateScopes registers scopes; it fails if one already exists (the
+// error names those that do), and then creates none.
 func (c *Client) CreateScopes(ctx context.Context, scopes ...string) error {
 	_, err := c.Do(ctx, http.MethodPost, path("scopes"), nil, map[string]any{"scopes": scopes}, nil)
 	return err
 }
 
+// Scope is a scope name and its description (empty when it has none).
+type Scope struct {
+	Name        string `json:"scope"`
+	Description string `json:"description,omitempty"`
+}
+
+// CreateScope registers one scope with a description.
+func (c *Client) CreateScope(ctx context.Context, name, description string) error {
+	body := map[string]any{"scopes": []any{map[string]any{"name": name, "description": description}}}
+	_, err := c.Do(ctx, http.MethodPost, path("scopes"), nil, body, nil)
+	return err
+}
+
+// DescribeScope sets an existing scope's description (empty removes it).
+func (c *Client) DescribeScope(ctx context.Context, name, description string) (Scope, error) {
+	if _, err := c.GetScopeDetails(ctx, name); err != nil {
+		return Scope{}, err // PUT would create a scope that does not exist
+	}
+	var out Scope
+	if _, err := c.Do(ctx, http.MethodPut, path("scopes", name), nil, map[string]any{"description": description}, &out); err != nil {
+		return Scope{}, err
+	}
+	if out.Name == "" {
+		out = Scope{Name: name, Description: description}
+	}
+	return out, nil
+}
+
 // ListScopes lists every scope.
 func (c *Client) ListScopes(ctx context.Context) ([]string, error) {
+	list, err := c.ListScopeDetails(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, sc := range list {
+		out = append(out, sc.Name)
+	}
+	return out, nil
+}
+
+// ListScopeDetails lists every scope with its description.
+func (c *Client) ListScopeDetails(ctx context.Context) ([]Scope, error) {
 	var out struct {
-		Scopes []string `json:"scopes"`
+		Scopes       []string          `json:"scopes"`
+		Descriptions map[string]string `json:"descriptions"`
 	}
 	if _, err := c.Do(ctx, http.MethodGet, path("scopes"), nil, nil, &out); err != nil {
 		return nil, err
 	}
-	return out.Scopes, nil
+	list := make([]Scope, 0, len(out.Scopes))
+	for _, name := range out.Scopes {
+		list = append(list, Scope{Name: name, Description: out.Descriptions[name]})
+	}
+	return list, nil
 }
 
 // GetScope checks that a scope exists and returns its name.
 func (c *Client) GetScope(ctx context.Context, scope string) (string, error) {
-	var out struct {
-		Scope string `json:"scope"`
-	}
+	sc, err := c.GetScopeDetails(ctx, scope)
+	return sc.Name, err
+}
+
+// GetScopeDetails reads a scope with its description.
+func (c *Client) GetScopeDetails(ctx context.Context, scope string) (Scope, error) {
+	var out Scope
 	if _, err := c.Do(ctx, http.MethodGet, path("scopes", scope), nil, nil, &out); err != nil {
-		return "", err
+		return Scope{}, err
 	}
-	if out.Scope == "" {
-		out.Scope = scope
+	if out.Name == "" {
+		out.Name = scope
 	}
-	return out.Scope, nil
+	return out, nil
 }
 
 // DeleteScope removes a scope (and takes it away from every credential).

@@ -62,7 +62,7 @@ type App struct {
 type UserStatus struct {
 	// Changed is false when the user already had the status.
 	Changed bool
-	// Apps are the applications the change deactivated (with the user)
+	// Apps are the applications, by name, the change deactivated (with the user)
 	// or activated again (those that the user's deactivation had
 	// deactivated).
 	Apps []*App

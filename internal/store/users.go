@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -160,7 +161,6 @@ func (s *Store) SetUserStatus(ctx context.Context, idOrName string, active bool)
 		if err != nil {
 			return err
 		}
-		slices.Sort(ids) // a stable order for the report
 		for _, id := range ids {
 			var a App
 			if ok, err := tx.getJSON(appKey(id), &a); err != nil {
@@ -185,6 +185,9 @@ func (s *Store) SetUserStatus(ctx context.Context, idOrName string, active bool)
 			}
 			out.Apps = append(out.Apps, &a)
 		}
+		byName := func(a, b *App) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) }
+		slices.SortFunc(out.Apps, byName)
+		slices.SortFunc(out.LeftInactive, byName)
 		return nil
 	})
 	if err != nil {
