@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/app"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/store/redisstore"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -64,8 +65,9 @@ func newServe(stderr io.Writer) *cobra.Command {
 				return err
 			}
 			// go-redis prints connection failures itself; route them into
-			// the structured log (its logger is process-wide by design).
-			redis.SetLogger(redisLog{log})
+			// the structured log (its logger is process-wide by design),
+			// each repeated message once per summary period.
+			redis.SetLogger(redisstore.NewClientLog(log))
 			// A proxy's heap is short-lived garbage: collecting half as
 			// often costs a little memory and saves CPU per request.
 			// GOGC in the environment still wins.
@@ -264,11 +266,4 @@ func newVersion(stdout io.Writer) *cobra.Command {
 			fmt.Fprintf(stdout, "gatehouse %s (commit %s, %s)\n", v, c, runtime.Version())
 		},
 	}
-}
-
-// redisLog adapts slog to go-redis's logger.
-type redisLog struct{ l *slog.Logger }
-
-func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
-	r.l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

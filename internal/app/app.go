@@ -84,8 +84,11 @@ type App struct {
 	shutdownErr   error
 	reloadMu      sync.Mutex
 	lastReloadErr string // guarded by reloadMu
-	done          chan struct{}
-	wg            sync.WaitGroup
+	// bound holds the listener settings the process started with, which a
+	// reload cannot change (guarded by reloadMu after Start).
+	bound []any
+	done  chan struct{}
+	wg    sync.WaitGroup
 }
 
 // Start loads the config, binds every listener and starts serving. It
@@ -147,6 +150,7 @@ func Start(opts Options) (*App, error) {
 		return nil, err
 	}
 	cfg := rt.Config
+	a.bound = listenerParts(cfg)
 	a.logWarnings(rt)
 	a.watch.accept(g)
 	a.gw = gateway.New(rt, opts.Logger, opts.AccessLog)
@@ -353,10 +357,20 @@ func (a *App) logWarnings(rt *gateway.Runtime) {
 
 // warnRestartOnly logs changes to listeners (addresses, limits, TLS
 // certificates) and the admin block, which take effect on restart only.
+// They are compared with what the process is running, not with the
+// previous file: an edit that puts back the running settings needs no
+// restart and is said to, and an unrelated edit after an unapplied one
+// does not repeat the warning.
 func (a *App) warnRestartOnly(old, cur *config.Gateway) {
-	if !reflect.DeepEqual(listenerParts(old), listenerParts(cur)) {
-		a.log.Warn("the http, https or admin settings changed in the config: restart gatehouse to apply them (routes and pipelines were reloaded)")
+	prev, now := listenerParts(old), listenerParts(cur)
+	if reflect.DeepEqual(prev, now) {
+		return
 	}
+	if reflect.DeepEqual(now, a.bound) {
+		a.log.Info("the http, https and admin settings are back to the ones running: no restart needed")
+		return
+	}
+	a.log.Warn("the http, https or admin settings changed in the config: restart gatehouse to apply them (routes and pipelines were reloaded)")
 }
 
 func listenerParts(g *config.Gateway) []any {

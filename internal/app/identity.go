@@ -157,9 +157,21 @@ func declares(cfg *config.Gateway, name string) bool {
 
 // adminHandler is the Admin API for the admin block of the config.
 func (a *App) adminHandler(cfg *config.Gateway) (http.Handler, string, error) {
+	addr, key, names, err := adminListener(cfg, a.opts.Lookup)
+	if err != nil {
+		return nil, "", err
+	}
+	return admin.New(a.store, a.models, admin.Options{APIKey: key, Logger: a.log, Metrics: a.metrics, Hostnames: names}), addr, nil
+}
+
+// adminListener resolves the Admin API's address, key and accepted Host
+// names from the admin block, and refuses a key-less Admin API off
+// loopback. serve and config validate both call it, so validate says no
+// where serve would.
+func adminListener(cfg *config.Gateway, lookup config.Lookup) (addr, key string, names []string, err error) {
 	ad := cfg.Admin
 	host, port := "localhost", config.DefaultAdminPort
-	key := os.Getenv("GATEHOUSE_ADMIN_KEY")
+	key, _ = lookup("GATEHOUSE_ADMIN_KEY")
 	if ad != nil {
 		if h := ad.HostName(); h != "" {
 			host = h
@@ -169,17 +181,22 @@ func (a *App) adminHandler(cfg *config.Gateway) (http.Handler, string, error) {
 			key = ad.APIKey
 		}
 	}
-	addr := net.JoinHostPort(host, fmt.Sprint(port))
+	addr = net.JoinHostPort(host, fmt.Sprint(port))
 	if key == "" && !loopback(host) {
-		return nil, "", fmt.Errorf("admin: the Admin API would listen on %s without an API key: set admin.apiKey (or GATEHOUSE_ADMIN_KEY), or bind it to localhost", addr)
+		line := 0
+		if ad != nil {
+			line = ad.Pos.Line
+		}
+		return "", "", nil, config.Errors{{File: cfg.File, Line: line, Path: "admin",
+			Msg: fmt.Sprintf("the Admin API would listen on %s without an API key: set admin.apiKey (or GATEHOUSE_ADMIN_KEY), or bind it to localhost", addr)}}
 	}
 	// The names clients may send in Host (admin.New refuses others, 421):
 	// the configured host, when it is a name, and admin.hostnames.
-	names := []string{host}
+	names = []string{host}
 	if ad != nil {
 		names = append(names, ad.Hostnames...)
 	}
-	return admin.New(a.store, a.models, admin.Options{APIKey: key, Logger: a.log, Metrics: a.metrics, Hostnames: names}), addr, nil
+	return addr, key, names, nil
 }
 
 func loopback(host string) bool {

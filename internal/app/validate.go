@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/memstore"
+	"github.com/gatehouse/gatehouse/internal/store/redisstore"
 )
 
 // Validate checks a config directory the way serve loads it: both files,
@@ -28,6 +29,13 @@ func Validate(dir string, lookup config.Lookup) ([]string, error) {
 	if err != nil {
 		errs = append(errs, config.AsErrors(err)...)
 		sys = &config.System{}
+	}
+	if sys.DB != nil && sys.DB.Redis != nil && !sys.DB.Redis.Emulate {
+		// The settings serve checks before it connects (TLS files, port);
+		// validate never connects.
+		if _, err := redisstore.FromConfig(sys.DB.Redis, dir); err != nil {
+			errs = append(errs, config.AsErrors(err)...)
+		}
 	}
 	if _, err := model.Load(dir); err != nil {
 		errs = append(errs, config.AsErrors(err)...)
@@ -52,6 +60,12 @@ func Validate(dir string, lookup config.Lookup) ([]string, error) {
 			if rt, err = gateway.Load(filepath.Base(p), data, lookup, &env, gateway.Policies()); err == nil {
 				warnings = rt.Warnings
 				err = CheckTLS(rt.Config, dir)
+				if rt.Config.Admin != nil {
+					// serve refuses a key-less Admin API off loopback.
+					if _, _, _, aerr := adminListener(rt.Config, lookup); aerr != nil {
+						errs = append(errs, config.AsErrors(aerr)...)
+					}
+				}
 				rt.Close()
 			}
 		}

@@ -143,6 +143,16 @@ func TestGatewayErrors(t *testing.T) {
 			want: []string{"gateway.config.yml:2: http.port: environment variable NOPE is not set and ${NOPE} has no default (write ${NOPE:-value}, or $${NOPE} for a literal ${NOPE})"},
 		},
 		{
+			// The unset url decodes as absent; the entry's "url must start
+			// with http://" check would report it a second time, falsely.
+			name: "unset variable reported once",
+			yaml: "http: {port: 1}\nserviceEndpoints:\n  s:\n    urls: ['http://a', '${NOPE}']\n  t:\n    url: ftp://x\n",
+			want: []string{
+				"gateway.config.yml:4: serviceEndpoints.s.urls[1]: environment variable NOPE is not set and ${NOPE} has no default (write ${NOPE:-value}, or $${NOPE} for a literal ${NOPE})",
+				`gateway.config.yml:5: serviceEndpoints.t: url "ftp://x" must start with http:// or https://`,
+			},
+		},
+		{
 			name: "undeclared policy",
 			yaml: "http: {port: 1}\napiEndpoints:\n  a: {}\nserviceEndpoints:\n  s: {url: 'http://x'}\npolicies: [log]\npipelines:\n  p:\n    apiEndpoints: [a]\n    policies:\n      - proxy: {action: {serviceEndpoint: s}}\n",
 			want: []string{`gateway.config.yml:11: pipelines.p.policies[0].proxy: policy "proxy" is not declared in the top-level policies list`},

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -78,6 +80,7 @@ func parse(name string, data []byte, lookup Lookup) (*yaml.Node, Errors) {
 // messages (normally the file's base name).
 func ParseGateway(name string, data []byte, lookup Lookup) (*Gateway, error) {
 	root, errs := parse(name, data, lookup)
+	expanded := slices.Clone(errs) // unset variables, if any
 	g := &Gateway{File: name}
 	if root == nil && len(errs) > 0 {
 		return nil, errs.Err() // unreadable YAML: nothing else to say
@@ -87,21 +90,50 @@ func ParseGateway(name string, data []byte, lookup Lookup) (*Gateway, error) {
 		d.decode(root, "", reflectValue(g))
 		errs = d.errs
 	}
-	errs = append(errs, g.check()...)
+	errs = append(errs, consequences(g.check(), expanded)...)
 	return g, errs.Err()
 }
 
 // ParseSystem decodes system.config.yml.
 func ParseSystem(name string, data []byte, lookup Lookup) (*System, error) {
 	root, errs := parse(name, data, lookup)
+	expanded := slices.Clone(errs)
 	s := &System{File: name}
 	if root != nil {
 		d := &decoder{file: name, errs: errs}
 		d.decode(root, "", reflectValue(s))
 		errs = d.errs
 	}
-	errs = append(errs, s.check()...)
+	errs = append(errs, consequences(s.check(), expanded)...)
 	return s, errs.Err()
+}
+
+// consequences drops the checks that failed only because a variable was
+// unset: the value already reported as unset decodes as absent, so a check
+// of it, or of the entry holding it ("url "" must start with http://"),
+// would report the same problem a second time, falsely. A check of another
+// part of the file is kept.
+func consequences(checks, unset Errors) Errors {
+	if len(unset) == 0 {
+		return checks
+	}
+	out := checks[:0]
+	for _, c := range checks {
+		if !slices.ContainsFunc(unset, func(u *Error) bool { return within(u.Path, c.Path) }) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// within reports whether path is at or below parent (a.b is within a, and
+// so are a[0] and a.b.c; ab is not).
+func within(path, parent string) bool {
+	if parent == "" || !strings.HasPrefix(path, parent) {
+		return false
+	}
+	rest := path[len(parent):]
+	return rest == "" || rest[0] == '.' || rest[0] == '['
 }
 
 // LoadGateway reads gateway.config.yml from dir.

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse/gatehouse/internal/hostname"
+	"github.com/gatehouse/gatehouse/internal/urlpath"
 )
 
 // System is system.config.yml: the store, crypto, sessions and token
@@ -161,6 +162,25 @@ type OAuth2Server struct {
 	// internal DNS name, the Host a reverse proxy forwards): a request to
 	// its endpoints for any other Host gets 421 (RFC 9110 §15.5.20).
 	Hostnames Hostnames `yaml:"hostnames"`
+	// SignInRedirect is where a sign-in that no application started (the
+	// user opened /login) lands: a path on this server, checked at load
+	// so that it cannot send the browser to another origin (an open
+	// redirect). Empty means the account page, /oauth2/account.
+	SignInRedirect string `yaml:"signInRedirect"`
+}
+
+// oauth2ServerFields is OAuth2Server without its decodeNode method.
+type oauth2ServerFields OAuth2Server
+
+// decodeNode decodes the block, then checks signInRedirect at its line.
+func (o *OAuth2Server) decodeNode(d *decoder, n *yaml.Node, path string) {
+	decodeChecked(d, n, path, reflect.ValueOf((*oauth2ServerFields)(o)).Elem(), func(key string, v *yaml.Node, kpath string) {
+		if key == "signInRedirect" && o.SignInRedirect != "" { // empty: the default
+			if err := urlpath.LocalReference(o.SignInRedirect); err != nil {
+				d.errorf(v, kpath, "%v, got %q", err, o.SignInRedirect)
+			}
+		}
+	})
 }
 
 // Hostnames is a list of host names (or IP addresses) without scheme,

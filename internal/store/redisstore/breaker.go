@@ -58,7 +58,10 @@ type breaker struct {
 	r     *Redis
 	down  atomic.Bool
 	since atomic.Int64 // unix nanoseconds of the last trip
-	mu    sync.Mutex   // guards probing
+	// refused counts the commands failed fast during this outage, for the
+	// periodic summary (the outage is logged once, not per request).
+	refused atomic.Int64
+	mu      sync.Mutex // guards probing
 	// probing is true while a probe goroutine runs.
 	probing bool
 }
@@ -69,7 +72,11 @@ var _ redis.Hook = (*breaker)(nil)
 type probeKey struct{}
 
 func (b *breaker) refuses(ctx context.Context) bool {
-	return b.down.Load() && ctx.Value(probeKey{}) == nil
+	if b.down.Load() && ctx.Value(probeKey{}) == nil {
+		b.refused.Add(1)
+		return true
+	}
+	return false
 }
 
 func (b *breaker) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -137,6 +144,7 @@ func (b *breaker) observe(err error) {
 		return
 	}
 	b.since.Store(time.Now().UnixNano())
+	b.refused.Store(0)
 	b.r.log.Warn("redis is not answering: store-backed requests fail at once (503) until it does",
 		"namespace", b.r.ns, "err", err)
 	b.startProbe()
@@ -181,6 +189,7 @@ func (b *breaker) run() {
 	defer b.r.wg.Done()
 	ctx := b.r.bg
 	wait := ProbeInterval
+	summarized := time.Now()
 	for {
 		if cc, ok := b.r.c.(*redis.ClusterClient); ok {
 			cc.ReloadState(ctx) // in the background: the master may have changed
@@ -202,8 +211,15 @@ func (b *breaker) run() {
 			default:
 			}
 			b.r.log.Info("redis answers again: store-backed requests resume", "namespace", b.r.ns,
-				"down_for", time.Since(time.Unix(0, b.since.Load())).Round(time.Millisecond).String())
+				"down_for", time.Since(time.Unix(0, b.since.Load())).Round(time.Millisecond).String(),
+				"refused_commands", b.refused.Load())
 			return
+		}
+		if time.Since(summarized) >= b.r.summaryEvery {
+			summarized = time.Now()
+			b.r.log.Warn("redis is still not answering: store-backed requests fail at once (503)", "namespace", b.r.ns,
+				"down_for", time.Since(time.Unix(0, b.since.Load())).Round(time.Second).String(),
+				"refused_commands", b.refused.Load(), "err", err)
 		}
 		if sleep(ctx, wait) != nil {
 			b.stopProbing()

@@ -1,9 +1,12 @@
 package redisstore_test
 
 import (
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -193,4 +196,55 @@ func TestErrorRepliesDoNotTrip(t *testing.T) {
 	if _, _, err := r.Get(ctx, "absent"); err != nil {
 		t.Fatalf("Get after error replies: %v", err)
 	}
+}
+
+// TestOutageLoggedOnce: a Redis that stays away is logged when the outage
+// starts and then once per OutageSummaryEvery, however many commands fail
+// fast meanwhile; not once per failed command or probe.
+func TestOutageLoggedOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // nothing listens there: every dial is refused
+
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	r, err := redisstore.New(context.Background(), redisstore.Options{Addr: addr, Namespace: "outage-log", Logger: log, OutageSummaryEvery: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	deadline := time.Now().Add(1100 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		_, _, _ = r.Get(context.Background(), "k") // refused fast: never logged one by one
+		time.Sleep(time.Millisecond)
+	}
+	out := buf.String()
+	started := strings.Count(out, `"msg":"redis is not answering`)
+	still := strings.Count(out, `"msg":"redis is still not answering`)
+	if started != 1 || still < 2 || still > 4 {
+		t.Errorf("outage start logged %d times (want 1), summaries %d (want 2-4 in 1.1 s at 300 ms):\n%s", started, still, out)
+	}
+	if !strings.Contains(out, `"refused_commands":`) {
+		t.Errorf("summary without the refused count:\n%s", out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -116,6 +116,10 @@ type Options struct {
 	// does not close an injected client: its owner does.
 	Client redis.UniversalClient
 	Logger *slog.Logger
+	// OutageSummaryEvery is how often an outage is summarized in the log
+	// while it lasts (default SummaryEvery): it is logged when it starts
+	// and ends, never per request.
+	OutageSummaryEvery time.Duration
 }
 
 // Redis is a store.Backend on Redis.
@@ -142,6 +146,8 @@ type Redis struct {
 
 	health time.Duration
 	brk    *breaker // nil for an injected client
+	// summaryEvery: Options.OutageSummaryEvery.
+	summaryEvery time.Duration
 
 	mu        sync.Mutex
 	ps        *redis.PubSub
@@ -183,6 +189,10 @@ func New(ctx context.Context, o Options) (*Redis, error) {
 		kick:      make(chan struct{}, 1),
 		wake:      make(chan struct{}, 1),
 		health:    healthInterval,
+	}
+	r.summaryEvery = o.OutageSummaryEvery
+	if r.summaryEvery <= 0 {
+		r.summaryEvery = SummaryEvery
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	r.bg, r.cancel = lctx, cancel
