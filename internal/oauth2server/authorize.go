@@ -15,15 +15,19 @@ import (
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/urlpath"
 )
 
 // session is a browser session: anonymous (only a CSRF token and where to
 // go after login) until the user logs in. It lives in the store, so any
 // node can serve the next request.
 type session struct {
-	UserID    string    `json:"userId,omitempty"`
-	CSRF      string    `json:"csrf"`
-	ReturnTo  string    `json:"returnTo,omitempty"`
+	UserID   string `json:"userId,omitempty"`
+	CSRF     string `json:"csrf"`
+	ReturnTo string `json:"returnTo,omitempty"`
+	// Client is the application whose authorization request sent the
+	// user to sign in: the sign-in page names it.
+	Client    string    `json:"client,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 }
 
@@ -92,14 +96,6 @@ func (srv *Server) clearCookie(w http.ResponseWriter, r *http.Request) {
 
 func csrfOK(s *session, got string) bool {
 	return s != nil && got != "" && subtle.ConstantTimeCompare([]byte(s.CSRF), []byte(got)) == 1
-}
-
-// safeReturn keeps post-login redirects on this server (no open redirect).
-func safeReturn(p string) string {
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
-		return "/"
-	}
-	return p
 }
 
 // authRequest is a validated authorization request.
@@ -275,18 +271,13 @@ func (srv *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if sess == nil || sess.UserID == "" {
 		// Log in first, then come back here (Express Gateway: 302 /login).
-		if sess != nil {
-			if err := srv.saveSessionReturn(ctx, sid, sess, r.URL.RequestURI()); err != nil {
-				srv.serverError(w, err)
-				return
-			}
-		} else if _, err := srv.newSession(ctx, w, r, &session{ReturnTo: r.URL.RequestURI()}); err != nil {
-			srv.serverError(w, err)
-			return
+		if sess == nil {
+			sess, sid = &session{}, ""
 		}
-		w.Header().Set("Location", "/login")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusFound)
+		sess.Client = ar.client.ID()
+		if err := srv.toLogin(ctx, w, r, sess, sid, r.URL.RequestURI()); err != nil {
+			srv.serverError(w, err)
+		}
 		return
 	}
 	user, err := srv.s.GetUser(ctx, sess.UserID)
@@ -304,16 +295,16 @@ func (srv *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		srv.serverError(w, err)
 		return
 	}
+	details, err := srv.s.ScopeDetails(ctx, ar.scopes)
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
 	w.Header().Set("transaction_id", tid) // Express Gateway's tests read it
 	srv.render(w, http.StatusOK, "consent", consentData{
 		Title: "Authorize " + ar.client.Name(), User: user, ClientName: ar.client.Name(), ClientID: ar.client.ID(),
-		Scopes: ar.scopes, TransactionID: tid, CSRF: sess.CSRF, RedirectHost: hostOf(ar.redirectURI),
+		Scopes: ar.scopes, ScopeDetails: details, TransactionID: tid, CSRF: sess.CSRF, RedirectHost: hostOf(ar.redirectURI),
 	})
-}
-
-func (srv *Server) saveSessionReturn(ctx context.Context, sid string, s *session, ret string) error {
-	s.ReturnTo = ret
-	return srv.saveSession(ctx, sid, s)
 }
 
 func hostOf(u string) string {
@@ -405,7 +396,7 @@ func (srv *Server) decision(w http.ResponseWriter, r *http.Request) {
 	c := &store.Code{ID: codeHash(code), ConsumerID: consumer.ID(), UserID: tx.UserID, RedirectURI: tx.RedirectURI,
 		RedirectURIGiven: tx.RedirectURIGiven, Scopes: tx.Scopes, CodeChallenge: tx.CodeChallenge,
 		CodeChallengeMethod: tx.Method, CreatedAt: now, ExpiresAt: now.Add(srv.life.code)}
-	if err := srv.s.SaveCode(ctx, c); err != nil {
+	if err := srv.saveCode(ctx, c); err != nil {
 		srv.serverError(w, err)
 		return
 	}
@@ -413,22 +404,46 @@ func (srv *Server) decision(w http.ResponseWriter, r *http.Request) {
 	redirectTo(w, r, tx.RedirectURI, false, v)
 }
 
-// loginPage is GET /login.
+// loginPage is GET /login. ?return_to=<path> says where to go after
+// signing in; only a path on this server is kept (urlpath.LocalReference:
+// no open redirect), anything else is ignored.
 func (srv *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sess, _, err := srv.loadSession(ctx, r)
+	sess, sid, err := srv.loadSession(ctx, r)
 	if err != nil {
 		srv.serverError(w, err)
 		return
 	}
+	ret := r.URL.Query().Get("return_to")
+	if urlpath.LocalReference(ret) != nil {
+		ret = ""
+	}
 	if sess == nil {
-		sess = &session{}
+		sess = &session{ReturnTo: ret}
 		if _, err := srv.newSession(ctx, w, r, sess); err != nil {
 			srv.serverError(w, err)
 			return
 		}
+	} else if ret != "" {
+		sess.ReturnTo, sess.Client = ret, ""
+		if err := srv.saveSession(ctx, sid, sess); err != nil {
+			srv.serverError(w, err)
+			return
+		}
 	}
-	srv.render(w, http.StatusOK, "login", loginData{Title: "Sign in", CSRF: sess.CSRF})
+	srv.render(w, http.StatusOK, "login", srv.loginData(ctx, sess, "", ""))
+}
+
+// loginData is the sign-in page's data; it names the application that
+// sent the user here, if one did.
+func (srv *Server) loginData(ctx context.Context, sess *session, username, msg string) loginData {
+	d := loginData{Title: "Sign in", CSRF: sess.CSRF, Username: username, Error: msg}
+	if sess.Client != "" {
+		if c, err := srv.s.GetConsumer(ctx, sess.Client, false); err == nil && c.Active() {
+			d.ClientName = c.Name()
+		}
+	}
+	return d
 }
 
 // login is POST /login: check the user's basic-auth credential, start an
@@ -455,8 +470,7 @@ func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		srv.render(w, http.StatusForbidden, "login", loginData{Title: "Sign in", CSRF: sess.CSRF,
-			Error: "Your sign-in form expired. Please try again."})
+		srv.render(w, http.StatusForbidden, "login", srv.loginData(ctx, sess, "", "Your sign-in form expired. Please try again."))
 		return
 	}
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
@@ -466,8 +480,7 @@ func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
 	addr, account := pipeline.ClientIP(r), srv.account(ctx, username)
 	if v := srv.lockout.SignIn.Check(ctx, account, addr); v.Blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(v.Seconds()))
-		srv.render(w, http.StatusTooManyRequests, "login", loginData{Title: "Sign in", CSRF: sess.CSRF, Username: username,
-			Error: tooManyMessage(v)})
+		srv.render(w, http.StatusTooManyRequests, "login", srv.loginData(ctx, sess, username, tooManyMessage(v)))
 		return
 	}
 	user, err := srv.checkUserPassword(ctx, username, password)
@@ -478,11 +491,13 @@ func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		srv.lockout.SignIn.Fail(ctx, account, addr)
-		srv.render(w, http.StatusUnauthorized, "login", loginData{Title: "Sign in", CSRF: sess.CSRF, Username: username,
-			Error: "The user name or password is incorrect."})
+		srv.render(w, http.StatusUnauthorized, "login", srv.loginData(ctx, sess, username, "The user name or password is incorrect."))
 		return
 	}
-	ret := safeReturn(sess.ReturnTo)
+	// Back to the authorization request (or return_to), else to
+	// oauth2.signInRedirect: a sign-in at /login no longer lands on "/",
+	// which is the gateway's (a JSON 404 when no route serves it).
+	ret := srv.returnTo(sess.ReturnTo)
 	_ = srv.s.DeleteRecord(ctx, "session", sid)
 	if _, err := srv.newSession(ctx, w, r, &session{UserID: user.ID}); err != nil {
 		srv.serverError(w, err)

@@ -1,7 +1,7 @@
 // Package oauth2server is Gatehouse's OAuth 2.0 authorization server: the
 // endpoints Express Gateway mounts when the oauth2 policy is enabled
 // (/oauth2/authorize, /oauth2/authorize/decision, /oauth2/token, /login,
-// /logout) and what it lacks: revocation (RFC 7009), introspection
+// /logout) and what it lacks: an account page (/oauth2/account), revocation (RFC 7009), introspection
 // (RFC 7662), metadata (RFC 8414), PKCE (RFC 7636), refresh-token rotation
 // (RFC 9700 §4.14) and JWT access tokens (RFC 9068) with a JWKS.
 package oauth2server
@@ -93,6 +93,9 @@ type Server struct {
 	noIssuerOnce, refusedOnce sync.Once
 	mu                        sync.Mutex
 	mux                       *http.ServeMux
+	// signInRedirect is where a sign-in no application started lands
+	// (oauth2.signInRedirect; default the account page).
+	signInRedirect string
 }
 
 // New builds the server, loading (or creating) the JWT signing keys when
@@ -148,6 +151,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("oauth2server: %w", err)
 	}
 	srv.hosts = hosts
+	srv.signInRedirect = accountPath
+	if sys.OAuth2 != nil && sys.OAuth2.SignInRedirect != "" { // checked at load (config)
+		srv.signInRedirect = sys.OAuth2.SignInRedirect
+	}
 	if srv.jwtMode {
 		kr, err := loadKeyring(ctx, o.Store, sys.AccessTokens, o.ConfigDir, o.Now, srv.life.access)
 		if errors.Is(err, store.ErrUnavailable) && kr != nil {
@@ -189,6 +196,8 @@ func (srv *Server) routes() {
 	m.HandleFunc("POST /login", srv.login)
 	m.HandleFunc("GET /logout", srv.logoutPage)
 	m.HandleFunc("POST /logout", srv.logout)
+	m.HandleFunc("GET "+accountPath, srv.accountPage)
+	m.HandleFunc("POST "+accountRevokePath, srv.accountRevoke)
 	files := http.StripPrefix("/oauth2/static/", http.FileServerFS(srv.static))
 	m.Handle("GET /oauth2/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/") { // files only: no directory listings

@@ -24,12 +24,18 @@ var embeddedStatic embed.FS
 // same values.
 type loginData struct {
 	Title, CSRF, Username, Error string
+	// ClientName is the application that sent the user to sign in (empty
+	// for a sign-in at /login).
+	ClientName string
 }
 
 type consentData struct {
 	Title, ClientName, ClientID, TransactionID, CSRF, RedirectHost string
 	User                                                           *store.User
-	Scopes                                                         []string
+	// Scopes are the names asked for; ScopeDetails the same scopes with
+	// their descriptions (Admin API), for the page to show both.
+	Scopes       []string
+	ScopeDetails []store.Scope
 }
 
 type logoutData struct {
@@ -41,7 +47,7 @@ type errorData struct {
 	Status         int
 }
 
-var pageNames = []string{"login", "consent", "logout", "error"}
+var pageNames = []string{"login", "consent", "logout", "error", "account"}
 
 // loadViews parses the embedded pages, each replaced by <dir>/views/NAME.html
 // when that file exists (Express Gateway users customised its views); the

@@ -1,0 +1,256 @@
+package oauth2server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/urlpath"
+)
+
+// The account page: who is signed in, a sign-out button, and the
+// applications holding live tokens for the user, each with a button that
+// revokes them. It sits under /oauth2/, which the server owns already, so
+// it takes no path from the gateway's routes. A sign-in at /login that no
+// application started lands here by default (oauth2.signInRedirect).
+const (
+	accountPath       = "/oauth2/account"
+	accountRevokePath = "/oauth2/account/revoke"
+)
+
+type accountData struct {
+	Title, CSRF string
+	User        *store.User
+	Apps        []accountApp
+	// Revoked names the application whose access was just revoked.
+	Revoked string
+}
+
+// accountApp is one application the user authorized: its live tokens
+// for the user, summed up.
+type accountApp struct {
+	ID, Name string
+	Scopes   []store.Scope
+	// Since is when the oldest live token was issued; Until when the last
+	// one expires (zero: never).
+	Since, Until time.Time
+}
+
+// returnTo is where a successful sign-in goes: where the user was going
+// (an authorization request, a return_to), when it is a path on this
+// server, else oauth2.signInRedirect.
+func (srv *Server) returnTo(p string) string {
+	if p != "" && urlpath.LocalReference(p) == nil {
+		return p
+	}
+	return srv.signInRedirect
+}
+
+// toLogin sends a browser without a signed-in session to /login, to come
+// back to ret afterwards: sess (nil for none) is saved under sid, or, when
+// sid is empty, as a new session.
+func (srv *Server) toLogin(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session, sid string, ret string) error {
+	if sess == nil {
+		sess = &session{}
+	}
+	sess.ReturnTo = ret
+	if sid != "" {
+		if err := srv.saveSession(ctx, sid, sess); err != nil {
+			return err
+		}
+	} else if _, err := srv.newSession(ctx, w, r, sess); err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/login")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusFound)
+	return nil
+}
+
+// signedIn returns the session's active user; for a session whose user is
+// gone or inactive it ends the session and renders the page that says so
+// (nil user, nil error).
+func (srv *Server) signedIn(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session, sid string) (*store.User, error) {
+	user, err := srv.s.GetUser(ctx, sess.UserID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if err != nil || !user.IsActive {
+		_ = srv.s.DeleteRecord(ctx, "session", sid)
+		srv.clearCookie(w, r)
+		srv.renderError(w, http.StatusForbidden, "Signed out", "Your account is no longer active.")
+		return nil, nil
+	}
+	return user, nil
+}
+
+// accountPage is GET /oauth2/account.
+func (srv *Server) accountPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess, sid, err := srv.loadSession(ctx, r)
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	if sess == nil || sess.UserID == "" {
+		if sess != nil {
+			sess.Client = "" // no application asks any more
+		}
+		if err := srv.toLogin(ctx, w, r, sess, sid, accountPath); err != nil {
+			srv.serverError(w, err)
+		}
+		return
+	}
+	user, err := srv.signedIn(ctx, w, r, sess, sid)
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	if user == nil {
+		return
+	}
+	apps, err := srv.authorizedApps(ctx, user.ID)
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	data := accountData{Title: "Your account", CSRF: sess.CSRF, User: user, Apps: apps}
+	if id := r.URL.Query().Get("revoked"); id != "" {
+		// Only an id travels in the URL; the name shown is the store's.
+		if c, err := srv.s.GetConsumer(ctx, id, false); err == nil {
+			data.Revoked = c.Name()
+		}
+	}
+	srv.render(w, http.StatusOK, "account", data)
+}
+
+// authorizedApps groups the user's live tokens by application.
+func (srv *Server) authorizedApps(ctx context.Context, userID string) ([]accountApp, error) {
+	tokens, err := srv.s.UserTokens(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	byClient := map[string]*accountApp{}
+	scopes := map[string][]string{}
+	for _, t := range tokens {
+		a := byClient[t.ConsumerID]
+		if a == nil {
+			c, err := srv.s.GetConsumer(ctx, t.ConsumerID, false)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // the application was deleted: its tokens went with it
+			} else if err != nil {
+				return nil, err
+			}
+			a = &accountApp{ID: c.ID(), Name: c.Name(), Since: t.CreatedAt, Until: t.ExpiresAt}
+			byClient[t.ConsumerID] = a
+		}
+		if t.CreatedAt.Before(a.Since) {
+			a.Since = t.CreatedAt
+		}
+		if !a.Until.IsZero() && (t.ExpiresAt.IsZero() || t.ExpiresAt.After(a.Until)) {
+			a.Until = t.ExpiresAt
+		}
+		for _, sc := range t.Scopes {
+			if !slices.Contains(scopes[t.ConsumerID], sc) {
+				scopes[t.ConsumerID] = append(scopes[t.ConsumerID], sc)
+			}
+		}
+	}
+	out := make([]accountApp, 0, len(byClient))
+	for id, a := range byClient {
+		names := scopes[id]
+		slices.Sort(names)
+		details, err := srv.s.ScopeDetails(ctx, names)
+		if err != nil {
+			return nil, err
+		}
+		a.Scopes = details
+		out = append(out, *a)
+	}
+	slices.SortFunc(out, func(a, b accountApp) int {
+		if c := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// accountRevoke is POST /oauth2/account/revoke: the user takes back an
+// application's access, so every live token the application holds for
+// the user is revoked, whole grants at a time (RFC 7009 §2.1: with a
+// refresh token go the access tokens of its grant, JWTs included).
+func (srv *Server) accountRevoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		srv.renderError(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+		return
+	}
+	sess, _, err := srv.loadSession(ctx, r)
+	if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	if sess == nil || sess.UserID == "" {
+		w.Header().Set("Location", "/login")
+		w.WriteHeader(http.StatusFound)
+		return
+	}
+	if !csrfOK(sess, r.PostForm.Get("_csrf")) {
+		srv.renderError(w, http.StatusForbidden, "Request refused", "The form has expired or did not come from this site. Go back and try again.")
+		return
+	}
+	client := r.PostForm.Get("client_id")
+	if client == "" {
+		srv.renderError(w, http.StatusBadRequest, "Invalid request", "Missing required parameter: client_id")
+		return
+	}
+	if err := srv.revokeUserClient(ctx, sess.UserID, client); err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	// 303: the browser follows with a GET (RFC 9110 §15.4.4).
+	w.Header().Set("Location", accountPath+"?revoked="+url.QueryEscape(client))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// revokeUserClient revokes the live tokens of one client for one user.
+func (srv *Server) revokeUserClient(ctx context.Context, userID, clientID string) error {
+	tokens, err := srv.s.UserTokens(ctx, userID)
+	if err != nil {
+		return err
+	}
+	families := map[string]bool{}
+	for _, t := range tokens {
+		if t.ConsumerID != clientID {
+			continue
+		}
+		if t.FamilyID != "" {
+			if families[t.FamilyID] {
+				continue
+			}
+			families[t.FamilyID] = true
+			if _, err := srv.revokeGrant(ctx, t.FamilyID); err != nil {
+				return err
+			}
+			continue
+		}
+		was, err := srv.s.RevokeToken(ctx, t.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // expired meanwhile
+		} else if err != nil {
+			return err
+		}
+		if !was.Revoked {
+			srv.revoked(1)
+		}
+	}
+	return nil
+}
