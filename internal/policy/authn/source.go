@@ -203,15 +203,15 @@ func (s *Source) refuse(msg string) *pipeline.Rejection {
 	return rej
 }
 
-// Strip removes the credential from r before it goes on: the header when
-// header is set and it held this policy's credential (a Foreign value is
-// left for the policy it belongs to), and every occurrence of the query
-// parameter when query is set.
-func (s *Source) Strip(r *http.Request, p Presented, header, query bool) {
-	if header && s.Header != "" && p.Foreign == "" {
+// Strip removes the credential from r before it goes on, as Stripping
+// decided: the header when what.Header is set and it held this policy's
+// credential (a Foreign value is left for the policy it belongs to), and
+// every occurrence of the query parameter when what.Query is set.
+func (s *Source) Strip(r *http.Request, p Presented, what Strip) {
+	if what.Header && s.Header != "" && p.Foreign == "" {
 		delete(r.Header, s.Header)
 	}
-	if query && s.Query != "" {
+	if what.Query && s.Query != "" {
 		DropQueryValue(r, s.Query)
 	}
 }

@@ -129,7 +129,7 @@ func TestStrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.src.Strip(c.r, p, c.header, c.query)
+			c.src.Strip(c.r, p, Strip{Header: c.header, Query: c.query})
 			if got := c.r.Header.Get("Authorization"); got != c.wantHeader {
 				t.Errorf("header %q, want %q", got, c.wantHeader)
 			}
@@ -203,7 +203,7 @@ func FuzzFind(f *testing.F) {
 				}
 				continue
 			}
-			src.Strip(r, p, true, true)
+			src.Strip(r, p, Strip{Header: true, Query: true})
 			if again, err := src.Find(r); err == nil && again.Value != "" {
 				t.Fatalf("%+v: %q still found after Strip (query %q)", src, again.Value, r.URL.RawQuery)
 			}

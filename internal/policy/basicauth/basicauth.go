@@ -22,7 +22,8 @@ import (
 type Options struct {
 	authn.Base `yaml:",inline"`
 	// StripCredentials removes the Authorization header (with the password)
-	// before proxying (default true; Express Gateway forwards it, B-18).
+	// before proxying. Unset, it is forwarded, as Express Gateway does
+	// (authn.Stripping): set true unless the upstream needs it.
 	StripCredentials *bool `yaml:"stripCredentials"`
 	// Realm is sent in the WWW-Authenticate challenge.
 	Realm string `yaml:"realm"`
@@ -33,7 +34,7 @@ var source = authn.Source{Header: "Authorization", Scheme: "Basic"}
 
 type policy struct {
 	o         Options
-	strip     bool
+	strip     authn.Strip
 	store     pipeline.IdentityStore
 	challenge string
 	guard     *lockout.Guard // failureLimits.basicAuth
@@ -51,7 +52,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if env.Identity == nil {
 		return nil, action.Errorf("", "basic-auth needs the identity store")
 	}
-	return &policy{o: o, strip: o.StripCredentials == nil || *o.StripCredentials, store: env.Identity,
+	return &policy{o: o, strip: authn.Stripping(o.StripCredentials, authn.ForwardHeader), store: env.Identity,
 		challenge: `Basic realm="` + o.Realm + `", charset="UTF-8"`,
 		guard:     authn.Guard(env, func(s *lockout.Set) *lockout.Guard { return s.BasicAuth }, "basic-auth", lockout.BasicAuth)}, nil
 }
@@ -105,7 +106,7 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 		}
 		return authn.Fail(w, r, next, p.o.PassThrough, err)
 	}
-	source.Strip(r, cred, p.strip, false)
+	source.Strip(r, cred, p.strip)
 	return authn.Succeed(w, r, next, id)
 }
 

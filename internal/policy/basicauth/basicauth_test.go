@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -67,6 +68,8 @@ func TestBasicAuth(t *testing.T) {
 		{name: "scope granted", auth: basic("bob", "pass:word-1"), scopes: []string{"read"}, status: 200, consumer: u.ID},
 		{name: "scope missing", auth: basic("bob", "pass:word-1"), scopes: []string{"admin"}, status: 403, reason: "insufficient_scope"},
 		{name: "passThrough", action: "{passThrough: true}", auth: basic("bob", "bad"), status: 200},
+		{name: "stripCredentials removes the header", action: "{stripCredentials: true}", auth: basic("bob", "pass:word-1"), status: 200, consumer: u.ID},
+		{name: "stripCredentials false forwards it", action: "{stripCredentials: false}", auth: basic("bob", "pass:word-1"), status: 200, consumer: u.ID},
 	}
 	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: s}
 	for _, tt := range tests {
@@ -103,8 +106,12 @@ func TestBasicAuth(t *testing.T) {
 				if st.Identity == nil || st.Identity.ConsumerID != tt.consumer || st.Identity.AuthType != "basic-auth" {
 					t.Errorf("identity %+v", st.Identity)
 				}
-				if fwd.Get("Authorization") != "" {
-					t.Error("the password was forwarded upstream")
+				// Forwarded as Express Gateway does unless stripCredentials.
+				strip := strings.Contains(tt.action, "stripCredentials: true")
+				if got := fwd.Get("Authorization"); strip && got != "" {
+					t.Error("stripCredentials: the password was forwarded upstream")
+				} else if !strip && got != tt.auth {
+					t.Errorf("Authorization upstream %q, want it forwarded: %q", got, tt.auth)
 				}
 			}
 		})

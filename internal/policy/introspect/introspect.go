@@ -81,8 +81,7 @@ var source = authn.Source{Header: "Authorization", Scheme: "Bearer", Query: "acc
 
 type policy struct {
 	o        Options
-	stripH   bool // strip the Authorization header
-	stripQ   bool // strip ?access_token=
+	strip    authn.Strip
 	endpoint string
 	client   *http.Client
 	timeout  time.Duration
@@ -109,7 +108,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		return nil, action.Errorf("authorization_value", "must be one line")
 	}
 	p := &policy{o: o, endpoint: o.Endpoint,
-		stripH: o.StripCredentials != nil && *o.StripCredentials, stripQ: o.StripCredentials == nil || *o.StripCredentials, client: env.HTTPClient, timeout: time.Duration(o.Timeout),
+		strip: authn.Stripping(o.StripCredentials, authn.ForwardHeader), client: env.HTTPClient, timeout: time.Duration(o.Timeout),
 		ttl: 60 * time.Second, negTTL: 10 * time.Second, now: env.Now, lookups: env.Metrics.Cache("introspection")}
 	if p.client == nil {
 		p.client = &http.Client{Timeout: 30 * time.Second}
@@ -184,7 +183,7 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if !authn.HasScopes(st.Scopes, e.scopes) {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.InsufficientScope(st.Scopes, true))
 	}
-	source.Strip(r, cred, p.stripH, p.stripQ)
+	source.Strip(r, cred, p.strip)
 	return authn.Succeed(w, r, next, identity(e))
 }
 

@@ -59,10 +59,9 @@ func (e *extractor) extract(r *http.Request) (string, authn.Presented, error) {
 	return c.Value, c, nil
 }
 
-// strip removes the token from the request: from the header when header
-// is set, from the query when query is set.
-func (e *extractor) strip(r *http.Request, c authn.Presented, header, query bool) {
-	e.src.Strip(r, c, header, query)
+// strip removes the token from the request, as authn.Stripping decided.
+func (e *extractor) strip(r *http.Request, c authn.Presented, what authn.Strip) {
+	e.src.Strip(r, c, what)
 }
 
 // scheme is the auth scheme of the challenge: the configured one for

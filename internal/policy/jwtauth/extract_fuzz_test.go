@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/policy/authn"
 )
 
 // FuzzExtract: every extractor, on any header value and query string,
@@ -61,7 +63,7 @@ func FuzzExtract(f *testing.F) {
 			}
 		}
 		_ = e.scheme()
-		e.strip(r, c, true, true)
+		e.strip(r, c, authn.Strip{Header: true, Query: true})
 		if after, _, _ := e.extract(r); after != "" && k != ExtractQuery {
 			t.Fatalf("%s: %q still extracted after strip", k, after)
 		} else if k == ExtractQuery && after != "" {

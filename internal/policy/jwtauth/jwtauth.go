@@ -66,10 +66,10 @@ type Options struct {
 	// MaxTokenBytes refuses longer tokens before parsing (default 8192).
 	MaxTokenBytes int `yaml:"maxTokenBytes"`
 	// StripCredentials removes the token before proxying: true from the
-	// header and the query, false from neither (Express Gateway forwards
-	// it). Unset, the default, removes a token read from the query (URLs
-	// end up in logs) and forwards a header (upstreams often verify it
-	// again).
+	// header and the query, false from neither. Unset, the default (as
+	// every auth policy: authn.Stripping), forwards a header, as Express
+	// Gateway does, and removes a token read from the query (URLs end up
+	// in logs).
 	StripCredentials *bool `yaml:"stripCredentials"`
 	// Types lists the accepted typ header values (RFC 8725 §3.11 explicit
 	// typing), compared case-insensitively with "application/" optional
@@ -89,8 +89,7 @@ type policy struct {
 	passThrough bool
 	controlled  bool
 	checkScopes bool
-	stripHeader bool
-	stripQuery  bool
+	strip       authn.Strip
 	headers     []claimHeader
 	store       pipeline.IdentityStore
 }
@@ -109,8 +108,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		passThrough: o.PassThrough,
 		controlled:  o.CheckCredentialExistence == nil || *o.CheckCredentialExistence,
 		checkScopes: o.CheckScopes == nil || *o.CheckScopes,
-		stripHeader: o.StripCredentials != nil && *o.StripCredentials,
-		stripQuery:  o.StripCredentials == nil || *o.StripCredentials,
+		strip:       authn.Stripping(o.StripCredentials, authn.ForwardHeader),
 		store:       env.Identity,
 	}
 
@@ -323,7 +321,7 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 			delete(r.Header, h.header)
 		}
 	}
-	p.extract.strip(r, cred, p.stripHeader, p.stripQuery)
+	p.extract.strip(r, cred, p.strip)
 	return authn.Succeed(w, r, next, id)
 }
 

@@ -26,14 +26,16 @@ type Options struct {
 	DisableHeadersScheme bool   `yaml:"disableHeadersScheme"`
 	DisableQueryParam    bool   `yaml:"disableQueryParam"`
 	// StripCredentials removes the key from the request before it is
-	// proxied (default true; Express Gateway forwards it, B-18).
+	// proxied: true from the header and the query, false from neither.
+	// Unset (authn.Stripping), a key in the header is forwarded, as
+	// Express Gateway does, and one in the query removed.
 	StripCredentials *bool `yaml:"stripCredentials"`
 }
 
 type policy struct {
 	o         Options
 	src       authn.Source
-	strip     bool
+	strip     authn.Strip
 	store     pipeline.IdentityStore
 	challenge string
 	guard     *lockout.Guard // failureLimits.keyAuth
@@ -60,7 +62,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if env.Identity == nil {
 		return nil, action.Errorf("", "key-auth needs the identity store")
 	}
-	p := &policy{o: o, strip: o.StripCredentials == nil || *o.StripCredentials,
+	p := &policy{o: o, strip: authn.Stripping(o.StripCredentials, authn.ForwardHeader),
 		store: env.Identity, challenge: o.APIKeyHeaderScheme + ` realm="gatehouse"`,
 		guard: authn.Guard(env, func(s *lockout.Set) *lockout.Guard { return s.KeyAuth }, "key-auth", lockout.KeyAuth)}
 	if !o.DisableHeaders {
@@ -113,8 +115,7 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 		}
 		return authn.Fail(w, r, next, p.o.PassThrough, err)
 	}
-	// Wherever it was read from, the key leaves no copy behind.
-	p.src.Strip(r, cred, p.strip, p.strip)
+	p.src.Strip(r, cred, p.strip)
 	return authn.Succeed(w, r, next, id)
 }
 

@@ -22,14 +22,19 @@ type Options struct {
 	// verifies its own JWT access tokens with the keys it signs them with,
 	// so the block is accepted and ignored (it had to repeat the key).
 	JWT config.Node `yaml:"jwt"`
-	// KeepAuthorization forwards the token upstream, in the Authorization
-	// header or the access_token query parameter (default false: both are
-	// removed; Express Gateway removed the header and forwarded the query).
-	KeepAuthorization bool `yaml:"keepAuthorization"`
+	// StripCredentials removes the access token before proxying, as in
+	// every auth policy (authn.Stripping): true from the Authorization
+	// header and the query, false from neither. Unset, both are removed:
+	// the header as Express Gateway's oauth2 policy does, the query as
+	// every policy does (Express Gateway forwarded it).
+	StripCredentials *bool `yaml:"stripCredentials"`
+	// KeepAuthorization: true is the older name of stripCredentials: false.
+	KeepAuthorization *bool `yaml:"keepAuthorization"`
 }
 
 type policy struct {
 	o        Options
+	strip    authn.Strip
 	verifier pipeline.AccessTokenVerifier
 	store    pipeline.IdentityStore
 }
@@ -43,7 +48,15 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if env.OAuth2 == nil || env.Identity == nil {
 		return nil, action.Errorf("", "the oauth2 policy needs the authorization server: list oauth2 under the top-level policies")
 	}
-	return &policy{o: o, verifier: env.OAuth2, store: env.Identity}, nil
+	strip := o.StripCredentials
+	if k := o.KeepAuthorization; k != nil {
+		if strip != nil && *strip == *k {
+			return nil, action.Errorf("keepAuthorization", "contradicts stripCredentials: keepAuthorization: %t is stripCredentials: %t; keep one of them", *k, !*k)
+		}
+		keep := !*k
+		strip = &keep
+	}
+	return &policy{o: o, strip: authn.Stripping(strip, authn.StripHeader), verifier: env.OAuth2, store: env.Identity}, nil
 }
 
 // source: the Authorization header or the access_token query parameter
@@ -76,8 +89,7 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if err != nil {
 		return authn.Fail(w, r, next, p.o.PassThrough, err)
 	}
-	keep := p.o.KeepAuthorization
-	source.Strip(r, cred, !keep, !keep)
+	source.Strip(r, cred, p.strip)
 	return authn.Succeed(w, r, next, id)
 }
 

@@ -214,10 +214,23 @@ func TestPolicy(t *testing.T) {
 			if r.status != 200 || strings.Contains(r.upstream.URL.RawQuery, "access_token") || r.upstream.URL.Query().Get("b") != "2" {
 				t.Errorf("query token = %d, upstream query %q", r.status, r.upstream.URL.RawQuery)
 			}
-			// keepAuthorization forwards it.
-			r = e.run(t, "{keepAuthorization: true}", bearer(cc), nil)
-			if r.status != 200 || r.upstream.Header.Get("Authorization") != "Bearer "+cc {
-				t.Errorf("keepAuthorization = %d %q", r.status, r.upstream.Header.Get("Authorization"))
+			// stripCredentials: false forwards it, and keepAuthorization:
+			// true is its older name.
+			for _, action := range []string{"{stripCredentials: false}", "{keepAuthorization: true}", "{keepAuthorization: true, stripCredentials: false}"} {
+				r = e.run(t, action, bearer(cc), nil)
+				if r.status != 200 || r.upstream.Header.Get("Authorization") != "Bearer "+cc {
+					t.Errorf("%s = %d %q", action, r.status, r.upstream.Header.Get("Authorization"))
+				}
+			}
+			for _, action := range []string{"{stripCredentials: true}", "{keepAuthorization: false}"} {
+				if r = e.run(t, action, bearer(cc), nil); r.status != 200 || r.upstream.Header.Get("Authorization") != "" {
+					t.Errorf("%s = %d %q, want the header removed", action, r.status, r.upstream.Header.Get("Authorization"))
+				}
+			}
+			// Both names, saying opposite things: refused at load.
+			if _, err := oauth2.New(node(t, "{keepAuthorization: true, stripCredentials: true}"), e.env); err == nil ||
+				!strings.Contains(err.Error(), "action.keepAuthorization: contradicts stripCredentials") {
+				t.Errorf("contradicting options: %v", err)
 			}
 			// The Express Gateway jwt: block is accepted (and ignored).
 			if r = e.run(t, "{jwt: {secretOrPublicKey: x, checkCredentialExistence: false}}", bearer(cc), nil); r.status != 200 {
