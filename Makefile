@@ -1,6 +1,6 @@
 # Gatehouse build targets. `make build` stamps the version and commit into the
-# binary (shown by `gatehouse version`); `make test` is the README's test
-# command, the one CI runs.
+# binary (shown by `gatehouse version`); `make run` is the README's start
+# command and `make test` its test command, the one CI runs.
 
 GO      ?= go
 BIN     ?= bin/gatehouse
@@ -9,14 +9,24 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 IMAGE   ?= gatehouse
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build test bench bench-load vet fmt docker clean
+.PHONY: all build run test bench bench-load vet fmt docker clean
 
 all: vet test build
 
 ## build: static binary in $(BIN), version and commit stamped
+# -v names each package as it compiles: a cold build compiles every
+# dependency (about 30 s), and a silent half minute looks like a hang.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gatehouse
+	@echo "building $(BIN) (the first build compiles the dependencies, about 30 s) ..."
+	CGO_ENABLED=0 $(GO) build -v -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gatehouse
 	@./$(BIN) version
+
+## run: build, then serve examples/quickstart with the demo echo upstream.
+# EG_HTTP_PORT, EG_ADMIN_PORT and EG_ECHO_PORT move the ports (the
+# quickstart config reads the same variables, with the same defaults).
+run: build
+	@echo "starting $(BIN) serve --config-dir examples/quickstart ..."
+	./$(BIN) serve --config-dir examples/quickstart --log-format text --echo-upstream 127.0.0.1:$${EG_ECHO_PORT:-9100}
 
 ## test: the whole suite (unit, fuzz seeds, end-to-end, the real binary)
 test:

@@ -105,6 +105,9 @@ func newServe(stderr io.Writer) *cobra.Command {
 				signal.Stop(sig)
 				return err
 			}
+			if textLog(stderr, logFormat) {
+				banner(stderr, a.Addr)
+			}
 			for s := range sig {
 				if s == syscall.SIGHUP {
 					log.Info("SIGHUP: reloading gateway config")
@@ -133,7 +136,7 @@ func newServe(stderr io.Writer) *cobra.Command {
 	f.StringVar(&logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	f.StringVar(&accessLog, "access-log", "stderr", "where access logs go: stderr, stdout, off, or a file path")
 	f.Float64Var(&sample, "access-log-sample", 1, "fraction (0-1] of successful requests written to the access log; refusals and errors are always written")
-	f.StringVar(&echoAddr, "echo-upstream", "", "also serve a demo echo upstream on this address (e.g. 127.0.0.1:9100)")
+	f.StringVar(&echoAddr, "echo-upstream", "", "also serve a demo echo upstream on this address (make run: 127.0.0.1:${EG_ECHO_PORT:-9100}, the port examples/quickstart proxies to)")
 	f.DurationVar(&reload, "reload-interval", 500*time.Millisecond, "how often gateway.config.yml is checked for changes (0 or less: only on SIGHUP)")
 	return cmd
 }
@@ -154,6 +157,12 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// textLog reports whether the application log is text, for a person:
+// --log-format text, or auto on a terminal.
+func textLog(w io.Writer, format string) bool {
+	return format == "text" || (format == "auto" || format == "") && isTerminal(w)
+}
+
 func newHandler(w io.Writer, format string, level slog.Level) (slog.Handler, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch format {
@@ -162,7 +171,7 @@ func newHandler(w io.Writer, format string, level slog.Level) (slog.Handler, err
 	case "text":
 		return slog.NewTextHandler(w, opts), nil
 	case "auto", "":
-		if isTerminal(w) {
+		if textLog(w, format) {
 			return slog.NewTextHandler(w, opts), nil
 		}
 		return slog.NewJSONHandler(w, opts), nil
