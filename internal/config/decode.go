@@ -88,6 +88,14 @@ type Ref struct {
 // Gateway does) or as a Go duration string such as "1.5s".
 type Duration time.Duration
 
+// Or returns the duration, or def when d is nil (the key was absent).
+func (d *Duration) Or(def time.Duration) time.Duration {
+	if d == nil {
+		return def
+	}
+	return time.Duration(*d)
+}
+
 // StringList accepts a single string or a list of strings.
 type StringList []string
 

@@ -253,14 +253,24 @@ func (c *Crypto) decodeNode(d *decoder, n *yaml.Node, path string) {
 }
 
 // Expiry is a lifetime in milliseconds, as Express Gateway writes it.
+// TimeToExpiry is nil when the key is absent (or null): the default
+// applies. 0 is a lifetime like any other, as in Express Gateway: what is
+// issued is already expired.
 type Expiry struct {
-	TimeToExpiry Duration `yaml:"timeToExpiry"`
+	TimeToExpiry *Duration `yaml:"timeToExpiry"`
 }
 
 // AccessTokens configures the access tokens the OAuth2 server issues.
 type AccessTokens struct {
-	TokenType    string   `yaml:"tokenType"`
-	TimeToExpiry Duration `yaml:"timeToExpiry"`
+	TokenType string `yaml:"tokenType"`
+	// TimeToExpiry is as Expiry's: nil for the default, 0 for tokens
+	// issued already expired.
+	TimeToExpiry *Duration `yaml:"timeToExpiry"`
+	// LegacyClaims adds Express Gateway's claims (consumerId, the client's
+	// id, and scopes, a list) to JWT access tokens beside the RFC 9068
+	// ones, so upstreams that decode EG's tokens keep working. nil (the
+	// default) means on; false leaves only the RFC 9068 claims.
+	LegacyClaims *bool `yaml:"legacyClaims"`
 	// Issuer is the authorization server's URL: the iss of its JWTs, the
 	// metadata's issuer (RFC 8414 §2) and the base of its endpoint URLs;
 	// its host is a name the server answers on. Decoding checks that it is
@@ -316,12 +326,29 @@ type CLI struct {
 	Headers map[string]any `yaml:"headers"`
 }
 
-// Lifetime returns e's time to expiry, or def when unset.
+// Lifetime returns e's time to expiry, or def when the key is absent. A
+// timeToExpiry of 0 returns 0: Express Gateway's "already expired", not
+// the default.
 func (e *Expiry) Lifetime(def time.Duration) time.Duration {
-	if e == nil || e.TimeToExpiry == 0 {
+	if e == nil {
 		return def
 	}
-	return time.Duration(e.TimeToExpiry)
+	return e.TimeToExpiry.Or(def)
+}
+
+// Lifetime returns the access tokens' time to expiry, or def when the key
+// is absent (0 as for Expiry.Lifetime).
+func (a *AccessTokens) Lifetime(def time.Duration) time.Duration {
+	if a == nil {
+		return def
+	}
+	return a.TimeToExpiry.Or(def)
+}
+
+// Legacy reports whether JWT access tokens carry Express Gateway's claims
+// (accessTokens.legacyClaims, default true).
+func (a *AccessTokens) Legacy() bool {
+	return a == nil || a.LegacyClaims == nil || *a.LegacyClaims
 }
 
 func joinHostPort(host string, port int) string {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRedisCluster(t *testing.T) {
@@ -185,7 +186,7 @@ func TestNamesErrors(t *testing.T) {
 			`system.config.yml:2: accessTokens.issuer: must be the authorization server's URL, such as https://auth.example.com (http or https, a host, no query or fragment; RFC 8414 §2), got "https:///x"`,
 		}},
 		{name: "unknown key still reported", yaml: "accessTokens:\n  issuer: https://a.example\n  issuers: x\n", want: []string{
-			"system.config.yml:3: accessTokens.issuers: unknown key (expected one of: tokenType, timeToExpiry, issuer, audience, subject, algorithm, secretOrPrivateKey, secretOrPrivateKeyFile)",
+			"system.config.yml:3: accessTokens.issuers: unknown key (expected one of: tokenType, timeToExpiry, legacyClaims, issuer, audience, subject, algorithm, secretOrPrivateKey, secretOrPrivateKeyFile)",
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,5 +203,82 @@ func TestNamesErrors(t *testing.T) {
 		if _, err := ParseSystem("system.config.yml", []byte("accessTokens:\n  issuer: '"+iss+"'\n"), env(nil)); err != nil {
 			t.Errorf("issuer %s: %v", iss, err)
 		}
+	}
+}
+
+// TestTimeToExpiry: a timeToExpiry of 0 is Express Gateway's "already
+// expired", not the default; only an absent (or null) key takes the
+// default. The same for the three blocks.
+func TestTimeToExpiry(t *testing.T) {
+	const def = 2 * time.Hour
+	for _, tt := range []struct {
+		name, value string // value "" leaves the key out
+		want        time.Duration
+	}{
+		{name: "absent", want: def},
+		{name: "null", value: "~", want: def},
+		{name: "zero", value: "0", want: 0},
+		{name: "zero as a duration", value: "0s", want: 0},
+		{name: "milliseconds", value: "60000", want: time.Minute},
+		{name: "duration", value: "90s", want: 90 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var y strings.Builder
+			for _, block := range []string{"accessTokens", "refreshTokens", "authorizationCodes"} {
+				y.WriteString(block + ":\n")
+				if tt.value != "" {
+					y.WriteString("  timeToExpiry: " + tt.value + "\n")
+				} else {
+					y.WriteString("  {}\n")
+				}
+			}
+			s, err := ParseSystem("system.config.yml", []byte(y.String()), env(nil))
+			if err != nil {
+				t.Fatalf("%s\n%v", y.String(), err)
+			}
+			for name, got := range map[string]time.Duration{
+				"accessTokens":       s.AccessTokens.Lifetime(def),
+				"refreshTokens":      s.RefreshTokens.Lifetime(def),
+				"authorizationCodes": s.AuthorizationCodes.Lifetime(def),
+			} {
+				if got != tt.want {
+					t.Errorf("%s.timeToExpiry %q: lifetime %v, want %v", name, tt.value, got, tt.want)
+				}
+			}
+		})
+	}
+	// No block at all: the defaults.
+	var s System
+	if s.AccessTokens.Lifetime(def) != def || s.RefreshTokens.Lifetime(def) != def || s.AuthorizationCodes.Lifetime(def) != def {
+		t.Error("without the blocks the lifetimes must be the defaults")
+	}
+	if _, err := ParseSystem("system.config.yml", []byte("authorizationCodes:\n  timeToExpiry: -1\n"), env(nil)); err == nil ||
+		err.Error() != "system.config.yml:2: authorizationCodes.timeToExpiry: must not be negative" {
+		t.Errorf("negative: %v", err)
+	}
+}
+
+// TestLegacyClaims: Express Gateway's JWT claims are on unless
+// accessTokens.legacyClaims is false.
+func TestLegacyClaims(t *testing.T) {
+	for _, tt := range []struct {
+		yaml string
+		want bool
+	}{
+		{"accessTokens: {}\n", true},
+		{"accessTokens:\n  tokenType: jwt\n", true},
+		{"accessTokens:\n  legacyClaims: true\n", true},
+		{"accessTokens:\n  legacyClaims: false\n", false},
+	} {
+		s, err := ParseSystem("system.config.yml", []byte(tt.yaml), env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.AccessTokens.Legacy(); got != tt.want {
+			t.Errorf("%q: Legacy() = %v, want %v", tt.yaml, got, tt.want)
+		}
+	}
+	if _, err := ParseSystem("system.config.yml", []byte("accessTokens:\n  legacyClaims: maybe\n"), env(nil)); err == nil {
+		t.Error("legacyClaims: maybe must be refused")
 	}
 }

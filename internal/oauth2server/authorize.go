@@ -190,6 +190,12 @@ func (srv *Server) validate(ctx context.Context, q url.Values) (*authRequest, er
 	if ar.scopes, err = grantScopes(q.Get("scope"), cred.Scopes); err != nil {
 		return ar, &redirectError{"invalid_scope", "a requested scope is not allowed for this application"}
 	}
+	if ar.responseType == "token" && strings.TrimSpace(q.Get("scope")) == "" {
+		// The implicit grant without scope issues a token with none, as
+		// Express Gateway does (RFC 6749 §3.3 lets the server choose): a
+		// token in a URL fragment gets only what was asked for.
+		ar.scopes = nil
+	}
 	ar.challenge, ar.method = q.Get("code_challenge"), q.Get("code_challenge_method")
 	if ar.challenge != "" {
 		switch ar.method {

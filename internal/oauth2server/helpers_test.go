@@ -121,7 +121,7 @@ func (f *fixture) seed(t testing.TB) {
 }
 
 func jwtSystem() *config.System {
-	return &config.System{AccessTokens: &config.AccessTokens{TokenType: "jwt", TimeToExpiry: config.Duration(time.Hour)}}
+	return &config.System{AccessTokens: &config.AccessTokens{TokenType: "jwt", TimeToExpiry: new(config.Duration(time.Hour))}}
 }
 
 func basicHeader(id, secret string) string {

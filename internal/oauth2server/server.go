@@ -96,6 +96,10 @@ type Server struct {
 	// signInRedirect is where a sign-in no application started lands
 	// (oauth2.signInRedirect; default the account page).
 	signInRedirect string
+
+	// legacyClaims adds Express Gateway's consumerId and scopes claims to
+	// JWT access tokens (accessTokens.legacyClaims, default on).
+	legacyClaims bool
 }
 
 // New builds the server, loading (or creating) the JWT signing keys when
@@ -124,15 +128,18 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		o.AllowImplicit = o.AllowImplicit || sys.OAuth2.AllowImplicit
 		o.AllowPlainPKCE = o.AllowPlainPKCE || sys.OAuth2.AllowPlainPKCE
 	}
+	// An absent timeToExpiry takes the default; 0 issues what is already
+	// expired, as in Express Gateway (Server.issue and the decision's code).
 	srv := &Server{o: o, s: o.Store, log: o.Logger, now: o.Now,
 		life: lifetimes{
-			access:      (&config.Expiry{TimeToExpiry: accessTTL(sys)}).Lifetime(2 * time.Hour),
+			access:      sys.AccessTokens.Lifetime(2 * time.Hour),
 			refresh:     sys.RefreshTokens.Lifetime(2 * time.Hour),
 			code:        sys.AuthorizationCodes.Lifetime(5 * time.Minute),
 			session:     8 * time.Hour,
 			transaction: 10 * time.Minute,
 		},
-		lockout: o.Lockout,
+		lockout:      o.Lockout,
+		legacyClaims: sys.AccessTokens.Legacy(),
 	}
 	if at := sys.AccessTokens; at != nil {
 		srv.jwtMode = at.TokenType == "jwt"
@@ -176,13 +183,6 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	return srv, nil
 }
 
-func accessTTL(sys *config.System) config.Duration {
-	if sys.AccessTokens == nil {
-		return 0
-	}
-	return sys.AccessTokens.TimeToExpiry
-}
-
 func (srv *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /oauth2/authorize", srv.authorize)
@@ -190,6 +190,11 @@ func (srv *Server) routes() {
 	m.HandleFunc("POST /oauth2/token", srv.token)
 	m.HandleFunc("POST /oauth2/revoke", srv.revoke)
 	m.HandleFunc("POST /oauth2/introspect", srv.introspect)
+	// Any other method gets an RFC 6749 §5.2 JSON error, as every other
+	// refusal of these endpoints (the mux's own 405 is text/plain).
+	for _, p := range []string{"/oauth2/token", "/oauth2/revoke", "/oauth2/introspect"} {
+		m.HandleFunc(p, srv.postOnly)
+	}
 	m.HandleFunc("GET /.well-known/oauth-authorization-server", srv.metadata)
 	m.HandleFunc("GET /.well-known/jwks.json", srv.jwks)
 	m.HandleFunc("GET /login", srv.loginPage)
@@ -251,6 +256,16 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // JWTMode reports whether access tokens are JWTs.
 func (srv *Server) JWTMode() bool { return srv.jwtMode }
+
+// postOnly answers a request to a POST-only endpoint (token: RFC 6749
+// §3.2; revocation: RFC 7009 §2.1; introspection: RFC 7662 §2.1) made with
+// another method: 405 with Allow (RFC 9110 §15.5.6) and the JSON error
+// body of §5.2, so a client reads why as it reads any other refusal.
+func (srv *Server) postOnly(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", http.MethodPost)
+	srv.writeOAuthError(w, &oauthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request",
+		Description: r.URL.Path + " accepts only POST, not " + r.Method})
+}
 
 // oauthError is an RFC 6749 §5.2 error.
 type oauthError struct {

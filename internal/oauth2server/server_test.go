@@ -60,9 +60,9 @@ func TestLifetimes(t *testing.T) {
 		t.Errorf("defaults %+v, want Express Gateway's shipped 2h, 2h, 5m", l)
 	}
 	srv := f.server(t, &config.System{
-		AccessTokens:       &config.AccessTokens{TimeToExpiry: config.Duration(90 * time.Second)},
-		RefreshTokens:      &config.Expiry{TimeToExpiry: config.Duration(time.Hour)},
-		AuthorizationCodes: &config.Expiry{TimeToExpiry: config.Duration(time.Minute)},
+		AccessTokens:       &config.AccessTokens{TimeToExpiry: new(config.Duration(90 * time.Second))},
+		RefreshTokens:      &config.Expiry{TimeToExpiry: new(config.Duration(time.Hour))},
+		AuthorizationCodes: &config.Expiry{TimeToExpiry: new(config.Duration(time.Minute))},
 	})
 	if l := srv.life; l.access != 90*time.Second || l.refresh != time.Hour || l.code != time.Minute {
 		t.Errorf("configured %+v", l)

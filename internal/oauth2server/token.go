@@ -275,6 +275,17 @@ func (srv *Server) codeGrant(ctx context.Context, r *http.Request, c *client, p 
 		refresh: true, family: code.ID, parent: code.ID, redirectURI: code.RedirectURI})
 }
 
+// saveCode stores an authorization code. With authorizationCodes.
+// timeToExpiry: 0 the code is expired when issued (Express Gateway's
+// expiresAt = now): the redirect carries it, but it is not stored, so its
+// exchange is refused as an invalid code (RFC 6749 §5.2 invalid_grant).
+func (srv *Server) saveCode(ctx context.Context, c *store.Code) error {
+	if srv.life.code <= 0 {
+		return nil
+	}
+	return srv.s.SaveCode(ctx, c)
+}
+
 // codeHash is how codes are stored: a leaked store does not leak usable
 // codes.
 func codeHash(code string) string {
@@ -347,11 +358,16 @@ func (srv *Server) refreshGrant(ctx context.Context, r *http.Request, c *client,
 		return nil, err
 	}
 	// Rotation (RFC 9700 §4.14.2): the presented token is used up; if it was
-	// used before, someone replayed it and the whole family is revoked.
+	// used before, someone replayed it and the whole family is revoked. A
+	// token that was revoked (RFC 7009, the Admin API, its grant's
+	// revocation) is not evidence of theft: it is refused as revoked, and
+	// nothing more is revoked.
 	if _, err := srv.s.ClaimToken(ctx, t.ID); errors.Is(err, store.ErrTokenReused) {
 		n, _ := srv.revokeGrant(ctx, t.FamilyID)
 		srv.log.Warn("refresh token reused: token family revoked", "client_id", c.id(), "revoked", n)
 		return nil, errInvalidGrant("refresh token was already used; every token of its grant is revoked")
+	} else if errors.Is(err, store.ErrTokenRevoked) {
+		return nil, errInvalidGrant("refresh token was revoked")
 	} else if err != nil {
 		return nil, err
 	}
@@ -392,9 +408,9 @@ func (srv *Server) issue(ctx context.Context, r *http.Request, q issueRequest) (
 		t := store.Token{Kind: store.AccessToken, ConsumerID: q.client.id(), AuthenticatedUserID: q.userID,
 			AuthType: "oauth2", Scopes: q.scopes, RedirectURI: q.redirectURI, GrantType: q.grant,
 			FamilyID: q.family, ParentID: q.parent, CreatedAt: now, ExpiresAt: now.Add(srv.life.access)}
-		plain := store.NewToken(&t)
-		if err := srv.s.SaveToken(ctx, &t); err != nil {
-			return nil, grantRevoked(err)
+		plain, err := srv.saveToken(ctx, &t, srv.life.access)
+		if err != nil {
+			return nil, err
 		}
 		resp["access_token"] = plain
 	}
@@ -402,9 +418,9 @@ func (srv *Server) issue(ctx context.Context, r *http.Request, q issueRequest) (
 		t := store.Token{Kind: store.RefreshToken, ConsumerID: q.client.id(), AuthenticatedUserID: q.userID,
 			AuthType: "oauth2", Scopes: q.scopes, RedirectURI: q.redirectURI, GrantType: q.grant,
 			FamilyID: q.family, ParentID: q.parent, CreatedAt: now, ExpiresAt: now.Add(srv.life.refresh)}
-		plain := store.NewToken(&t)
-		if err := srv.s.SaveToken(ctx, &t); err != nil {
-			return nil, grantRevoked(err)
+		plain, err := srv.saveToken(ctx, &t, srv.life.refresh)
+		if err != nil {
+			return nil, err
 		}
 		resp["refresh_token"] = plain
 	}
@@ -412,6 +428,22 @@ func (srv *Server) issue(ctx context.Context, r *http.Request, q issueRequest) (
 		srv.o.Metrics.TokensIssued.WithLabelValues(q.grant).Inc()
 	}
 	return resp, nil
+}
+
+// saveToken makes t's value and stores it. With a lifetime of 0
+// (timeToExpiry: 0, Express Gateway's "already expired") the token is dead
+// on arrival: the value is returned but not stored, so every check of it
+// (the oauth2 policy, introspection, the refresh grant) finds nothing,
+// as Express Gateway's lazy expiry check did.
+func (srv *Server) saveToken(ctx context.Context, t *store.Token, life time.Duration) (string, error) {
+	plain := store.NewToken(t)
+	if life <= 0 {
+		return plain, nil
+	}
+	if err := srv.s.SaveToken(ctx, t); err != nil {
+		return "", grantRevoked(err)
+	}
+	return plain, nil
 }
 
 // grantRevoked turns the store's refusal of a token whose grant a
@@ -423,7 +455,13 @@ func grantRevoked(err error) error {
 	return err
 }
 
-// signAccessToken makes an RFC 9068 §2.2 access token.
+// expiredBackdate is how far before its iat the exp of a JWT issued with
+// a zero lifetime lies.
+const expiredBackdate = 5 * time.Minute
+
+// signAccessToken makes an RFC 9068 §2.2 access token, with Express
+// Gateway's claims beside the RFC's unless accessTokens.legacyClaims is
+// false.
 func (srv *Server) signAccessToken(r *http.Request, q issueRequest, now time.Time) (string, error) {
 	sub := q.userID
 	if sub == "" {
@@ -433,6 +471,15 @@ func (srv *Server) signAccessToken(r *http.Request, q issueRequest, now time.Tim
 	if len(aud) == 0 {
 		aud = []string{srv.issuer(r)}
 	}
+	exp := now.Add(srv.life.access)
+	if srv.life.access <= 0 {
+		// timeToExpiry: 0 issues an expired token (Express Gateway's exp =
+		// iat). An exp of now would still pass a verifier's clock
+		// tolerance, the gateway's own 5s included, so it is set before
+		// any tolerance reaches (RFC 7519 §4.1.4: "usually no more than a
+		// few minutes").
+		exp = now.Add(-expiredBackdate)
+	}
 	claims := jwt.MapClaims{
 		"iss":       srv.issuer(r),
 		"sub":       sub,
@@ -440,13 +487,22 @@ func (srv *Server) signAccessToken(r *http.Request, q issueRequest, now time.Tim
 		"client_id": q.client.id(),
 		"jti":       secret.GenerateHex(16),
 		"iat":       now.Unix(),
-		"exp":       now.Add(srv.life.access).Unix(),
+		"exp":       exp.Unix(),
 	}
 	if len(aud) == 1 {
 		claims["aud"] = aud[0]
 	}
 	if len(q.scopes) > 0 {
 		claims["scope"] = strings.Join(q.scopes, " ")
+	}
+	if srv.legacyClaims {
+		// Express Gateway's createJWT({consumerId, scopes}): the client's
+		// id and the scopes as a list, which upstreams written for it
+		// decode. Always a list here, empty when no scope was granted (EG
+		// left the claim out then), so such an upstream need not test for
+		// it. The RFC 9068 claims above stay, for RFC resource servers.
+		claims["consumerId"] = q.client.id()
+		claims["scopes"] = append([]string{}, q.scopes...)
 	}
 	if q.refresh {
 		// The grant (refresh-token family) the token belongs to: revoking
