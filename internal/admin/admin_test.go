@@ -342,7 +342,7 @@ func TestApps(t *testing.T) {
 	shopID := shop["id"].(string)
 
 	before := e.snapshot()
-	e.want(e.do("POST", "/apps", map[string]any{"userId": "nobody", "name": "x"}), 422, "unknown_user", "userId", "The specified user does not exist: nobody")
+	e.want(e.do("POST", "/apps", map[string]any{"userId": "nobody", "name": "x"}), 409, "unknown_user", "userId", "The specified user does not exist: nobody")
 	e.want(e.do("POST", "/apps", map[string]any{"userId": annID, "name": "shop"}), 409, "already_exists", "name", "")
 	e.want(e.do("POST", "/apps", map[string]any{"name": "x"}), 400, "bad_request", "userId", "userId is required")
 	e.want(e.do("POST", "/apps", map[string]any{"userId": annID}), 400, "bad_request", "name", "name is required")

@@ -165,8 +165,10 @@ func (a *server) createApp(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, appJSON(created))
 }
 
+// unknownUser: 409, Express Gateway's status for an app whose user does
+// not exist (its own test asserts it), with the JSON reason.
 func unknownUser(id string) error {
-	return &Error{Status: http.StatusUnprocessableEntity, Code: "unknown_user", Field: "userId",
+	return &Error{Status: http.StatusConflict, Code: "unknown_user", Field: "userId",
 		Message: "The specified user does not exist: " + id}
 }
 
