@@ -268,6 +268,11 @@ func (p *shellProc) until(t *testing.T, want string, d time.Duration) string {
 			if strings.Contains(l, want) {
 				return p.seen.String()
 			}
+			if strings.Contains(l, "msg=listening listener=admin") {
+				// Serving: what is left to print comes at once, not
+				// after a build.
+				timeout = time.After(10 * time.Second)
+			}
 		case <-timeout:
 			t.Fatalf("%q did not print %q within %v:\n%s", p.cmd.Args[2], want, d, p.seen.String())
 		}
