@@ -234,7 +234,7 @@ type shellProc struct {
 
 func startShell(t *testing.T, dir string, env []string, command string) *shellProc {
 	t.Helper()
-	p := &shellProc{cmd: exec.Command("sh", "-c", command), lines: make(chan string, 1000)}
+	p := &shellProc{cmd: exec.Command("sh", "-c", command), lines: make(chan string, 10000)} // never full: the gateway must not block on its log
 	p.cmd.Dir, p.cmd.Env = dir, env
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	r, w := io.Pipe()
