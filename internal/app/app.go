@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/model"
 	"github.com/gatehouse/gatehouse/internal/oauth2server"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/proxy"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -121,7 +122,10 @@ func Start(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.system = sys
-	a.env = pipeline.Env{Logger: opts.Logger, Now: time.Now, ConfigDir: dir}
+	a.env = pipeline.Env{Logger: opts.Logger, Now: time.Now, ConfigDir: dir, UpstreamProxy: proxy.Environment(opts.Lookup)}
+	if p := a.env.UpstreamProxy; p != nil {
+		a.log.Info("upstreams go through the environment's proxy (never for localhost and loopback addresses)", proxy.Describe(p)...)
+	}
 	// trustedProxies: whose X-Forwarded-For (or Forwarded) names the
 	// client. The listeners' per-client connection limit cannot use it: it
 	// counts TCP peers before any header is read.

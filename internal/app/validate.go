@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/model"
 	"github.com/gatehouse/gatehouse/internal/oauth2server"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/proxy"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/memstore"
@@ -44,7 +45,8 @@ func Validate(dir string, lookup config.Lookup) ([]string, error) {
 	s := store.New(memstore.New(nil), store.Options{BcryptCost: 4})
 	defer s.Close()
 	limiter := ratelimit.NewLocal(nil)
-	env := pipeline.Env{Logger: log, Now: time.Now, ConfigDir: dir, Identity: s, HTTPClient: outboundClient(), RateLimiter: limiter}
+	env := pipeline.Env{Logger: log, Now: time.Now, ConfigDir: dir, Identity: s, HTTPClient: outboundClient(), RateLimiter: limiter,
+		UpstreamProxy: proxy.Environment(lookup)}
 	srv, err := oauth2server.New(context.Background(), oauth2server.Options{Store: s, System: sys, Logger: log, ConfigDir: dir, Limiter: limiter})
 	if err != nil {
 		errs = append(errs, config.AsErrors(err)...)

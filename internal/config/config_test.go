@@ -177,6 +177,11 @@ func TestGatewayErrors(t *testing.T) {
 			want: []string{`gateway.config.yml:10: pipelines.q.apiEndpoints: apiEndpoint "a" is already served by pipeline "p"`},
 		},
 		{
+			name: "service endpoint proxy that is not http",
+			yaml: "http: {port: 1}\nserviceEndpoints:\n  s:\n    url: http://x\n    proxy: socks5://u:pw@p:1080\n",
+			want: []string{`gateway.config.yml:3: serviceEndpoints.s.proxy: proxy "socks5://u:xxxxx@p:1080" must start with http:// (only http proxies are supported)`},
+		},
+		{
 			name: "service endpoint without url",
 			yaml: "http: {port: 1}\nserviceEndpoints:\n  s: {}\n",
 			want: []string{"gateway.config.yml:3: serviceEndpoints.s: needs url or urls"},

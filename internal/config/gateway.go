@@ -156,7 +156,12 @@ type ServiceEndpoint struct {
 	URL          string        `yaml:"url"`
 	URLs         []string      `yaml:"urls"`
 	ProxyOptions *ProxyOptions `yaml:"proxyOptions"`
-	Pos          Pos
+	// Proxy is an http:// forward proxy every request to this endpoint
+	// goes through (CONNECT for https upstreams), whatever HTTP_PROXY and
+	// NO_PROXY say, loopback upstreams included. Userinfo in it is sent
+	// as Proxy-Authorization (RFC 9110 §11.7.2).
+	Proxy string `yaml:"proxy"`
+	Pos   Pos
 }
 
 // ProxyOptions are the parts of Express Gateway's per-endpoint http-proxy

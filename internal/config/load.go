@@ -249,6 +249,11 @@ func (g *Gateway) check() Errors {
 				errs = append(errs, g.errAt(e.Line, path, "%v", err))
 			}
 		}
+		if se.Proxy != "" {
+			if _, err := ParseForwardProxy(se.Proxy); err != nil {
+				errs = append(errs, g.errAt(e.Line, path+".proxy", "%v", err))
+			}
+		}
 	}
 
 	declared := map[string]bool{}

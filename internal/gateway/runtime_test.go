@@ -55,7 +55,7 @@ func TestBuildErrors(t *testing.T) {
 		{
 			name: "unknown action option",
 			yaml: head + "policies: [proxy]\npipelines:\n  p:\n    apiEndpoints: [a]\n    policies:\n      - proxy:\n          action:\n            serviceEndpoint: s\n            followRedirects: true\n",
-			want: []string{"gateway.config.yml:14: pipelines.p.policies[0].proxy.action.followRedirects: unknown key (expected one of: serviceEndpoint, changeOrigin, stripPath, strategy, xfwd, secure, auth, prependPath, ignorePath, proxyTimeout, timeout, connectTimeout, preserveHeaderKeyCase, toProxy)"},
+			want: []string{"gateway.config.yml:14: pipelines.p.policies[0].proxy.action.followRedirects: unknown key (expected one of: serviceEndpoint, changeOrigin, stripPath, strategy, xfwd, secure, auth, prependPath, ignorePath, proxyTimeout, timeout, connectTimeout, proxyUrl, preserveHeaderKeyCase, toProxy)"},
 		},
 		{
 			name: "step after proxy",

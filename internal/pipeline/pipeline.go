@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"golang.org/x/net/http/httpproxy"
 )
 
 // Handler is the rest of a pipeline.
@@ -96,6 +97,10 @@ type Env struct {
 	// Lockout holds the failure limits of the auth policies (nil: the
 	// policies count on their own, per process, with the defaults).
 	Lockout *lockout.Set
+	// UpstreamProxy is the outbound proxy the environment names for
+	// upstreams (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), read once at start
+	// through the app's Lookup (proxy.Environment); nil: none.
+	UpstreamProxy *httpproxy.Config
 }
 
 // AccessTokenVerifier checks an access token issued by Gatehouse's

@@ -57,8 +57,12 @@ type Options struct {
 	// ConnectTimeout bounds the TCP (and TLS) connect to the upstream
 	// (default 5s); past it the client gets 504.
 	ConnectTimeout config.Duration `yaml:"connectTimeout"`
+	// ProxyURL is Express Gateway's outbound http:// proxy for this step;
+	// as there, the environment's proxy for the upstream's scheme, when
+	// set, takes precedence (see forward.go).
+	ProxyURL string `yaml:"proxyUrl"`
 	// Accepted for compatibility, without effect: Go always proxies with
-	// canonical header names, and only to the service endpoint.
+	// canonical header names.
 	PreserveHeaderKeyCase bool `yaml:"preserveHeaderKeyCase"`
 	ToProxy               bool `yaml:"toProxy"`
 }
@@ -111,7 +115,12 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		}
 		p.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(o.Auth))
 	}
-	tr, err := transport(o, se, env.ConfigDir)
+	fwd, ferr := forwarding(o, se, env.UpstreamProxy)
+	if ferr != nil {
+		return nil, action.Errorf(ferr.key, "%v", ferr.err)
+	}
+	p.tunnels = fwd != nil
+	tr, err := transport(o, se, env.ConfigDir, fwd)
 	if err != nil {
 		return nil, action.Errorf("serviceEndpoint", "%v", err)
 	}
@@ -129,7 +138,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	return p, nil
 }
 
-func transport(o Options, se config.ServiceEndpoint, dir string) (*http.Transport, error) {
+func transport(o Options, se config.ServiceEndpoint, dir string, fwd func(*http.Request) (*url.URL, error)) (*http.Transport, error) {
 	connect := time.Duration(o.ConnectTimeout)
 	if connect == 0 {
 		connect = DefaultConnectTimeout
@@ -167,9 +176,13 @@ func transport(o Options, se config.ServiceEndpoint, dir string) (*http.Transpor
 	}
 	tlsConf.InsecureSkipVerify = !secure
 	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	dial := d.DialContext
+	if fwd != nil {
+		dial = tunnelDialer(dial, connect)
+	}
 	return &http.Transport{
-		Proxy:                 nil, // only ever the service endpoint itself
-		DialContext:           d.DialContext,
+		Proxy:                 fwd, // nil: only ever the service endpoint itself
+		DialContext:           dial,
 		TLSClientConfig:       tlsConf,
 		TLSHandshakeTimeout:   connect,
 		ResponseHeaderTimeout: header,
@@ -203,6 +216,7 @@ type Proxy struct {
 	prependPath  bool
 	auth         string
 	timeout      time.Duration
+	tunnels      bool // an outbound proxy may be used: https goes through CONNECT
 	metrics      *metrics.Metrics
 	// faults holds the client body read errors of requests in flight, by
 	// their *pipeline.State (see clientBody).
@@ -252,6 +266,11 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	t := p.target()
 	st := pipeline.StateOf(pr.In)
 	st.Upstream = t.Host
+	if p.tunnels && t.Scheme == "https" {
+		// The dial of a CONNECT tunnel is bounded like a direct connect
+		// (tunnelDialer); it tells the two apart by the target.
+		pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), tunnelTarget{}, canonicalAddr(t)))
+	}
 	out := pr.Out
 	out.URL.Scheme, out.URL.Host = t.Scheme, t.Host
 	if st.OriginalMethod != "" {
