@@ -44,6 +44,12 @@ type UnsafeError struct{ Msg string }
 
 func (e *UnsafeError) Error() string { return e.Msg }
 
+// FileError is a file that cannot be edited at all: not YAML, or its
+// top level is not a mapping.
+type FileError struct{ Msg string }
+
+func (e *FileError) Error() string { return e.Msg }
+
 // Result says what an edit did.
 type Result struct {
 	// Created is true when a new entry was added (201), false when one was
@@ -76,7 +82,7 @@ type doc struct {
 func parse(src []byte, isJSON bool) (*doc, error) {
 	var dn yaml.Node
 	if err := yaml.Unmarshal(src, &dn); err != nil {
-		return nil, fmt.Errorf("the file is not valid YAML: %v", err)
+		return nil, &FileError{Msg: fmt.Sprintf("the file is not valid YAML: %v", err)}
 	}
 	d := &doc{src: src, json: isJSON, docN: &dn, lines: strings.SplitAfter(string(src), "\n")}
 	if len(d.lines) > 0 && d.lines[len(d.lines)-1] == "" {
@@ -87,7 +93,7 @@ func parse(src []byte, isJSON bool) (*doc, error) {
 	}
 	d.root = resolve(&dn)
 	if d.root == nil || d.root.Kind != yaml.MappingNode {
-		return nil, errors.New("the file's top level is not a mapping of keys (http, apiEndpoints, ...)")
+		return nil, &FileError{Msg: "the file's top level is not a mapping of keys (http, apiEndpoints, ...)"}
 	}
 	return d, nil
 }

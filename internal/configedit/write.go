@@ -23,9 +23,11 @@ func Hash(data []byte) [sha256.Size]byte { return sha256.Sum256(data) }
 // synced: a crash leaves the old file or the new one, never half of one.
 // A symbolic link is followed: its target is replaced, the link stays.
 //
-// The content is compared right before the rename. A writer that does not
-// take part (an editor saving at that very moment) can still land between
-// the check and the rename; callers serialize their own writers.
+// The content is compared right before the rename, under an exclusive
+// lock on the directory (lock_unix.go) that every WriteFile takes, so two
+// processes writing through WriteFile never lose each other's change. A
+// writer that does not take part (an editor saving at that very moment)
+// can still land between the check and the rename.
 func WriteFile(path string, base [sha256.Size]byte, data []byte) error {
 	target, err := filepath.EvalSymlinks(path)
 	if err != nil {
@@ -59,6 +61,11 @@ func WriteFile(path string, base [sha256.Size]byte, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	cur, err := os.ReadFile(target)
 	if err != nil {
 		return err

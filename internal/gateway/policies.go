@@ -20,18 +20,18 @@ import (
 // one line here and one docs page.
 func Policies() map[string]pipeline.Factory {
 	return map[string]pipeline.Factory{
-		"proxy":     {New: proxy.New, Terminal: true},
-		"terminate": {New: terminate.New, Terminal: true},
-		"cors":      {New: cors.New},
-		"headers":   {New: headers.New},
-		"log":       {New: logpolicy.New},
-		"rewrite":   {New: rewrite.New},
+		"proxy":     {New: proxy.New, Terminal: true, Options: proxy.Options{}},
+		"terminate": {New: terminate.New, Terminal: true, Options: terminate.Options{}},
+		"cors":      {New: cors.New, Options: cors.Options{}},
+		"headers":   {New: headers.New, Options: headers.Options{}},
+		"log":       {New: logpolicy.New, Options: logpolicy.Options{}},
+		"rewrite":   {New: rewrite.New, Options: rewrite.Options{}},
 
-		"basic-auth":        {New: basicauth.New},
-		"jwt":               {New: jwtauth.New},
-		"key-auth":          {New: keyauth.New},
-		"oauth2":            {New: oauth2.New},
-		"oauth2-introspect": {New: introspect.New},
-		"rate-limit":        {New: ratelimit.New},
+		"basic-auth":        {New: basicauth.New, Options: basicauth.Options{}},
+		"jwt":               {New: jwtauth.New, Options: jwtauth.Options{}},
+		"key-auth":          {New: keyauth.New, Options: keyauth.Options{}},
+		"oauth2":            {New: oauth2.New, Options: oauth2.Options{}},
+		"oauth2-introspect": {New: introspect.New, Options: introspect.Options{}},
+		"rate-limit":        {New: ratelimit.New, Options: ratelimit.Options{}},
 	}
 }

@@ -65,6 +65,11 @@ type Factory struct {
 	// Terminal policies always answer the request themselves (proxy,
 	// terminate): an unconditional one must be the pipeline's last step.
 	Terminal bool
+	// Options is a zero value of the struct New decodes the action into:
+	// the Admin API's JSON Schema of the policy is generated from it
+	// (internal/configedit/schema.go), so the schema names exactly the
+	// keys the decoder accepts.
+	Options any
 }
 
 // Env is what a policy may use, passed explicitly: no globals, no service
