@@ -37,6 +37,10 @@ type Options struct {
 	// (see browser.go); ports are not compared. Entries that are not host
 	// names, and addresses that listen everywhere, are ignored.
 	Hostnames []string
+	// Config, when set, backs the config-editing routes (/api-endpoints,
+	// /service-endpoints, /pipelines, /policies, /schemas; config.go);
+	// without it they answer 404.
+	Config ConfigEditor
 }
 
 // DefaultMaxBodyBytes is the default bound on request bodies.
@@ -51,6 +55,7 @@ type server struct {
 	hasKey  bool
 	keyHash [32]byte
 	hosts   map[string]bool // Options.Hostnames, canonical
+	config  ConfigEditor
 	mux     *http.ServeMux
 }
 
@@ -67,7 +72,7 @@ func New(s *store.Store, m *model.Models, opts Options) http.Handler {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	a := &server{s: s, m: m, log: opts.Logger, maxBody: opts.MaxBodyBytes, metrics: opts.Metrics, mux: http.NewServeMux(),
-		hosts: hostnames(opts.Hostnames)}
+		hosts: hostnames(opts.Hostnames), config: opts.Config}
 	if opts.APIKey != "" {
 		a.hasKey = true
 		a.keyHash = sha256.Sum256([]byte(opts.APIKey))
@@ -77,7 +82,7 @@ func New(s *store.Store, m *model.Models, opts Options) http.Handler {
 }
 
 // Routes lists every route as "METHOD /path" (for docs and tests).
-var Routes = []string{
+var Routes = append([]string{
 	"GET /users", "POST /users", "GET /users/{id}", "PUT /users/{id}", "DELETE /users/{id}", "PUT /users/{id}/status",
 	"GET /apps", "POST /apps", "GET /apps/{id}", "PUT /apps/{id}", "DELETE /apps/{id}", "PUT /apps/{id}/status",
 	"GET /credentials", "POST /credentials", "GET /credentials/{consumerId}",
@@ -86,7 +91,7 @@ var Routes = []string{
 	"PUT /credentials/{type}/{id}/scopes", "PUT /credentials/{type}/{id}/scopes/{scope}", "DELETE /credentials/{type}/{id}/scopes/{scope}",
 	"GET /scopes", "POST /scopes", "GET /scopes/{scope}", "PUT /scopes/{scope}", "DELETE /scopes/{scope}",
 	"GET /tokens", "DELETE /tokens/{token}",
-}
+}, configRoutes...)
 
 func (a *server) routes() {
 	h := map[string]handlerFunc{
@@ -122,6 +127,7 @@ func (a *server) routes() {
 		"GET /tokens":            a.listTokens,
 		"DELETE /tokens/{token}": a.revokeToken,
 	}
+	a.configHandlers(h)
 	for _, pattern := range Routes {
 		fn := h[pattern]
 		if fn == nil {

@@ -161,7 +161,8 @@ func (a *App) adminHandler(cfg *config.Gateway) (http.Handler, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return admin.New(a.store, a.models, admin.Options{APIKey: key, Logger: a.log, Metrics: a.metrics, Hostnames: names}), addr, nil
+	return admin.New(a.store, a.models, admin.Options{APIKey: key, Logger: a.log, Metrics: a.metrics, Hostnames: names,
+		Config: &configEditor{a: a}}), addr, nil
 }
 
 // adminListener resolves the Admin API's address, key and accepted Host

@@ -28,6 +28,10 @@ type Runtime struct {
 	// declared policy Gatehouse does not know that no pipeline uses, a
 	// pipeline without policies).
 	Warnings []string
+	// Source is the file's text the runtime was loaded from (Load), before
+	// ${VAR} substitution: what the config-editing Admin API shows as the
+	// serving config.
+	Source []byte
 }
 
 // route is what the router finds: the apiEndpoint and the pipeline that
@@ -242,6 +246,9 @@ func Load(name string, data []byte, lookup config.Lookup, env *pipeline.Env, fac
 		return nil, perr
 	}
 	rt, berr := Build(g, env, factories)
+	if rt != nil {
+		rt.Source = data
+	}
 	if perr == nil {
 		return rt, berr
 	}
