@@ -37,7 +37,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServe(stderr), newConfig(stdout), newVersion(stdout))
-	root.AddCommand(identityCommands(stdout, stderr)...) // users, apps, credentials, scopes, tokens
+	root.AddCommand(identityCommands(stdout, stderr)...)    // users, apps, credentials, scopes, tokens
+	root.AddCommand(configEntryCommands(stdout, stderr)...) // api-endpoints, service-endpoints, pipelines, policies
 	return root
 }
 

@@ -176,6 +176,13 @@ func path(segments ...string) string {
 // 400 or more becomes an *Error. It reports whether the answer had a body
 // other than JSON null.
 func (c *Client) Do(ctx context.Context, method, p string, query url.Values, in, out any) (bool, error) {
+	_, had, err := c.do(ctx, method, p, query, in, out)
+	return had, err
+}
+
+// do is Do that also returns the status of a successful answer (201 and
+// 204 say different things on the config routes).
+func (c *Client) do(ctx context.Context, method, p string, query url.Values, in, out any) (int, bool, error) {
 	target := c.base + p
 	if len(query) > 0 {
 		target += "?" + query.Encode()
@@ -184,13 +191,13 @@ func (c *Client) Do(ctx context.Context, method, p string, query url.Values, in,
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return false, err
+			return 0, false, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
-		return false, err
+		return 0, false, err
 	}
 	for k, vs := range c.header {
 		for _, v := range vs {
@@ -214,7 +221,7 @@ func (c *Client) Do(ctx context.Context, method, p string, query url.Values, in,
 		if c.trace != nil {
 			fmt.Fprintf(c.trace, "%s %s: %v\n", method, target, err)
 		}
-		return false, c.netError(ctx, err)
+		return 0, false, c.netError(ctx, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -222,24 +229,24 @@ func (c *Client) Do(ctx context.Context, method, p string, query url.Values, in,
 		fmt.Fprintf(c.trace, "%s %s -> %d (%s)\n", method, target, resp.StatusCode, time.Since(start).Round(time.Millisecond))
 	}
 	if err != nil {
-		return false, c.netError(ctx, err)
+		return 0, false, c.netError(ctx, err)
 	}
 	if resp.StatusCode >= 400 {
-		return false, apiError(resp, data)
+		return resp.StatusCode, false, apiError(resp, data)
 	}
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || string(data) == "null" {
-		return false, nil
+		return resp.StatusCode, false, nil
 	}
 	if out == nil {
-		return true, nil
+		return resp.StatusCode, true, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(out); err != nil {
-		return false, fmt.Errorf("the Admin API at %s sent an answer that is not the expected JSON (%s %s): %v", c.base, method, p, err)
+		return resp.StatusCode, false, fmt.Errorf("the Admin API at %s sent an answer that is not the expected JSON (%s %s): %v", c.base, method, p, err)
 	}
-	return true, nil
+	return resp.StatusCode, true, nil
 }
 
 func (c *Client) netError(ctx context.Context, err error) error {
