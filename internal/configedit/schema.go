@@ -48,7 +48,7 @@ func PolicySchema(name string, options any) (Schema, error) {
 	s := typeSchema(t, 0)
 	s["$id"] = PolicyID(name)
 	s["title"] = name
-	s["description"] = fmt.Sprintf("the action of a %s step: pipelines.<name>.policies[].%s[].action", name, name)
+	s["description"] = fmt.Sprintf("the action of a %s step (pipelines.NAME.policies[].%s[].action)", name, name)
 	return marshal("policy", PolicyID(name), s)
 }
 
