@@ -76,7 +76,7 @@ func TestPolicySchemasMatchDecoders(t *testing.T) {
 	s := store.New(memstore.New(nil), store.Options{BcryptCost: 4})
 	defer s.Close()
 	limiter := ratelimit.NewLocal(nil)
-	env := &pipeline.Env{Logger: log, Now: time.Now, ConfigDir: t.TempDir(), Identity: s, HTTPClient: outboundClient(), RateLimiter: limiter}
+	env := &pipeline.Env{Logger: log, Now: time.Now, ConfigDir: t.TempDir(), Identity: s, HTTPClient: outboundClient(nil), RateLimiter: limiter}
 	srv, err := oauth2server.New(context.Background(), oauth2server.Options{Store: s, System: &config.System{}, Logger: log, ConfigDir: env.ConfigDir, Limiter: limiter})
 	if err != nil {
 		t.Fatal(err)

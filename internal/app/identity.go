@@ -6,10 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -62,13 +65,20 @@ func openBackend(ctx context.Context, sys *config.System, dataDir, configDir str
 
 // outboundClient is the client policies use for JWKS and introspection:
 // bounded at every step, never following redirects off to another host
-// silently more than a few times.
-func outboundClient() *http.Client {
+// silently more than a few times. It goes through the environment's
+// outbound proxy (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), the one the proxy
+// policy uses for upstreams, read once through the app's Lookup; nil: none.
+func outboundClient(env *httpproxy.Config) *http.Client {
 	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	var viaProxy func(*http.Request) (*url.URL, error)
+	if env != nil {
+		pick := env.ProxyFunc()
+		viaProxy = func(r *http.Request) (*url.URL, error) { return pick(r.URL) }
+	}
 	return &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
+			Proxy:                 viaProxy,
 			DialContext:           d.DialContext,
 			TLSHandshakeTimeout:   5 * time.Second,
 			ResponseHeaderTimeout: 15 * time.Second,
@@ -125,7 +135,7 @@ func (a *App) startIdentity(ctx context.Context, cfg *config.Gateway) error {
 		a.env.RateLimiter = ratelimit.NewLocal(nil)
 	}
 	a.env.Identity = a.store
-	a.env.HTTPClient = outboundClient()
+	a.env.HTTPClient = outboundClient(a.env.UpstreamProxy)
 	// Failed authentications are counted on the same limiter: on Redis
 	// every node shares the counts (failureLimits).
 	a.env.Lockout = lockout.NewSet(a.env.RateLimiter, a.system.FailureLimits)

@@ -45,8 +45,9 @@ func Validate(dir string, lookup config.Lookup) ([]string, error) {
 	s := store.New(memstore.New(nil), store.Options{BcryptCost: 4})
 	defer s.Close()
 	limiter := ratelimit.NewLocal(nil)
-	env := pipeline.Env{Logger: log, Now: time.Now, ConfigDir: dir, Identity: s, HTTPClient: outboundClient(), RateLimiter: limiter,
-		UpstreamProxy: proxy.Environment(lookup)}
+	outbound := proxy.Environment(lookup)
+	env := pipeline.Env{Logger: log, Now: time.Now, ConfigDir: dir, Identity: s, HTTPClient: outboundClient(outbound), RateLimiter: limiter,
+		UpstreamProxy: outbound}
 	srv, err := oauth2server.New(context.Background(), oauth2server.Options{Store: s, System: sys, Logger: log, ConfigDir: dir, Limiter: limiter})
 	if err != nil {
 		errs = append(errs, config.AsErrors(err)...)
