@@ -187,23 +187,8 @@ func (srv *Server) authorizedApps(ctx context.Context, userID string) ([]account
 // refresh token go the access tokens of its grant, JWTs included).
 func (srv *Server) accountRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	if err := r.ParseForm(); err != nil {
-		srv.renderError(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
-		return
-	}
-	sess, _, err := srv.loadSession(ctx, r)
-	if err != nil {
-		srv.serverError(w, err)
-		return
-	}
-	if sess == nil || sess.UserID == "" {
-		w.Header().Set("Location", "/login")
-		w.WriteHeader(http.StatusFound)
-		return
-	}
-	if !csrfOK(sess, r.PostForm.Get("_csrf")) {
-		srv.renderError(w, http.StatusForbidden, "Request refused", "The form has expired or did not come from this site. Go back and try again.")
+	sess, _, ok := srv.signedInForm(w, r)
+	if !ok {
 		return
 	}
 	client := r.PostForm.Get("client_id")

@@ -321,26 +321,38 @@ func hostOf(u string) string {
 	return p.Host
 }
 
-// decision is POST /oauth2/authorize/decision: the user allowed or denied.
-func (srv *Server) decision(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+// signedInForm reads the POSTed form of a signed-in user's page (consent,
+// account): bounded, from a session with a user, with the session's CSRF
+// token. Otherwise it answers (the form error, a redirect to sign in, 403)
+// and returns ok false.
+func (srv *Server) signedInForm(w http.ResponseWriter, r *http.Request) (sess *session, sid string, ok bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
 		srv.renderError(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
-		return
+		return nil, "", false
 	}
-	sess, sid, err := srv.loadSession(ctx, r)
+	sess, sid, err := srv.loadSession(r.Context(), r)
 	if err != nil {
 		srv.serverError(w, err)
-		return
+		return nil, "", false
 	}
 	if sess == nil || sess.UserID == "" {
 		w.Header().Set("Location", "/login")
 		w.WriteHeader(http.StatusFound)
-		return
+		return nil, "", false
 	}
 	if !csrfOK(sess, r.PostForm.Get("_csrf")) {
 		srv.renderError(w, http.StatusForbidden, "Request refused", "The form has expired or did not come from this site. Go back and try again.")
+		return nil, "", false
+	}
+	return sess, sid, true
+}
+
+// decision is POST /oauth2/authorize/decision: the user allowed or denied.
+func (srv *Server) decision(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess, sid, ok := srv.signedInForm(w, r)
+	if !ok {
 		return
 	}
 	tid := r.Form.Get("transaction_id")
