@@ -11,9 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 )
 
@@ -177,14 +175,9 @@ func (a *server) withConfig(fn func(w http.ResponseWriter, r *http.Request, c Co
 
 // rawBody reads a PUT's JSON body as sent: the editor keeps its key order.
 func (a *server) rawBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(r.Body)
+	b, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
-				Message: fmt.Sprintf("the request body is larger than %d bytes", mbe.Limit)}
-		}
-		return nil, badRequest("", "could not read the request body")
+		return nil, err
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, badRequest("", "a JSON body is required (Content-Type: application/json): the entity, e.g. {\"url\": \"http://localhost:3000\"}")

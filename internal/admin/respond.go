@@ -98,22 +98,31 @@ func noContent(w http.ResponseWriter, status int) error {
 	return nil
 }
 
+// readBody reads the request body within the listener's limit: 413 with
+// the limit past it, 400 when it cannot be read. A nil body reads as empty.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+				Message: fmt.Sprintf("the request body is larger than %d bytes", mbe.Limit)}
+		}
+		return nil, badRequest("", "could not read the request body")
+	}
+	return b, nil
+}
+
 // decode reads a JSON object body. With required false an empty body is a
 // nil map. The body must be application/json (or +json), one JSON object,
 // nothing after it, within the size limit.
 func (a *server) decode(r *http.Request, required bool) (map[string]any, error) {
-	var b []byte
-	if r.Body != nil {
-		var err error
-		b, err = io.ReadAll(r.Body)
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
-					Message: fmt.Sprintf("the request body is larger than %d bytes", mbe.Limit)}
-			}
-			return nil, badRequest("", "could not read the request body")
-		}
+	b, err := readBody(r)
+	if err != nil {
+		return nil, err
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		if required {
