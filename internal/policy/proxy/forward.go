@@ -113,7 +113,41 @@ func forwarding(o Options, se config.ServiceEndpoint, env *httpproxy.Config) (fu
 	}, nil
 }
 
-// tunnelTarget is the context key under which rewrite puts the host:port
+// perTarget decides once, at load, which proxy each of the step's targets
+// goes through: the targets and the environment are fixed, so NO_PROXY
+// matching need not run per request. It returns nil when every target
+// goes direct (the transport then has no Proxy at all), and whether an
+// https target is tunnelled (rewrite then marks its requests for
+// tunnelDialer).
+func perTarget(fwd func(*http.Request) (*url.URL, error), targets []*url.URL) (func(*http.Request) (*url.URL, error), bool) {
+	if fwd == nil {
+		return nil, false
+	}
+	via := make([]*url.URL, len(targets))
+	proxied, tunnels := false, false
+	for i, t := range targets {
+		u, err := fwd(&http.Request{URL: t})
+		if err != nil {
+			return fwd, true // decided per request, where the error is reported
+		}
+		via[i] = u
+		proxied = proxied || u != nil
+		tunnels = tunnels || u != nil && t.Scheme == "https"
+	}
+	if !proxied {
+		return nil, false
+	}
+	return func(r *http.Request) (*url.URL, error) {
+		for i, t := range targets {
+			if t.Host == r.URL.Host && t.Scheme == r.URL.Scheme {
+				return via[i], nil
+			}
+		}
+		return fwd(r)
+	}, tunnels
+}
+
+// tunnelTarget is the context key under which rewrite puts the *url.URL
 // of an https upstream, for tunnelDialer.
 type tunnelTarget struct{}
 
@@ -129,8 +163,8 @@ func canonicalAddr(u *url.URL) string {
 
 // tunnelDialer bounds a forward proxy's answer to CONNECT by the connect
 // timeout, as the TCP and TLS connects to a direct upstream are: net/http
-// would wait a minute for it. A dial for an https upstream (rewrite put
-// its address in the context) to another address is one to its proxy.
+// would wait a minute for it. A dial for an https upstream (rewrite put it
+// in the context) to another address than its own is one to its proxy.
 // The deadline is lifted once the proxy starts answering; the TLS
 // handshake through the tunnel then has TLSHandshakeTimeout.
 func tunnelDialer(dial func(context.Context, string, string) (net.Conn, error), timeout time.Duration) func(context.Context, string, string) (net.Conn, error) {
@@ -139,8 +173,8 @@ func tunnelDialer(dial func(context.Context, string, string) (net.Conn, error), 
 		if err != nil {
 			return nil, err
 		}
-		target, _ := ctx.Value(tunnelTarget{}).(string)
-		if target == "" || target == addr {
+		target, _ := ctx.Value(tunnelTarget{}).(*url.URL)
+		if target == nil || canonicalAddr(target) == addr {
 			return c, nil
 		}
 		if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {

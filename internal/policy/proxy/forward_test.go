@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -86,5 +88,46 @@ func TestEnvironment(t *testing.T) {
 		return s
 	}(), " "), "pw") {
 		t.Errorf("Describe shows the password: %v", d)
+	}
+}
+
+// TestPerTarget: the proxy decided at load for each target is the one
+// forwarding would pick per request; a step whose targets all go direct
+// has no Proxy, and only a proxied https target asks for tunnel marking.
+func TestPerTarget(t *testing.T) {
+	env := &httpproxy.Config{HTTPProxy: "http://envhttp:1", HTTPSProxy: "http://envhttps:2", NoProxy: "skip.test"}
+	for _, c := range []struct {
+		name    string
+		targets []string
+		proxied bool
+		tunnels bool
+	}{
+		{"loopback only: direct, no Proxy", []string{"http://127.0.0.1:8/", "https://localhost/"}, false, false},
+		{"NO_PROXY only", []string{"https://skip.test/"}, false, false},
+		{"http through the proxy", []string{"http://up.test/"}, true, false},
+		{"https tunnelled", []string{"https://skip.test/", "https://up.test/"}, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fwd, _ := forwarding(Options{ServiceEndpoint: "s"}, config.ServiceEndpoint{}, env)
+			var targets []*url.URL
+			for _, s := range c.targets {
+				u, _ := url.Parse(s)
+				targets = append(targets, u)
+			}
+			got, tunnels := perTarget(fwd, targets)
+			if (got != nil) != c.proxied || tunnels != c.tunnels {
+				t.Fatalf("proxied %t tunnels %t, want %t %t", got != nil, tunnels, c.proxied, c.tunnels)
+			}
+			for _, u := range targets {
+				if got == nil {
+					continue
+				}
+				r := &http.Request{URL: u}
+				want, _ := fwd(r)
+				if have, _ := got(r); fmt.Sprint(have) != fmt.Sprint(want) {
+					t.Errorf("%s: through %v, want %v", u, have, want)
+				}
+			}
+		})
 	}
 }

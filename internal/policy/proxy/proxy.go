@@ -119,7 +119,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if ferr != nil {
 		return nil, action.Errorf(ferr.key, "%v", ferr.err)
 	}
-	p.tunnels = fwd != nil
+	fwd, p.tunnels = perTarget(fwd, p.targets)
 	tr, err := transport(o, se, env.ConfigDir, fwd)
 	if err != nil {
 		return nil, action.Errorf("serviceEndpoint", "%v", err)
@@ -216,7 +216,7 @@ type Proxy struct {
 	prependPath  bool
 	auth         string
 	timeout      time.Duration
-	tunnels      bool // an outbound proxy may be used: https goes through CONNECT
+	tunnels      bool // an https target goes through an outbound proxy (CONNECT)
 	metrics      *metrics.Metrics
 	// faults holds the client body read errors of requests in flight, by
 	// their *pipeline.State (see clientBody).
@@ -269,7 +269,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if p.tunnels && t.Scheme == "https" {
 		// The dial of a CONNECT tunnel is bounded like a direct connect
 		// (tunnelDialer); it tells the two apart by the target.
-		pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), tunnelTarget{}, canonicalAddr(t)))
+		pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), tunnelTarget{}, t))
 	}
 	out := pr.Out
 	out.URL.Scheme, out.URL.Host = t.Scheme, t.Host
