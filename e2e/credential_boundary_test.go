@@ -99,15 +99,7 @@ pipelines:
 	if typed {
 		gw += pipe("jwttyped", "jwt", "{"+jwtBase+", types: [at+jwt]}")
 	}
-	system := "accessTokens:\n  tokenType: jwt\n  timeToExpiry: 60000\n  issuer: " + cbIssuer +
-		"\n  secretOrPrivateKey: " + cbServerSecret + "\n"
-	dir := t.TempDir()
-	for name, content := range map[string]string{"gateway.config.yml": gw, "system.config.yml": system} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	g.gatewayUnderTest = startGateway(t, gw, func(o *app.Options) { o.ConfigDir = dir })
+	g.gatewayUnderTest = startJWTServerGateway(t, gw)
 
 	ctx, s := context.Background(), g.app.Store()
 	must := func(err error) {
@@ -380,4 +372,20 @@ func TestJWTWithoutStoreNoConsumerID(t *testing.T) {
 	if got := strings.Join(h["Eg-Token-Auth-Type"], ","); got != "jwt" {
 		t.Errorf("eg-token-auth-type = %q", got)
 	}
+}
+
+// startJWTServerGateway starts gw with an authorization server that issues
+// HS256 JWT access tokens (cbIssuer, cbServerSecret), as the credential
+// tests' oauth2 and jwt policies expect.
+func startJWTServerGateway(t *testing.T, gw string) *gatewayUnderTest {
+	t.Helper()
+	system := "accessTokens:\n  tokenType: jwt\n  timeToExpiry: 60000\n  issuer: " + cbIssuer +
+		"\n  secretOrPrivateKey: " + cbServerSecret + "\n"
+	dir := t.TempDir()
+	for name, content := range map[string]string{"gateway.config.yml": gw, "system.config.yml": system} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return startGateway(t, gw, func(o *app.Options) { o.ConfigDir = dir })
 }

@@ -8,13 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/app"
 	"github.com/gatehouse/gatehouse/internal/echo"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -78,15 +75,7 @@ func startForwardingGateway(t *testing.T) *credGateway {
 	add("oauth-legacykeep", "oauth2", "keepAuthorization: true")
 	gw := fmt.Sprintf("http: {port: 0, host: 127.0.0.1}\napiEndpoints:\n%sserviceEndpoints:\n  backend: {url: '%s'}\n"+
 		"policies: [jwt, oauth2, oauth2-introspect, key-auth, basic-auth, proxy]\npipelines:\n%s", endpoints.String(), up.URL, pipelines.String())
-	system := "accessTokens:\n  tokenType: jwt\n  timeToExpiry: 60000\n  issuer: " + cbIssuer +
-		"\n  secretOrPrivateKey: " + cbServerSecret + "\n"
-	dir := t.TempDir()
-	for name, content := range map[string]string{"gateway.config.yml": gw, "system.config.yml": system} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	g.gatewayUnderTest = startGateway(t, gw, func(o *app.Options) { o.ConfigDir = dir })
+	g.gatewayUnderTest = startJWTServerGateway(t, gw)
 
 	ctx, s := context.Background(), g.app.Store()
 	must := func(err error) {
