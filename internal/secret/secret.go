@@ -1,6 +1,5 @@
 // Package secret generates, hashes and checks secrets: passwords, client
-// secrets, API key secrets and token secrets. Comparisons are constant-time
-// and a Secret never prints its value.
+// secrets, API key secrets and token secrets. Comparisons are constant-time.
 package secret
 
 import (
@@ -14,18 +13,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 )
-
-// Secret is a value that must not end up in logs: it formats as REDACTED.
-type Secret string
-
-func (Secret) String() string   { return "REDACTED" }
-func (Secret) GoString() string { return "REDACTED" }
-
-// MarshalText keeps secrets out of JSON and slog output too.
-func (Secret) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
-
-// Reveal returns the value, for the one place that must send it.
-func (s Secret) Reveal() string { return string(s) }
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
