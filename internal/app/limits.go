@@ -210,7 +210,7 @@ func tooLarge(limit int64) *pipeline.Rejection {
 // refuse answers before the gateway runs: with an eg-request-id, the
 // JSON error, Connection: close, and an access-log line like the gateway's.
 func (g *guard) refuse(w http.ResponseWriter, r *http.Request, rej *pipeline.Rejection) {
-	st := &pipeline.State{RequestID: requestid.New(), Start: time.Now()}
+	st := &pipeline.State{RequestID: requestid.New(), Record: pipeline.Record{Start: time.Now()}}
 	r = pipeline.WithState(r, st)
 	h := w.Header()
 	h["Eg-Request-Id"] = []string{st.RequestID}
@@ -225,7 +225,7 @@ func (g *guard) refuse(w http.ResponseWriter, r *http.Request, rej *pipeline.Rej
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rej.Status),
-			slog.Duration("duration", time.Since(st.Start)),
+			slog.Duration("duration", time.Since(st.Record.Start)),
 			slog.String("remote", r.RemoteAddr),
 			slog.String("reason", rej.Code))
 	}

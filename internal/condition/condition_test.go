@@ -55,7 +55,7 @@ func (q req) build() *http.Request {
 	if q.identity {
 		r = pipeline.WithState(r, &pipeline.State{Identity: &pipeline.Identity{ConsumerID: "u1", AuthType: "basic-auth"}})
 	} else {
-		r = pipeline.WithState(r, &pipeline.State{})
+		r = pipeline.WithState(r, &pipeline.State{Route: &pipeline.Route{}})
 	}
 	return r
 }

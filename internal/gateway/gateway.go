@@ -59,7 +59,7 @@ func (g *Gateway) Current() *Runtime { return g.current.Load() }
 // ServeHTTP runs the request through its pipeline.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One allocation for the state and the eg-request-id header value.
-	a := &requestAlloc{state: pipeline.State{RequestID: requestid.New(), Start: time.Now()}}
+	a := &requestAlloc{state: pipeline.State{RequestID: requestid.New(), Record: pipeline.Record{Start: time.Now()}}}
 	st := &a.state
 	a.idHeader[0] = st.RequestID
 	rw, _ := g.writers.Get().(*responseWriter)
@@ -126,7 +126,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pipeline.WriteError(rw, r, err, g.log)
 		return
 	}
-	st.APIEndpoint, st.Pipeline, st.Scopes, st.MatchedPath = rte.endpoint, rte.pipeline, rte.scopes, rte.path
+	st.Route = &rte.info
 	if err := rte.handler.Handle(rw, r); err != nil {
 		pipeline.WriteError(rw, r, err, g.log)
 	}
@@ -159,29 +159,29 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, st *pipeline.State
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rw.Status()),
 			slog.Int64("bytes", rw.bytes),
-			slog.Duration("duration", time.Since(st.Start)),
+			slog.Duration("duration", time.Since(st.Record.Start)),
 			slog.String("remote", remote),
 		}
 		if peer != "" {
 			attrs = append(attrs, slog.String("peer", peer))
 		}
-		if st.APIEndpoint != "" {
-			attrs = append(attrs, slog.String("api_endpoint", st.APIEndpoint), slog.String("pipeline", st.Pipeline))
+		if rt := st.Route; rt != nil && rt.APIEndpoint != "" {
+			attrs = append(attrs, slog.String("api_endpoint", rt.APIEndpoint), slog.String("pipeline", rt.Pipeline))
 		}
 		if st.Identity != nil {
 			attrs = append(attrs, slog.String("consumer_id", st.Identity.ConsumerID))
 		}
-		if st.Reason != "" {
-			attrs = append(attrs, slog.String("reason", st.Reason))
+		if st.Record.Reason != "" {
+			attrs = append(attrs, slog.String("reason", st.Record.Reason))
 		}
-		if st.Policy != "" {
-			attrs = append(attrs, slog.String("policy", st.Policy))
+		if st.Record.Policy != "" {
+			attrs = append(attrs, slog.String("policy", st.Record.Policy))
 		}
-		if st.AuthResult != "" {
-			attrs = append(attrs, slog.String("auth", st.AuthPolicy+":"+st.AuthResult))
+		if st.Record.AuthResult != "" {
+			attrs = append(attrs, slog.String("auth", st.Record.AuthPolicy+":"+st.Record.AuthResult))
 		}
-		if st.Upstream != "" {
-			attrs = append(attrs, slog.String("upstream", st.Upstream))
+		if st.Record.Upstream != "" {
+			attrs = append(attrs, slog.String("upstream", st.Record.Upstream))
 		}
 		g.access.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	}
@@ -269,13 +269,17 @@ func (g *Gateway) sampled(status int) bool {
 // record derives the request's metrics from its state: the status, the
 // time taken, the authentication decision and the final reason code.
 func record(m *metrics.Metrics, st *pipeline.State, status int) {
-	m.Observe(st.APIEndpoint, st.Pipeline, status, time.Since(st.Start))
-	if st.AuthResult != "" {
-		m.AuthDecisions.WithLabelValues(st.AuthPolicy, st.AuthResult, st.AuthReason).Inc()
+	var endpoint, pipe string
+	if rt := st.Route; rt != nil {
+		endpoint, pipe = rt.APIEndpoint, rt.Pipeline
 	}
-	switch st.Reason {
+	m.Observe(endpoint, pipe, status, time.Since(st.Record.Start))
+	if st.Record.AuthResult != "" {
+		m.AuthDecisions.WithLabelValues(st.Record.AuthPolicy, st.Record.AuthResult, st.Record.AuthReason).Inc()
+	}
+	switch st.Record.Reason {
 	case "rate_limited":
-		m.RateLimited.WithLabelValues(st.APIEndpoint).Inc()
+		m.RateLimited.WithLabelValues(endpoint).Inc()
 	case "store_unavailable":
 		m.StoreErrors.Inc()
 	}

@@ -37,12 +37,11 @@ type Runtime struct {
 // route is what the router finds: the apiEndpoint and the pipeline that
 // serves it.
 type route struct {
-	endpoint string
-	path     string // the apiEndpoint path pattern that matched, for stripPath
-	scopes   []string
-	methods  []string // as configured; empty means every method but TRACE/TRACK
-	pipeline string
-	handler  pipeline.Handler
+	// info is what the request's pipeline.State points to (the endpoint,
+	// pipeline, scopes and matched path): shared, never copied per request.
+	info    pipeline.Route
+	methods []string // as configured; empty means every method but TRACE/TRACK
+	handler pipeline.Handler
 	// what the apiEndpoint accepts in a path (boundary.go)
 	allowEncodedSlashes, allowPathParameters bool
 	maxBody                                  int64 // 0: the listener's limit alone
@@ -135,7 +134,8 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 					if p != "" {
 						spec.Paths = []string{p}
 					}
-					r := &route{endpoint: ref.Name, path: p, scopes: ep.Scopes, methods: ep.Methods, pipeline: sv.pipeline, handler: sv.handler,
+					r := &route{info: pipeline.Route{APIEndpoint: ref.Name, Pipeline: sv.pipeline, Scopes: ep.Scopes, MatchedPath: p},
+						methods: ep.Methods, handler: sv.handler,
 						allowEncodedSlashes: ep.AllowEncodedSlashes, allowPathParameters: ep.AllowPathParameters, maxBody: ep.MaxBodyBytes}
 					if err := b.Add(spec, r); err != nil {
 						at(ep.Pos.Line, path, "%v", err)

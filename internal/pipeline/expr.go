@@ -122,15 +122,15 @@ func compileParts(p []string) Expr {
 		}
 	case "pipeline":
 		if len(p) == 1 {
-			return func(_ *http.Request, st *State) string { return st.Pipeline }
+			return func(_ *http.Request, st *State) string { return st.Route.Pipeline }
 		}
 	case "apiEndpoint":
 		if len(p) == 2 {
 			switch p[1] {
 			case "name", "apiEndpointName":
-				return func(_ *http.Request, st *State) string { return st.APIEndpoint }
+				return func(_ *http.Request, st *State) string { return st.Route.APIEndpoint }
 			case "scopes":
-				return func(_ *http.Request, st *State) string { return strings.Join(st.Scopes, ", ") }
+				return func(_ *http.Request, st *State) string { return strings.Join(st.Route.Scopes, ", ") }
 			}
 		}
 	case "req":

@@ -17,10 +17,8 @@ func exprRequest() (*http.Request, *State) {
 	r.Header.Add("Accept", "text/html")
 	r.Header.Add("Accept", "application/json")
 	st := &State{
-		RequestID:   "rid",
-		APIEndpoint: "api",
-		Scopes:      []string{"read", "write"},
-		Pipeline:    "default",
+		RequestID: "rid",
+		Route:     &Route{APIEndpoint: "api", Scopes: []string{"read", "write"}, Pipeline: "default"},
 		Identity: &Identity{
 			ConsumerID:          "c1",
 			ConsumerType:        "application",

@@ -163,48 +163,66 @@ func (l *link) Handle(w http.ResponseWriter, r *http.Request) error {
 		return l.next.Handle(w, r)
 	}
 	if st, ok := r.Context().Value(stateKey{}).(*State); ok {
-		st.Policy = l.step.Policy // the step deciding, for logs and metrics
+		st.Record.Policy = l.step.Policy // the step deciding, for logs and metrics
 	}
 	return l.step.Action.Handle(w, r, l.next)
 }
 
-// State is what the gateway knows about one request while it runs through
-// a pipeline. It travels in the request context.
+// State is what every step may need to know about one request while it
+// runs through a pipeline. It travels in the request context. What the
+// gateway logs and measures once the request is done is kept apart, in
+// Record: steps write to it, only the gateway reads it.
 type State struct {
 	RequestID string
 	// ClientIP is the client's address, computed once at the boundary:
 	// the TCP peer, or behind trusted proxies the address they forwarded
 	// (internal/clientaddr). Read it with ClientIP.
-	ClientIP    netip.Addr
-	APIEndpoint string
-	Scopes      []string // the apiEndpoint's required scopes (all of them)
-	Pipeline    string
-	// MatchedPath is the apiEndpoint path pattern that matched ("/api/*"),
-	// empty for a pathRegex or an endpoint without paths.
-	MatchedPath string
-	Start       time.Time
-	Identity    *Identity
-	// Reason is the decision reason code of the step that decided the
-	// request (a refusal's code, or the authenticating policy), for logs.
-	Reason string
-	// Policy is the policy of the step running now.
-	Policy string
-	// The authentication decision, for logs and metrics: the auth policy
-	// that decided, its result (allowed, refused, anonymous) and reason.
-	AuthPolicy, AuthResult, AuthReason string
-	// Upstream is the service endpoint URL the proxy chose, for logs.
-	Upstream string
-	// UpstreamStart is when the proxy began the upstream call.
-	UpstreamStart time.Time
+	ClientIP netip.Addr
+	// Route is the apiEndpoint route that matched: shared by every request
+	// of the route and read-only. Set before the pipeline runs; nil only
+	// for a request refused before routing.
+	Route *Route
+	// Identity is who the request was authenticated as (nil: nobody yet).
+	Identity *Identity
+	// Anonymous is set when an auth policy with passThrough let an
+	// unauthenticated request continue: upstream sees eg-consumer-id:
+	// anonymous (what Express Gateway documents).
+	Anonymous bool
 	// OriginalMethod is the method the client sent when methodOverride:
 	// forward made the request the method an override header named: the
 	// pipeline runs as that method and the proxy sends the original with
 	// the header, so the upstream does what was authorized.
 	OriginalMethod string
-	// Anonymous is set when an auth policy with passThrough let an
-	// unauthenticated request continue: upstream sees eg-consumer-id:
-	// anonymous (what Express Gateway documents).
-	Anonymous bool
+	// Record is what the access log and the metrics say of the request.
+	Record Record
+}
+
+// Route is what the gateway matched a request to, fixed per config load.
+type Route struct {
+	APIEndpoint string
+	Pipeline    string
+	Scopes      []string // the apiEndpoint's required scopes (all of them)
+	// MatchedPath is the apiEndpoint path pattern that matched ("/api/*"),
+	// empty for a pathRegex or an endpoint without paths.
+	MatchedPath string
+}
+
+// Record is what steps report about a request for its access-log line and
+// its metrics; no step decides anything on it.
+type Record struct {
+	Start time.Time
+	// Reason is the decision reason code of the step that decided the
+	// request (a refusal's code, or the authenticating policy).
+	Reason string
+	// Policy is the policy of the step running now.
+	Policy string
+	// The authentication decision: the auth policy that decided, its
+	// result (allowed, refused, anonymous, error) and reason.
+	AuthPolicy, AuthResult, AuthReason string
+	// Upstream is the service endpoint host the proxy chose.
+	Upstream string
+	// UpstreamStart is when the proxy began the upstream call.
+	UpstreamStart time.Time
 }
 
 type stateKey struct{}
@@ -214,13 +232,14 @@ func WithState(r *http.Request, s *State) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), stateKey{}, s))
 }
 
-// StateOf returns the state of r, or an empty one for a request that did not
-// come through the gateway (tests of a single policy).
+// StateOf returns the state of r, or an empty one (with an empty Route)
+// for a request that did not come through the gateway (tests of a single
+// policy).
 func StateOf(r *http.Request) *State {
 	if s, ok := r.Context().Value(stateKey{}).(*State); ok {
 		return s
 	}
-	return &State{}
+	return &State{Route: &Route{}}
 }
 
 // ClientIP is the address of the client r comes from: the one the

@@ -168,8 +168,8 @@ func TestState(t *testing.T) {
 		t.Errorf("StateOf a bare request = %+v, want an empty state", st)
 	}
 	// the empty state is fresh each time: writing to it does not leak
-	StateOf(r).Reason = "x"
-	if StateOf(r).Reason != "" {
+	StateOf(r).Record.Reason = "x"
+	if StateOf(r).Record.Reason != "" {
 		t.Error("the state of a bare request is shared")
 	}
 	st := &State{RequestID: "rid"}

@@ -57,7 +57,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error, log *slog.Log
 			slog.String("request_id", st.RequestID), slog.Int("status", rej.Status),
 			slog.String("reason", rej.Code), slog.String("error", rej.Err.Error()))
 	}
-	st.Reason = rej.Code // the last decision is the one the client saw
+	st.Record.Reason = rej.Code // the last decision is the one the client saw
 	if ws, ok := w.(interface{ Written() bool }); ok && ws.Written() {
 		return
 	}

@@ -151,8 +151,8 @@ func TestWriteError(t *testing.T) {
 			if rej != nil {
 				want = rej.Code
 			}
-			if st.Reason != want {
-				t.Errorf("state reason %q, want %q", st.Reason, want)
+			if st.Record.Reason != want {
+				t.Errorf("state reason %q, want %q", st.Record.Reason, want)
 			}
 		})
 	}
@@ -200,7 +200,7 @@ func TestWriteErrorAfterResponseStarted(t *testing.T) {
 				t.Errorf("%v: not logged: %q", err, logs.String())
 			}
 		}
-		if st.Reason == "" {
+		if st.Record.Reason == "" {
 			t.Errorf("%v: no reason recorded", err)
 		}
 	}
@@ -210,11 +210,11 @@ func TestWriteErrorAfterResponseStarted(t *testing.T) {
 // decision (authentication passed, then rate-limited) is what the client saw,
 // so it is the reason logged.
 func TestWriteErrorRecordsTheLastDecision(t *testing.T) {
-	st := &State{Reason: "authenticated:key-auth"}
+	st := &State{Record: Record{Reason: "authenticated:key-auth"}}
 	r := WithState(httptest.NewRequest("GET", "/", nil), st)
 	WriteError(httptest.NewRecorder(), r, Reject(429, "rate_limited", ""), slog.New(slog.DiscardHandler))
-	if st.Reason != "rate_limited" {
-		t.Errorf("reason %q, want rate_limited", st.Reason)
+	if st.Record.Reason != "rate_limited" {
+		t.Errorf("reason %q, want rate_limited", st.Record.Reason)
 	}
 }
 

@@ -96,19 +96,19 @@ func Fail(w http.ResponseWriter, r *http.Request, next pipeline.Handler, passThr
 	st := pipeline.StateOf(r)
 	var rej *pipeline.Rejection
 	if !errors.As(err, &rej) {
-		st.AuthPolicy, st.AuthResult, st.AuthReason = st.Policy, "error", "internal_error"
+		st.Record.AuthPolicy, st.Record.AuthResult, st.Record.AuthReason = st.Record.Policy, "error", "internal_error"
 		return err
 	}
-	st.AuthPolicy, st.AuthReason = st.Policy, rej.Code
+	st.Record.AuthPolicy, st.Record.AuthReason = st.Record.Policy, rej.Code
 	if passThrough && (rej.Status == http.StatusUnauthorized || rej.Status == http.StatusForbidden) {
-		st.AuthResult = "anonymous"
+		st.Record.AuthResult = "anonymous"
 		st.Anonymous = true
-		st.Reason = rej.Code
+		st.Record.Reason = rej.Code
 		return next.Handle(w, r)
 	}
-	st.AuthResult = "refused"
+	st.Record.AuthResult = "refused"
 	if rej.Status >= 500 {
-		st.AuthResult = "error"
+		st.Record.AuthResult = "error"
 	}
 	return err
 }
@@ -117,8 +117,8 @@ func Fail(w http.ResponseWriter, r *http.Request, next pipeline.Handler, passThr
 func Succeed(w http.ResponseWriter, r *http.Request, next pipeline.Handler, id *pipeline.Identity) error {
 	st := pipeline.StateOf(r)
 	st.Identity, st.Anonymous = id, false
-	st.AuthPolicy, st.AuthResult, st.AuthReason = st.Policy, "allowed", ""
-	st.Reason = authenticated(id.AuthType)
+	st.Record.AuthPolicy, st.Record.AuthResult, st.Record.AuthReason = st.Record.Policy, "allowed", ""
+	st.Record.Reason = authenticated(id.AuthType)
 	return next.Handle(w, r)
 }
 

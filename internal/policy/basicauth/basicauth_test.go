@@ -82,7 +82,7 @@ func TestBasicAuth(t *testing.T) {
 			if tt.auth != "" {
 				req.Header.Set("Authorization", tt.auth)
 			}
-			st := &pipeline.State{Scopes: tt.scopes}
+			st := &pipeline.State{Route: &pipeline.Route{Scopes: tt.scopes}}
 			req = pipeline.WithState(req, st)
 			var fwd http.Header
 			rec := httptest.NewRecorder()
@@ -144,7 +144,7 @@ func TestOneCredential(t *testing.T) {
 			for _, v := range values {
 				req.Header.Add("Authorization", v)
 			}
-			st := &pipeline.State{}
+			st := &pipeline.State{Route: &pipeline.Route{}}
 			req = pipeline.WithState(req, st)
 			rec := httptest.NewRecorder()
 			called := false

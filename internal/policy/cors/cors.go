@@ -172,7 +172,7 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if p.cont {
 		return next.Handle(w, r)
 	}
-	pipeline.StateOf(r).Reason = "cors_preflight"
+	pipeline.StateOf(r).Record.Reason = "cors_preflight"
 	h.Set("Content-Length", "0")
 	w.WriteHeader(p.status)
 	return nil

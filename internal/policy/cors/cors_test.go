@@ -57,7 +57,7 @@ func run(t *testing.T, p pipeline.Policy, c call) {
 	for k, v := range c.header {
 		r.Header.Set(k, v)
 	}
-	st := &pipeline.State{}
+	st := &pipeline.State{Route: &pipeline.Route{}}
 	r = pipeline.WithState(r, st)
 	w := httptest.NewRecorder()
 	called := false
@@ -87,8 +87,8 @@ func run(t *testing.T, p pipeline.Policy, c call) {
 	if !c.nocheck && strings.Join(w.Header().Values("Vary"), "|") != strings.Join(c.vary, "|") {
 		t.Errorf("%s %v: Vary = %q, want %q", method, c.header, w.Header().Values("Vary"), c.vary)
 	}
-	if st.Reason != c.reason {
-		t.Errorf("%s %v: reason %q, want %q", method, c.header, st.Reason, c.reason)
+	if st.Record.Reason != c.reason {
+		t.Errorf("%s %v: reason %q, want %q", method, c.header, st.Record.Reason, c.reason)
 	}
 }
 

@@ -35,7 +35,7 @@ func run(t *testing.T, p pipeline.Policy, in http.Header, id *pipeline.Identity)
 	for k, v := range in {
 		r.Header[k] = v
 	}
-	r = pipeline.WithState(r, &pipeline.State{RequestID: "rid", APIEndpoint: "api", Identity: id})
+	r = pipeline.WithState(r, &pipeline.State{RequestID: "rid", Route: &pipeline.Route{APIEndpoint: "api"}, Identity: id})
 	var seen http.Header
 	err := p.Handle(httptest.NewRecorder(), r, pipeline.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
 		seen = r.Header.Clone()

@@ -180,8 +180,8 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	}
 	// Scopes are checked on every request, cache hits included.
 	st := pipeline.StateOf(r)
-	if !authn.HasScopes(st.Scopes, e.scopes) {
-		return authn.Fail(w, r, next, p.o.PassThrough, authn.InsufficientScope(st.Scopes, true))
+	if !authn.HasScopes(st.Route.Scopes, e.scopes) {
+		return authn.Fail(w, r, next, p.o.PassThrough, authn.InsufficientScope(st.Route.Scopes, true))
 	}
 	source.Strip(r, cred, p.strip)
 	return authn.Succeed(w, r, next, identity(e))

@@ -87,7 +87,7 @@ func do(t *testing.T, p pipeline.Policy, token string, scopes []string) outcome 
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	st := &pipeline.State{Scopes: scopes}
+	st := &pipeline.State{Route: &pipeline.Route{Scopes: scopes}}
 	req = pipeline.WithState(req, st)
 	rec := httptest.NewRecorder()
 	err := p.Handle(rec, req, pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
@@ -242,7 +242,7 @@ func TestWrongGatewayCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := pipeline.WithState(httptest.NewRequest("GET", "/", nil), &pipeline.State{})
+	req := pipeline.WithState(httptest.NewRequest("GET", "/", nil), &pipeline.State{Route: &pipeline.Route{}})
 	req.Header.Set("Authorization", "Bearer tok")
 	rec := httptest.NewRecorder()
 	err = p.Handle(rec, req, pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
@@ -301,7 +301,7 @@ func TestLoadErrors(t *testing.T) {
 // request the next step received (nil when refused).
 func passOn(t *testing.T, p pipeline.Policy, req *http.Request) (int, string, string, *http.Request) {
 	t.Helper()
-	req = pipeline.WithState(req, &pipeline.State{})
+	req = pipeline.WithState(req, &pipeline.State{Route: &pipeline.Route{}})
 	rec := httptest.NewRecorder()
 	var up *http.Request
 	err := p.Handle(rec, req, pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {

@@ -103,7 +103,7 @@ func BenchmarkPolicy(b *testing.B) {
 			b.ReportAllocs()
 			req, _ := http.NewRequest(http.MethodGet, "http://api.test/x", nil)
 			req.Header.Set("Authorization", "Bearer "+tok)
-			st := &pipeline.State{Scopes: []string{"read"}}
+			st := &pipeline.State{Route: &pipeline.Route{Scopes: []string{"read"}}}
 			req = pipeline.WithState(req, st)
 			for b.Loop() {
 				if err := p.Handle(nil, req, next); err != nil {

@@ -256,7 +256,7 @@ type result struct {
 
 // serve runs req through p as the only step before a 200 handler.
 func serve(p pipeline.Policy, req *http.Request, scopes ...string) result {
-	st := &pipeline.State{RequestID: "req-1", Scopes: scopes}
+	st := &pipeline.State{RequestID: "req-1", Route: &pipeline.Route{Scopes: scopes}}
 	req = pipeline.WithState(req, st)
 	var res result
 	next := pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {

@@ -305,7 +305,7 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if err != nil {
 		return authn.Fail(w, r, next, p.passThrough, err)
 	}
-	if required := pipeline.StateOf(r).Scopes; p.checkScopes && len(required) > 0 && !authn.HasScopes(required, id.Scopes) {
+	if required := pipeline.StateOf(r).Route.Scopes; p.checkScopes && len(required) > 0 && !authn.HasScopes(required, id.Scopes) {
 		rej := authn.InsufficientScope(required, true) // RFC 6750 §3.1
 		if s := p.extract.scheme(); s != "Bearer" {
 			rej.Challenge = s + strings.TrimPrefix(rej.Challenge, "Bearer")

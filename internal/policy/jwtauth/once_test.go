@@ -208,7 +208,7 @@ func TestFindAllocations(t *testing.T) {
 	next := pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	for _, target := range []string{"http://api.test/x", "http://api.test/x?page=2&q=a%20b"} {
 		req := request(target, "Authorization", "Bearer "+hsToken(t))
-		st := &pipeline.State{}
+		st := &pipeline.State{Route: &pipeline.Route{}}
 		req = pipeline.WithState(req, st)
 		_ = p.Handle(nil, req, next) // warm the verified-token cache
 		base := testing.AllocsPerRun(200, func() {

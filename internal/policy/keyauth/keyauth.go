@@ -108,7 +108,7 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	if v := p.guard.Check(ctx, keyID, addr); v.Blocked {
 		return authn.Fail(w, r, next, p.o.PassThrough, authn.TooManyFailures(v))
 	}
-	id, err := p.authenticate(ctx, key, pipeline.StateOf(r).Scopes)
+	id, err := p.authenticate(ctx, key, pipeline.StateOf(r).Route.Scopes)
 	if err != nil {
 		if authn.Guessed(err) {
 			p.guard.Fail(ctx, keyID, addr)

@@ -78,7 +78,7 @@ func run(t *testing.T, f fixture, action string, scopes []string, req *http.Requ
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	st := &pipeline.State{Scopes: scopes}
+	st := &pipeline.State{Route: &pipeline.Route{Scopes: scopes}}
 	req = pipeline.WithState(req, st)
 	var res result
 	next := pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {

@@ -89,7 +89,7 @@ func TestLog(t *testing.T) {
 			}
 			r := httptest.NewRequest("POST", "/items/7?full=1", nil)
 			r.Header.Set("X-Trace", "t-1")
-			r = pipeline.WithState(r, &pipeline.State{RequestID: "rid", APIEndpoint: "api", Identity: tt.identity})
+			r = pipeline.WithState(r, &pipeline.State{RequestID: "rid", Route: &pipeline.Route{APIEndpoint: "api"}, Identity: tt.identity})
 			w := httptest.NewRecorder()
 			called := false
 			err = p.Handle(w, r, pipeline.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) error {

@@ -124,7 +124,7 @@ func (p *policy) authenticate(r *http.Request, tok string) (*pipeline.Identity, 
 			return nil, authn.StoreError(err)
 		}
 	}
-	if required := pipeline.StateOf(r).Scopes; !authn.HasScopes(required, at.Scopes) {
+	if required := pipeline.StateOf(r).Route.Scopes; !authn.HasScopes(required, at.Scopes) {
 		return nil, authn.InsufficientScope(required, true)
 	}
 	id := authn.ConsumerIdentity(client, "oauth2", nil)

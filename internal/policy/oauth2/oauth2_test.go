@@ -140,7 +140,7 @@ func (e *env) run(t testing.TB, action string, req *http.Request, scopes []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &pipeline.State{Scopes: scopes, RequestID: "rid"}
+	st := &pipeline.State{Route: &pipeline.Route{Scopes: scopes}, RequestID: "rid"}
 	req = pipeline.WithState(req, st)
 	rec := httptest.NewRecorder()
 	var up *http.Request
@@ -262,8 +262,8 @@ func TestPolicy(t *testing.T) {
 				}
 				// passThrough: on, anonymous, with the reason for the logs.
 				r = e.run(t, "{passThrough: true}", tc.req, nil)
-				if r.status != 200 || !r.st.Anonymous || r.st.Identity != nil || r.st.Reason != tc.reason {
-					t.Errorf("%s with passThrough: %d anonymous=%v reason=%s", name, r.status, r.st.Anonymous, r.st.Reason)
+				if r.status != 200 || !r.st.Anonymous || r.st.Identity != nil || r.st.Record.Reason != tc.reason {
+					t.Errorf("%s with passThrough: %d anonymous=%v reason=%s", name, r.status, r.st.Anonymous, r.st.Record.Reason)
 				}
 			}
 			// passThrough with a good token authenticates.
@@ -346,7 +346,7 @@ func BenchmarkPolicy(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				req.Header.Set("Authorization", auth)
-				st := &pipeline.State{Scopes: scopes}
+				st := &pipeline.State{Route: &pipeline.Route{Scopes: scopes}}
 				if err := p.Handle(w, pipeline.WithState(req, st), next); err != nil || st.Identity == nil {
 					b.Fatal(err)
 				}

@@ -227,7 +227,7 @@ type Proxy struct {
 // included (through errorHandler).
 func (p *Proxy) Handle(w http.ResponseWriter, r *http.Request, _ pipeline.Handler) error {
 	st := pipeline.StateOf(r)
-	st.UpstreamStart = time.Now()
+	st.Record.UpstreamStart = time.Now()
 	var body *clientBody
 	if r.Body != nil && r.Body != http.NoBody {
 		// The proxy is the pipeline's last step: nothing reads the body
@@ -265,7 +265,7 @@ func (p *Proxy) target() *url.URL {
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	t := p.target()
 	st := pipeline.StateOf(pr.In)
-	st.Upstream = t.Host
+	st.Record.Upstream = t.Host
 	if p.tunnels && t.Scheme == "https" {
 		// The dial of a CONNECT tunnel is bounded like a direct connect
 		// (tunnelDialer); it tells the two apart by the target.
@@ -281,7 +281,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 
 	path, rawPath := out.URL.Path, out.URL.RawPath
 	if p.stripPath {
-		path, rawPath = strip(st.MatchedPath, path, rawPath)
+		path, rawPath = strip(st.Route.MatchedPath, path, rawPath)
 	}
 	switch {
 	case p.ignorePath:
@@ -465,7 +465,7 @@ func validName(k string) bool {
 func (p *Proxy) observe(resp *http.Response) error {
 	if p.metrics != nil {
 		st := pipeline.StateOf(resp.Request)
-		p.metrics.UpstreamDuration.WithLabelValues(st.Upstream).Observe(time.Since(st.UpstreamStart).Seconds())
+		p.metrics.UpstreamDuration.WithLabelValues(st.Record.Upstream).Observe(time.Since(st.Record.UpstreamStart).Seconds())
 	}
 	return nil
 }
@@ -479,14 +479,14 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	if berr := p.clientFailure(st); berr != nil {
 		rej := clientFault(r.Context(), berr)
 		if rej == nil {
-			st.Reason = "client_closed_request"
+			st.Record.Reason = "client_closed_request"
 			return
 		}
 		pipeline.WriteError(w, r, rej, p.log)
 		return
 	}
 	if errors.Is(r.Context().Err(), context.Canceled) {
-		st.Reason = "client_closed_request"
+		st.Record.Reason = "client_closed_request"
 		return
 	}
 	var rej *pipeline.Rejection
@@ -499,7 +499,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 			Message: "the upstream service could not be reached", Err: err}
 	}
 	if p.metrics != nil {
-		p.metrics.UpstreamErrors.WithLabelValues(st.Upstream, rej.Code).Inc()
+		p.metrics.UpstreamErrors.WithLabelValues(st.Record.Upstream, rej.Code).Inc()
 	}
 	pipeline.WriteError(w, r, rej, p.log)
 }

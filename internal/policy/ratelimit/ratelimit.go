@@ -86,10 +86,10 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 func (p *policy) key(r *http.Request, st *pipeline.State) string {
 	if p.by != nil {
 		if k := p.by.Render(r, st); k != "" {
-			return st.APIEndpoint + ":" + k
+			return st.Route.APIEndpoint + ":" + k
 		}
 	}
-	return st.APIEndpoint + ":ip:" + clientIP(r)
+	return st.Route.APIEndpoint + ":ip:" + clientIP(r)
 }
 
 // clientIP is the client address the gateway computed: behind trusted

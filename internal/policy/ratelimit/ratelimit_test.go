@@ -35,7 +35,7 @@ func TestRateLimit(t *testing.T) {
 	do := func(client string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("GET", "/", nil)
 		req.Header.Set("X-Client", client)
-		req = pipeline.WithState(req, &pipeline.State{APIEndpoint: "api"})
+		req = pipeline.WithState(req, &pipeline.State{Route: &pipeline.Route{APIEndpoint: "api"}})
 		rec := httptest.NewRecorder()
 		err := p.Handle(rec, req, pipeline.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) error { w.WriteHeader(200); return nil }))
 		if err != nil {

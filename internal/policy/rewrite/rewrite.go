@@ -172,7 +172,7 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 		if r.URL.RawQuery != "" && !strings.Contains(loc, "?") {
 			loc += "?" + r.URL.RawQuery
 		}
-		pipeline.StateOf(r).Reason = "redirect"
+		pipeline.StateOf(r).Record.Reason = "redirect"
 		http.Redirect(w, r, loc, p.redirect)
 		return nil
 	}

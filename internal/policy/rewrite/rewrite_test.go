@@ -154,7 +154,7 @@ func TestRewrite(t *testing.T) {
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
-			r := pipeline.WithState(httptest.NewRequest("GET", tt.target, nil), &pipeline.State{})
+			r := pipeline.WithState(httptest.NewRequest("GET", tt.target, nil), &pipeline.State{Route: &pipeline.Route{}})
 			w := httptest.NewRecorder()
 			called := false
 			err = p.Handle(w, r, pipeline.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
@@ -229,7 +229,7 @@ func TestRedirect(t *testing.T) {
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
-			st := &pipeline.State{}
+			st := &pipeline.State{Route: &pipeline.Route{}}
 			r := pipeline.WithState(httptest.NewRequest("GET", tt.target, nil), st)
 			w := httptest.NewRecorder()
 			called := false
@@ -252,8 +252,8 @@ func TestRedirect(t *testing.T) {
 			if w.Code != tt.status || w.Header().Get("Location") != tt.location {
 				t.Errorf("got %d Location %q, want %d %q", w.Code, w.Header().Get("Location"), tt.status, tt.location)
 			}
-			if st.Reason != "redirect" {
-				t.Errorf("reason %q", st.Reason)
+			if st.Record.Reason != "redirect" {
+				t.Errorf("reason %q", st.Record.Reason)
 			}
 		})
 	}

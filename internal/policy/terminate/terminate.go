@@ -26,7 +26,7 @@ func New(action pipeline.Decoder, _ *pipeline.Env) (pipeline.Policy, error) {
 	body := []byte(o.Message)
 	status := o.StatusCode
 	return pipeline.PolicyFunc(func(w http.ResponseWriter, r *http.Request, _ pipeline.Handler) error {
-		pipeline.StateOf(r).Reason = "terminated"
+		pipeline.StateOf(r).Record.Reason = "terminated"
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(status)

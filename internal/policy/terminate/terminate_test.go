@@ -47,7 +47,7 @@ func TestTerminate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
-			st := &pipeline.State{}
+			st := &pipeline.State{Route: &pipeline.Route{}}
 			r := pipeline.WithState(httptest.NewRequest("POST", "/x", nil), st)
 			w := httptest.NewRecorder()
 			called := false
@@ -70,8 +70,8 @@ func TestTerminate(t *testing.T) {
 			if w.Header().Get("X-Content-Type-Options") != "nosniff" {
 				t.Error("no X-Content-Type-Options: nosniff")
 			}
-			if st.Reason != "terminated" {
-				t.Errorf("reason %q", st.Reason)
+			if st.Record.Reason != "terminated" {
+				t.Errorf("reason %q", st.Record.Reason)
 			}
 		})
 	}
