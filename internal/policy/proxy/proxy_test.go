@@ -347,7 +347,7 @@ func TestRoundRobin(t *testing.T) {
 	defer p.Close()
 	var got []string
 	for range 4 {
-		serve(t, p, httptest.NewRequest("GET", "http://front.test/x", nil), &pipeline.State{})
+		serve(t, p, httptest.NewRequest("GET", "http://front.test/x", nil), &pipeline.State{Route: &pipeline.Route{}})
 		for _, u := range []*upstream{a, b} {
 			if s := u.seen(); s != nil {
 				got = append(got, s.RequestURI)
@@ -427,7 +427,7 @@ func TestUpstreamErrors(t *testing.T) {
 		p := newTestProxy(t, "", slow.URL, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		st := &pipeline.State{}
+		st := &pipeline.State{Route: &pipeline.Route{}}
 		w := serve(t, p, httptest.NewRequest("GET", "http://front.test/x", nil).WithContext(ctx), st)
 		if w.Body.Len() != 0 || st.Record.Reason != "client_closed_request" {
 			t.Errorf("answer %d %q, reason %q; want nothing written, client_closed_request", w.Code, w.Body, st.Record.Reason)
