@@ -245,16 +245,37 @@ func TestJWKSRemovedKeyVoidsCachedTokens(t *testing.T) {
 	eventually(t, "the withdrawn key to stop working", func() bool { return serve(p, bearer(tok)).reason == "unknown_kid" })
 }
 
+// countingTransport counts the requests a key set starts, on the client
+// side: a fetch cancelled by Close may still reach the server after Close
+// returns, but its RoundTrip call began before.
+type countingTransport struct{ n atomic.Int64 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestJWKSCloseStopsRefreshing: once Close returns the key set starts no
+// fetch. Deterministic: Close waits for the fetches it cancels, so the
+// client-side count is final when it returns; and a second key set on the
+// same refresh interval, left running, proves by refreshing three times
+// that a refresher not stopped would have fetched meanwhile.
 func TestJWKSCloseStopsRefreshing(t *testing.T) {
 	k := keys(t)
 	i := newIDP(t, jwksOf(t, jwk(&k.rsa.PublicKey, "k1", "RS256")))
-	p := newPolicy(t, jwksAction(i.URL, ", jwksRefreshInterval: 5ms"), jwksEnv())
-	eventually(t, "refreshes", func() bool { return i.fetches.Load() > 2 })
+	envOf := func(c *countingTransport) *pipeline.Env {
+		e := jwksEnv()
+		e.HTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: c}
+		return e
+	}
+	var closed, running countingTransport
+	p := newPolicy(t, jwksAction(i.URL, ", jwksRefreshInterval: 5ms"), envOf(&closed))
+	eventually(t, "refreshes", func() bool { return closed.n.Load() > 2 })
 	p.(closer).Close()
-	time.Sleep(20 * time.Millisecond) // a request sent just before Close may still be arriving
-	n := i.fetches.Load()
-	time.Sleep(30 * time.Millisecond)
-	if m := i.fetches.Load(); m != n {
+	n := closed.n.Load()
+	newPolicy(t, jwksAction(i.URL, ", jwksRefreshInterval: 5ms"), envOf(&running))
+	eventually(t, "the running key set to refresh", func() bool { return running.n.Load() > 3 })
+	if m := closed.n.Load(); m != n {
 		t.Errorf("%d fetches after Close", m-n)
 	}
 }
