@@ -2,8 +2,12 @@
 // identity store (users, applications, credentials, scopes, tokens), with
 // JSON errors, an optional API key, the additions EG's users asked for
 // (credential delete and secret rotation, token listing), and no way in
-// for a browser (browser.go: DNS rebinding, cross-site requests). The Go
-// client the CLI uses is in internal/adminclient.
+// for a browser (browser.go: DNS rebinding, cross-site requests). It
+// reaches the store through role-sized interfaces (roles.go: Users, Apps,
+// Credentials, Scopes, Tokens), which *store.Store satisfies; users and
+// applications share one implementation of their routes over the consumer
+// kind, whose Express Gateway JSON shape is data (consumers.go,
+// render.go). The Go client the CLI uses is in internal/adminclient.
 package admin
 
 import (
@@ -16,7 +20,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/model"
-	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // Options configure the Admin API.
@@ -47,7 +50,12 @@ type Options struct {
 const DefaultMaxBodyBytes = 1 << 20
 
 type server struct {
-	s       *store.Store
+	// The store, by role (roles.go): each route group uses its own.
+	consumers Consumers
+	creds     Credentials
+	scopes    Scopes
+	tokens    Tokens
+
 	m       *model.Models
 	log     *slog.Logger
 	maxBody int64
@@ -59,9 +67,9 @@ type server struct {
 	mux     *http.ServeMux
 }
 
-// New returns the Admin API handler over s. m may be nil (Express
-// Gateway's shipped models).
-func New(s *store.Store, m *model.Models, opts Options) http.Handler {
+// New returns the Admin API handler over s (a *store.Store has every role
+// it needs). m may be nil (Express Gateway's shipped models).
+func New(s Store, m *model.Models, opts Options) http.Handler {
 	if m == nil {
 		m = model.Default()
 	}
@@ -71,7 +79,7 @@ func New(s *store.Store, m *model.Models, opts Options) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	a := &server{s: s, m: m, log: opts.Logger, maxBody: opts.MaxBodyBytes, metrics: opts.Metrics, mux: http.NewServeMux(),
+	a := &server{consumers: s, creds: s, scopes: s, tokens: s, m: m, log: opts.Logger, maxBody: opts.MaxBodyBytes, metrics: opts.Metrics, mux: http.NewServeMux(),
 		hosts: hostnames(opts.Hostnames), config: opts.Config}
 	if opts.APIKey != "" {
 		a.hasKey = true
@@ -95,20 +103,8 @@ var Routes = append([]string{
 
 func (a *server) routes() {
 	h := map[string]handlerFunc{
-		"GET /users":             a.listUsers,
-		"POST /users":            a.createUser,
-		"GET /users/{id}":        a.getUser,
-		"PUT /users/{id}":        a.updateUser,
-		"DELETE /users/{id}":     a.deleteUser,
-		"PUT /users/{id}/status": a.userStatus,
-		"GET /apps":              a.listApps,
-		"POST /apps":             a.createApp,
-		"GET /apps/{id}":         a.getApp,
-		"PUT /apps/{id}":         a.updateApp,
-		"DELETE /apps/{id}":      a.deleteApp,
-		"PUT /apps/{id}/status":  a.appStatus,
-		"GET /credentials":       a.allCredentials,
-		"POST /credentials":      a.createCredential,
+		"GET /credentials":  a.allCredentials,
+		"POST /credentials": a.createCredential,
 		// One segment is a consumer, two are a credential: ServeMux tells
 		// them apart by the segment count.
 		"GET /credentials/{consumerId}":                  a.consumerCredentials,
@@ -127,6 +123,9 @@ func (a *server) routes() {
 		"GET /tokens":            a.listTokens,
 		"DELETE /tokens/{token}": a.revokeToken,
 	}
+	// Users and apps share their six routes (consumers.go).
+	a.userKind().addRoutes(h)
+	a.appKind().addRoutes(h)
 	a.configHandlers(h)
 	for _, pattern := range Routes {
 		fn := h[pattern]

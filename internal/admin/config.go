@@ -77,45 +77,7 @@ var sections = map[string]struct{ section, what string }{
 
 func (a *server) configHandlers(h map[string]handlerFunc) {
 	for coll, s := range sections {
-		h["GET /"+coll] = a.withConfig(func(w http.ResponseWriter, r *http.Request, c ConfigEditor) error {
-			v, err := c.Section(s.section)
-			if err != nil {
-				return err
-			}
-			return writeRaw(w, http.StatusOK, v)
-		})
-		h["GET /"+coll+"/{name}"] = a.withConfig(func(w http.ResponseWriter, r *http.Request, c ConfigEditor) error {
-			name := r.PathValue("name")
-			v, found, err := c.Entry(s.section, name)
-			if err != nil {
-				return err
-			}
-			if !found {
-				return &Error{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("%s not found: %s", s.what, name)}
-			}
-			return writeRaw(w, http.StatusOK, v)
-		})
-		h["PUT /"+coll+"/{name}"] = a.withConfig(func(w http.ResponseWriter, r *http.Request, c ConfigEditor) error {
-			body, err := a.rawBody(r)
-			if err != nil {
-				return err
-			}
-			created, err := c.Set(r.Context(), s.section, r.PathValue("name"), body)
-			if err != nil {
-				return err
-			}
-			// Express Gateway: 201 for a new entry, 204 for a replaced one.
-			if created {
-				return noContent(w, http.StatusCreated)
-			}
-			return noContent(w, http.StatusNoContent)
-		})
-		h["DELETE /"+coll+"/{name}"] = a.withConfig(func(w http.ResponseWriter, r *http.Request, c ConfigEditor) error {
-			if err := c.Delete(r.Context(), s.section, r.PathValue("name")); err != nil {
-				return err
-			}
-			return noContent(w, http.StatusNoContent)
-		})
+		a.sectionHandlers(h, coll, s.section, s.what)
 	}
 	h["GET /policies"] = a.withConfig(func(w http.ResponseWriter, r *http.Request, c ConfigEditor) error {
 		names, err := c.Policies()
@@ -139,27 +101,74 @@ func (a *server) configHandlers(h map[string]handlerFunc) {
 	h["GET /schemas"] = a.withConfig(func(w http.ResponseWriter, r *http.Request, c ConfigEditor) error {
 		return writeJSON(w, http.StatusOK, c.Schemas())
 	})
-	h["GET /schemas/{param}"] = a.withConfig(func(w http.ResponseWriter, r *http.Request, c ConfigEditor) error {
-		// A type lists its schemas; anything else is a schema's $id.
-		param := r.PathValue("param")
-		all := c.Schemas()
-		typed := []Schema{}
-		for _, s := range all {
-			if s.Type == param {
-				typed = append(typed, s)
-			}
+	h["GET /schemas/{param}"] = a.withConfig(getSchemas)
+}
+
+// sectionHandlers are the four routes of one section's collection
+// (/api-endpoints, ...) over section; what names one entry in errors.
+func (a *server) sectionHandlers(h map[string]handlerFunc, coll, section, what string) {
+	h["GET /"+coll] = a.withConfig(func(w http.ResponseWriter, r *http.Request, c ConfigEditor) error {
+		v, err := c.Section(section)
+		if err != nil {
+			return err
 		}
-		if len(typed) > 0 {
-			return writeJSON(w, http.StatusOK, typed)
-		}
-		for _, s := range all {
-			if s.id() == param {
-				return writeJSON(w, http.StatusOK, s)
-			}
-		}
-		return &Error{Status: http.StatusNotFound, Code: "not_found",
-			Message: fmt.Sprintf("no schema of type or $id %q (types: policy, condition, config)", param)}
+		return writeRaw(w, http.StatusOK, v)
 	})
+	h["GET /"+coll+"/{name}"] = a.withConfig(func(w http.ResponseWriter, r *http.Request, c ConfigEditor) error {
+		name := r.PathValue("name")
+		v, found, err := c.Entry(section, name)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return &Error{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("%s not found: %s", what, name)}
+		}
+		return writeRaw(w, http.StatusOK, v)
+	})
+	h["PUT /"+coll+"/{name}"] = a.withConfig(func(w http.ResponseWriter, r *http.Request, c ConfigEditor) error {
+		body, err := rawBody(r)
+		if err != nil {
+			return err
+		}
+		created, err := c.Set(r.Context(), section, r.PathValue("name"), body)
+		if err != nil {
+			return err
+		}
+		// Express Gateway: 201 for a new entry, 204 for a replaced one.
+		if created {
+			return noContent(w, http.StatusCreated)
+		}
+		return noContent(w, http.StatusNoContent)
+	})
+	h["DELETE /"+coll+"/{name}"] = a.withConfig(func(w http.ResponseWriter, r *http.Request, c ConfigEditor) error {
+		if err := c.Delete(r.Context(), section, r.PathValue("name")); err != nil {
+			return err
+		}
+		return noContent(w, http.StatusNoContent)
+	})
+}
+
+// getSchemas is GET /schemas/{param}: a type lists its schemas; anything
+// else is a schema's $id.
+func getSchemas(w http.ResponseWriter, r *http.Request, c ConfigEditor) error {
+	param := r.PathValue("param")
+	all := c.Schemas()
+	typed := []Schema{}
+	for _, s := range all {
+		if s.Type == param {
+			typed = append(typed, s)
+		}
+	}
+	if len(typed) > 0 {
+		return writeJSON(w, http.StatusOK, typed)
+	}
+	for _, s := range all {
+		if s.id() == param {
+			return writeJSON(w, http.StatusOK, s)
+		}
+	}
+	return &Error{Status: http.StatusNotFound, Code: "not_found",
+		Message: fmt.Sprintf("no schema of type or $id %q (types: policy, condition, config)", param)}
 }
 
 // withConfig answers 404 when this Admin API has no config to edit (an
@@ -174,7 +183,7 @@ func (a *server) withConfig(fn func(w http.ResponseWriter, r *http.Request, c Co
 }
 
 // rawBody reads a PUT's JSON body as sent: the editor keeps its key order.
-func (a *server) rawBody(r *http.Request) ([]byte, error) {
+func rawBody(r *http.Request) ([]byte, error) {
 	b, err := readBody(r)
 	if err != nil {
 		return nil, err

@@ -5,85 +5,108 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/internal/model"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-// GET /users?start=&count=
-func (a *server) listUsers(w http.ResponseWriter, r *http.Request) error {
+// Users and applications are Express Gateway's two consumer kinds, with
+// the same six routes (list, create, get, update, delete, status). One
+// implementation serves both: a consumerKind says what differs, namely the
+// path segment, Express Gateway's JSON shape (render.go) and the store
+// calls behind each route.
+
+// consumerKind is one kind of consumer, T its store record.
+type consumerKind[T any] struct {
+	// segment is the routes' first path segment (/users, /users/{id},
+	// /users/{id}/status) and, as in Express Gateway, the field of the
+	// list answer ({"users": [...], "nextKey": n}).
+	segment string
+	shape   egShape[T]
+	list    func(ctx context.Context, cursor uint64, count int) ([]*T, uint64, error)
+	create  func(ctx context.Context, body model.Body) (*T, error)
+	get     func(ctx context.Context, id string) (*T, error)
+	// update runs the model's change inside the store's transaction: a
+	// refused body writes nothing.
+	update func(ctx context.Context, id string, body model.Body) (*T, error)
+	remove func(ctx context.Context, id string) error
+	// setStatus changes the status and returns the answer.
+	setStatus func(ctx context.Context, id string, active bool) (any, error)
+}
+
+// addRoutes adds the kind's routes to h.
+func (k *consumerKind[T]) addRoutes(h map[string]handlerFunc) {
+	p := "/" + k.segment
+	h["GET "+p] = k.handleList
+	h["POST "+p] = k.handleCreate
+	h["GET "+p+"/{id}"] = k.handleGet
+	h["PUT "+p+"/{id}"] = k.handleUpdate
+	h["DELETE "+p+"/{id}"] = k.handleDelete
+	h["PUT "+p+"/{id}/status"] = k.handleStatus
+}
+
+// GET /users?start=&count=, GET /apps?start=&count=
+func (k *consumerKind[T]) handleList(w http.ResponseWriter, r *http.Request) error {
 	start, count, err := paging(r)
 	if err != nil {
 		return err
 	}
-	users, next, err := a.s.ListUsers(r.Context(), start, count)
+	items, next, err := k.list(r.Context(), start, count)
 	if err != nil {
 		return err
 	}
-	out := make([]object, 0, len(users))
-	for _, u := range users {
-		out = append(out, userJSON(u))
+	out := make([]object, 0, len(items))
+	for _, x := range items {
+		out = append(out, k.shape.render(x))
 	}
-	return writeJSON(w, http.StatusOK, struct {
-		Users   []object `json:"users"`
-		NextKey uint64   `json:"nextKey"`
-	}{out, next})
+	return writeJSON(w, http.StatusOK, object{{k.segment, out}, {"nextKey", next}})
 }
 
-// POST /users
-func (a *server) createUser(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.decode(r, true)
+// POST /users, POST /apps
+func (k *consumerKind[T]) handleCreate(w http.ResponseWriter, r *http.Request) error {
+	body, err := decode(r, true)
 	if err != nil {
 		return err
 	}
-	u, err := a.m.NewUser(body)
+	created, err := k.create(r.Context(), body)
 	if err != nil {
 		return err
 	}
-	created, err := a.s.CreateUser(r.Context(), u)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, userJSON(created))
+	return writeJSON(w, http.StatusOK, k.shape.render(created))
 }
 
-// GET /users/{id} (id or username)
-func (a *server) getUser(w http.ResponseWriter, r *http.Request) error {
-	u, err := a.s.GetUser(r.Context(), r.PathValue("id"))
+// GET /users/{id} (id or username), GET /apps/{id} (id or name)
+func (k *consumerKind[T]) handleGet(w http.ResponseWriter, r *http.Request) error {
+	x, err := k.get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, userJSON(u))
+	return writeJSON(w, http.StatusOK, k.shape.render(x))
 }
 
-// PUT /users/{id}
-func (a *server) updateUser(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.decode(r, true)
+// PUT /users/{id}, PUT /apps/{id}
+func (k *consumerKind[T]) handleUpdate(w http.ResponseWriter, r *http.Request) error {
+	body, err := decode(r, true)
 	if err != nil {
 		return err
 	}
-	// The model's update runs inside the store's transaction: a refused
-	// body writes nothing.
-	u, err := a.s.UpdateUser(r.Context(), r.PathValue("id"), func(u *store.User) error { return a.m.UpdateUser(u, body) })
+	x, err := k.update(r.Context(), r.PathValue("id"), body)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, userJSON(u))
+	return writeJSON(w, http.StatusOK, k.shape.render(x))
 }
 
-// DELETE /users/{id}
-func (a *server) deleteUser(w http.ResponseWriter, r *http.Request) error {
-	if err := a.s.DeleteUser(r.Context(), r.PathValue("id")); err != nil {
+// DELETE /users/{id}, DELETE /apps/{id}
+func (k *consumerKind[T]) handleDelete(w http.ResponseWriter, r *http.Request) error {
+	if err := k.remove(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	return noContent(w, http.StatusNoContent)
 }
 
-// PUT /users/{id}/status {"status": bool}: Express Gateway's answer, and
-// what the change did to the user's applications: deactivation lists the
-// ones it deactivated (deactivatedApps); activation the ones it activated
-// again (activatedApps: those the deactivation took down) and the ones left
-// inactive because they were deactivated on their own (inactiveApps).
-func (a *server) userStatus(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.decode(r, true)
+// PUT /users/{id}/status, PUT /apps/{id}/status {"status": bool}
+func (k *consumerKind[T]) handleStatus(w http.ResponseWriter, r *http.Request) error {
+	body, err := decode(r, true)
 	if err != nil {
 		return err
 	}
@@ -91,10 +114,49 @@ func (a *server) userStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st, err := a.s.SetUserStatus(r.Context(), r.PathValue("id"), active)
+	out, err := k.setStatus(r.Context(), r.PathValue("id"), active)
 	if err != nil {
 		return err
 	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// userKind is /users over the Users role: a user is found by id or
+// username.
+func (a *server) userKind() *consumerKind[store.User] {
+	s, m := Users(a.consumers), a.m
+	return &consumerKind[store.User]{
+		segment: "users",
+		shape:   userShape,
+		list:    s.ListUsers,
+		create: func(ctx context.Context, body model.Body) (*store.User, error) {
+			u, err := m.NewUser(body)
+			if err != nil {
+				return nil, err
+			}
+			return s.CreateUser(ctx, u)
+		},
+		get: s.GetUser,
+		update: func(ctx context.Context, id string, body model.Body) (*store.User, error) {
+			return s.UpdateUser(ctx, id, func(u *store.User) error { return m.UpdateUser(u, body) })
+		},
+		remove: s.DeleteUser,
+		setStatus: func(ctx context.Context, id string, active bool) (any, error) {
+			st, err := s.SetUserStatus(ctx, id, active)
+			if err != nil {
+				return nil, err
+			}
+			return userStatusJSON(active, st), nil
+		},
+	}
+}
+
+// userStatusJSON is Express Gateway's status answer, and what the change
+// did to the user's applications: deactivation lists the ones it
+// deactivated (deactivatedApps); activation the ones it activated again
+// (activatedApps: those the deactivation took down) and the ones left
+// inactive because they were deactivated on their own (inactiveApps).
+func userStatusJSON(active bool, st *store.UserStatus) object {
 	out := object{{"status", statusText(active, st.Changed)["status"]}}
 	switch {
 	case st.Changed && active:
@@ -102,7 +164,7 @@ func (a *server) userStatus(w http.ResponseWriter, r *http.Request) error {
 	case st.Changed:
 		out = append(out, field{"deactivatedApps", appRefs(st.Apps)})
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 // appRefs names applications by id and name.
@@ -114,55 +176,69 @@ func appRefs(apps []*store.App) []object {
 	return out
 }
 
-// GET /apps?start=&count=
-func (a *server) listApps(w http.ResponseWriter, r *http.Request) error {
-	start, count, err := paging(r)
-	if err != nil {
-		return err
+// appKind is /apps over the Apps role: an application is found by id or,
+// as Express Gateway, by name (findApp); its owner, given as
+// {"userId": id-or-username}, must exist.
+func (a *server) appKind() *consumerKind[store.App] {
+	s, m := Apps(a.consumers), a.m
+	return &consumerKind[store.App]{
+		segment: "apps",
+		shape:   appShape,
+		list:    s.ListApps,
+		create: func(ctx context.Context, body model.Body) (*store.App, error) {
+			app, err := m.NewApp(body)
+			if err != nil {
+				return nil, err
+			}
+			return createApp(ctx, a.consumers, app)
+		},
+		get: func(ctx context.Context, id string) (*store.App, error) { return findApp(ctx, s, id) },
+		update: func(ctx context.Context, id string, body model.Body) (*store.App, error) {
+			app, err := findApp(ctx, s, id)
+			if err != nil {
+				return nil, err
+			}
+			return s.UpdateApp(ctx, app.ID, func(x *store.App) error { return m.UpdateApp(x, body) })
+		},
+		remove: func(ctx context.Context, id string) error {
+			app, err := findApp(ctx, s, id)
+			if err != nil {
+				return err
+			}
+			return s.DeleteApp(ctx, app.ID)
+		},
+		setStatus: func(ctx context.Context, id string, active bool) (any, error) {
+			app, err := findApp(ctx, s, id)
+			if err != nil {
+				return nil, err
+			}
+			changed, err := s.SetAppActive(ctx, app.ID, active)
+			if err != nil {
+				return nil, err
+			}
+			return statusText(active, changed), nil
+		},
 	}
-	apps, next, err := a.s.ListApps(r.Context(), start, count)
-	if err != nil {
-		return err
-	}
-	out := make([]object, 0, len(apps))
-	for _, app := range apps {
-		out = append(out, appJSON(app))
-	}
-	return writeJSON(w, http.StatusOK, struct {
-		Apps    []object `json:"apps"`
-		NextKey uint64   `json:"nextKey"`
-	}{out, next})
 }
 
-// POST /apps {"userId": id-or-username, "name", ...}
-func (a *server) createApp(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.decode(r, true)
-	if err != nil {
-		return err
-	}
-	app, err := a.m.NewApp(body)
-	if err != nil {
-		return err
-	}
-	// Resolved here rather than by CreateApp, which reports any failure to
-	// read the user (an outage included) as an unknown user.
-	owner, err := a.s.GetUser(r.Context(), app.UserID)
+// createApp stores app for its owner, app.UserID, a user id or username.
+// The owner is resolved here rather than by CreateApp, which reports any
+// failure to read the user (an outage included) as an unknown user.
+func createApp(ctx context.Context, s Consumers, app store.App) (*store.App, error) {
+	owner, err := s.GetUser(ctx, app.UserID)
 	if errors.Is(err, store.ErrNotFound) {
-		return unknownUser(app.UserID)
+		return nil, unknownUser(app.UserID)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	app.UserID = owner.ID
-	created, err := a.s.CreateApp(r.Context(), app)
+	created, err := s.CreateApp(ctx, app)
 	var se *store.Error
 	if errors.As(err, &se) && errors.Is(err, store.ErrInvalid) && se.Field == "userId" {
-		return unknownUser(owner.ID) // deleted in between
+		return nil, unknownUser(owner.ID) // deleted in between
 	}
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, appJSON(created))
+	return created, err
 }
 
 // unknownUser: 409, Express Gateway's status for an app whose user does
@@ -175,15 +251,15 @@ func unknownUser(id string) error {
 // findApp finds an application by id or, as Express Gateway, by name.
 // The store indexes names per user only, so a name is found by walking
 // the applications; a name several users' applications share is refused.
-func (a *server) findApp(ctx context.Context, idOrName string) (*store.App, error) {
-	app, err := a.s.GetApp(ctx, idOrName)
+func findApp(ctx context.Context, s Apps, idOrName string) (*store.App, error) {
+	app, err := s.GetApp(ctx, idOrName)
 	if !errors.Is(err, store.ErrNotFound) {
 		return app, err
 	}
 	var found []*store.App
 	var cursor uint64
 	for {
-		apps, next, lerr := a.s.ListApps(ctx, cursor, maxCount)
+		apps, next, lerr := s.ListApps(ctx, cursor, maxCount)
 		if lerr != nil {
 			return nil, lerr
 		}
@@ -207,73 +283,14 @@ func (a *server) findApp(ctx context.Context, idOrName string) (*store.App, erro
 		Message: "several applications are named " + idOrName + ": use the application's id"}
 }
 
-// GET /apps/{id} (id or name)
-func (a *server) getApp(w http.ResponseWriter, r *http.Request) error {
-	app, err := a.findApp(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, appJSON(app))
-}
-
-// PUT /apps/{id}
-func (a *server) updateApp(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.decode(r, true)
-	if err != nil {
-		return err
-	}
-	app, err := a.findApp(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	updated, err := a.s.UpdateApp(r.Context(), app.ID, func(x *store.App) error { return a.m.UpdateApp(x, body) })
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, appJSON(updated))
-}
-
-// DELETE /apps/{id}
-func (a *server) deleteApp(w http.ResponseWriter, r *http.Request) error {
-	app, err := a.findApp(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	if err := a.s.DeleteApp(r.Context(), app.ID); err != nil {
-		return err
-	}
-	return noContent(w, http.StatusNoContent)
-}
-
-// PUT /apps/{id}/status {"status": bool}
-func (a *server) appStatus(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.decode(r, true)
-	if err != nil {
-		return err
-	}
-	active, err := statusBody(body)
-	if err != nil {
-		return err
-	}
-	app, err := a.findApp(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	changed, err := a.s.SetAppActive(r.Context(), app.ID, active)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, statusText(active, changed))
-}
-
 // findConsumer is Express Gateway's findConsumer: a user by id or
 // username, or an application by id or name.
-func (a *server) findConsumer(ctx context.Context, id string) (*store.Consumer, error) {
-	c, err := a.s.GetConsumer(ctx, id, true)
+func findConsumer(ctx context.Context, s Consumers, id string) (*store.Consumer, error) {
+	c, err := s.GetConsumer(ctx, id, true)
 	if !errors.Is(err, store.ErrNotFound) {
 		return c, err
 	}
-	app, aerr := a.findApp(ctx, id)
+	app, aerr := findApp(ctx, s, id)
 	if aerr != nil {
 		if errors.Is(aerr, store.ErrNotFound) {
 			return nil, err

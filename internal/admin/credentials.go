@@ -3,13 +3,11 @@ package admin
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/model"
-	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -20,7 +18,7 @@ func (a *server) allCredentials(w http.ResponseWriter, r *http.Request) error {
 	var ids []string
 	var cursor uint64
 	for {
-		users, next, err := a.s.ListUsers(ctx, cursor, maxCount)
+		users, next, err := a.consumers.ListUsers(ctx, cursor, maxCount)
 		if err != nil {
 			return err
 		}
@@ -32,7 +30,7 @@ func (a *server) allCredentials(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	for {
-		apps, next, err := a.s.ListApps(ctx, cursor, maxCount)
+		apps, next, err := a.consumers.ListApps(ctx, cursor, maxCount)
 		if err != nil {
 			return err
 		}
@@ -45,7 +43,7 @@ func (a *server) allCredentials(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []object{}
 	for _, id := range ids {
-		creds, err := a.s.ListCredentials(ctx, id)
+		creds, err := a.creds.ListCredentials(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // deleted meanwhile
 		}
@@ -72,7 +70,7 @@ var credentialFields = []string{"password", "secret", "keyId", "keySecret", "sco
 
 // POST /credentials {"consumerId", "type", "credential": {...}}
 func (a *server) createCredential(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.decode(r, true)
+	body, err := decode(r, true)
 	if err != nil {
 		return err
 	}
@@ -99,7 +97,7 @@ func (a *server) createCredential(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	consumer, err := a.findConsumer(r.Context(), consumerID)
+	consumer, err := findConsumer(r.Context(), a.consumers, consumerID)
 	if errors.Is(err, store.ErrNotFound) {
 		return unknownConsumer(consumerID)
 	}
@@ -107,7 +105,7 @@ func (a *server) createCredential(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	in.ConsumerID = consumer.ID()
-	c, plain, err := a.s.CreateCredential(r.Context(), in)
+	c, plain, err := a.creds.CreateCredential(r.Context(), in)
 	var se *store.Error
 	if errors.As(err, &se) {
 		if se.Field == "consumerId" && errors.Is(err, store.ErrInvalid) {
@@ -143,11 +141,11 @@ func unknownConsumer(id string) error {
 
 // GET /credentials/{consumerId}
 func (a *server) consumerCredentials(w http.ResponseWriter, r *http.Request) error {
-	consumer, err := a.findConsumer(r.Context(), r.PathValue("consumerId"))
+	consumer, err := findConsumer(r.Context(), a.consumers, r.PathValue("consumerId"))
 	if err != nil {
 		return err
 	}
-	creds, err := a.s.ListCredentials(r.Context(), consumer.ID())
+	creds, err := a.creds.ListCredentials(r.Context(), consumer.ID())
 	if err != nil {
 		return err
 	}
@@ -160,7 +158,7 @@ func (a *server) consumerCredentials(w http.ResponseWriter, r *http.Request) err
 
 // GET /credentials/{type}/{id}
 func (a *server) getCredential(w http.ResponseWriter, r *http.Request) error {
-	c, err := a.s.GetCredential(r.Context(), r.PathValue("type"), r.PathValue("id"))
+	c, err := a.creds.GetCredential(r.Context(), r.PathValue("type"), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -169,7 +167,7 @@ func (a *server) getCredential(w http.ResponseWriter, r *http.Request) error {
 
 // DELETE /credentials/{type}/{id} (new: EG issue #383)
 func (a *server) deleteCredential(w http.ResponseWriter, r *http.Request) error {
-	if err := a.s.DeleteCredential(r.Context(), r.PathValue("type"), r.PathValue("id")); err != nil {
+	if err := a.creds.DeleteCredential(r.Context(), r.PathValue("type"), r.PathValue("id")); err != nil {
 		return err
 	}
 	return noContent(w, http.StatusNoContent)
@@ -177,7 +175,7 @@ func (a *server) deleteCredential(w http.ResponseWriter, r *http.Request) error 
 
 // PUT /credentials/{type}/{id}/status {"status": bool}
 func (a *server) credentialStatus(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.decode(r, true)
+	body, err := decode(r, true)
 	if err != nil {
 		return err
 	}
@@ -185,7 +183,7 @@ func (a *server) credentialStatus(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	changed, err := a.s.SetCredentialActive(r.Context(), r.PathValue("type"), r.PathValue("id"), active)
+	changed, err := a.creds.SetCredentialActive(r.Context(), r.PathValue("type"), r.PathValue("id"), active)
 	if err != nil {
 		return err
 	}
@@ -197,7 +195,7 @@ func (a *server) credentialStatus(w http.ResponseWriter, r *http.Request) error 
 // accepted too. No value generates one, and the generated value is in the
 // answer, once; a chosen value is never echoed.
 func (a *server) rotateSecret(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.decode(r, false)
+	body, err := decode(r, false)
 	if err != nil {
 		return err
 	}
@@ -224,7 +222,7 @@ func (a *server) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 		}
 		value = s
 	}
-	c, plain, err := a.s.RotateSecret(r.Context(), typ, r.PathValue("id"), value)
+	c, plain, err := a.creds.RotateSecret(r.Context(), typ, r.PathValue("id"), value)
 	if err != nil {
 		return err
 	}
@@ -233,7 +231,7 @@ func (a *server) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 
 // PUT /credentials/{type}/{id}/scopes {"scopes": [...]}
 func (a *server) setScopes(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.decode(r, true)
+	body, err := decode(r, true)
 	if err != nil {
 		return err
 	}
@@ -244,7 +242,7 @@ func (a *server) setScopes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.s.SetScopes(r.Context(), r.PathValue("type"), r.PathValue("id"), scopes); err != nil {
+	if _, err := a.creds.SetScopes(r.Context(), r.PathValue("type"), r.PathValue("id"), scopes); err != nil {
 		return err
 	}
 	return noContent(w, http.StatusNoContent)
@@ -252,7 +250,7 @@ func (a *server) setScopes(w http.ResponseWriter, r *http.Request) error {
 
 // PUT /credentials/{type}/{id}/scopes/{scope}
 func (a *server) addScope(w http.ResponseWriter, r *http.Request) error {
-	if _, err := a.s.AddScopes(r.Context(), r.PathValue("type"), r.PathValue("id"), r.PathValue("scope")); err != nil {
+	if _, err := a.creds.AddScopes(r.Context(), r.PathValue("type"), r.PathValue("id"), r.PathValue("scope")); err != nil {
 		return err
 	}
 	return noContent(w, http.StatusNoContent)
@@ -260,206 +258,8 @@ func (a *server) addScope(w http.ResponseWriter, r *http.Request) error {
 
 // DELETE /credentials/{type}/{id}/scopes/{scope}
 func (a *server) removeScope(w http.ResponseWriter, r *http.Request) error {
-	if _, err := a.s.RemoveScopes(r.Context(), r.PathValue("type"), r.PathValue("id"), r.PathValue("scope")); err != nil {
+	if _, err := a.creds.RemoveScopes(r.Context(), r.PathValue("type"), r.PathValue("id"), r.PathValue("scope")); err != nil {
 		return err
 	}
 	return noContent(w, http.StatusNoContent)
-}
-
-// GET /scopes: Express Gateway's {"scopes": [names]}, and beside it
-// {"descriptions": {name: text}} for the scopes that have one.
-func (a *server) listScopes(w http.ResponseWriter, r *http.Request) error {
-	list, err := a.s.ListScopeDetails(r.Context())
-	if err != nil {
-		return err
-	}
-	names := make([]string, 0, len(list))
-	descriptions := map[string]string{}
-	for _, sc := range list {
-		names = append(names, sc.Name)
-		if sc.Description != "" {
-			descriptions[sc.Name] = sc.Description
-		}
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"scopes": names, "descriptions": descriptions})
-}
-
-// POST /scopes {"scopes": [...]}: each entry a name (Express Gateway) or
-// {"name": ..., "description": ...}. All are created or none; a 409 names
-// the scopes that exist.
-func (a *server) createScopes(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.decode(r, true)
-	if err != nil {
-		return err
-	}
-	if err := only(body, "scopes"); err != nil {
-		return err
-	}
-	scopes, err := scopeEntries(body)
-	if err != nil {
-		return err
-	}
-	if err := a.s.RegisterScopes(r.Context(), scopes...); err != nil {
-		return err
-	}
-	return noContent(w, http.StatusCreated)
-}
-
-// scopeEntries reads POST /scopes' list.
-func scopeEntries(body map[string]any) ([]store.Scope, error) {
-	const want = `an array of scope names or of {"name": ..., "description": ...} objects`
-	v, ok := body["scopes"]
-	if !ok || v == nil {
-		return nil, badRequest("scopes", "scopes is required: %s", want)
-	}
-	list, ok := v.([]any)
-	if !ok {
-		return nil, badRequest("scopes", "scopes must be %s", want)
-	}
-	out := make([]store.Scope, 0, len(list))
-	for i, e := range list {
-		switch e := e.(type) {
-		case string:
-			out = append(out, store.Scope{Name: e})
-		case map[string]any:
-			for _, k := range sortedKeys(e) {
-				if k != "name" && k != "description" {
-					return nil, badRequest(fmt.Sprintf("scopes[%d].%s", i, k), "unknown property %q of a scope (expected: name, description)", k)
-				}
-			}
-			name, ok := e["name"].(string)
-			if !ok {
-				return nil, badRequest(fmt.Sprintf("scopes[%d].name", i), "name is required: a string")
-			}
-			desc, err := descriptionValue(e, fmt.Sprintf("scopes[%d].description", i))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, store.Scope{Name: name, Description: desc})
-		default:
-			return nil, badRequest(fmt.Sprintf("scopes[%d]", i), "scopes must be %s", want)
-		}
-	}
-	return out, nil
-}
-
-// descriptionValue reads an optional "description" string.
-func descriptionValue(m map[string]any, field string) (string, error) {
-	v, ok := m["description"]
-	if !ok || v == nil {
-		return "", nil
-	}
-	d, ok := v.(string)
-	if !ok {
-		return "", badRequest(field, "description must be a string")
-	}
-	return d, nil
-}
-
-// scopeJSON is Express Gateway's {"scope": name}, with the description
-// when there is one.
-func scopeJSON(sc *store.Scope) object {
-	o := object{{"scope", sc.Name}}
-	if sc.Description != "" {
-		o = append(o, field{"description", sc.Description})
-	}
-	return o
-}
-
-// GET /scopes/{scope}
-func (a *server) getScope(w http.ResponseWriter, r *http.Request) error {
-	sc, err := a.s.GetScope(r.Context(), r.PathValue("scope"))
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, scopeJSON(sc))
-}
-
-// PUT /scopes/{scope}, optionally with {"description": ...}. Without a
-// body it is Express Gateway's: 201 when created, 409 when the scope
-// exists. With a description it sets it: 201 for a new scope, 200 with the
-// scope when it existed.
-func (a *server) putScope(w http.ResponseWriter, r *http.Request) error {
-	body, err := a.decode(r, false)
-	if err != nil {
-		return err
-	}
-	if err := only(body, "description"); err != nil {
-		return err
-	}
-	desc, err := descriptionValue(body, "description")
-	if err != nil {
-		return err
-	}
-	name := r.PathValue("scope")
-	err = a.s.RegisterScopes(r.Context(), store.Scope{Name: name, Description: desc})
-	if errors.Is(err, store.ErrExists) && body != nil {
-		sc, err := a.s.SetScopeDescription(r.Context(), name, desc)
-		if err != nil {
-			return err
-		}
-		return writeJSON(w, http.StatusOK, scopeJSON(sc))
-	}
-	if err != nil {
-		return err
-	}
-	return noContent(w, http.StatusCreated)
-}
-
-// DELETE /scopes/{scope}
-func (a *server) deleteScope(w http.ResponseWriter, r *http.Request) error {
-	if err := a.s.DeleteScope(r.Context(), r.PathValue("scope")); err != nil {
-		return err
-	}
-	return noContent(w, http.StatusNoContent)
-}
-
-// GET /tokens?consumerId=x (new): a consumer's live tokens, revoked ones
-// included, never their secrets.
-func (a *server) listTokens(w http.ResponseWriter, r *http.Request) error {
-	id := r.URL.Query().Get("consumerId")
-	if id == "" {
-		return badRequest("consumerId", "the consumerId query parameter is required: GET /tokens?consumerId=<id>")
-	}
-	consumer, err := a.findConsumer(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	tokens, err := a.s.ListTokens(r.Context(), consumer.ID())
-	if err != nil {
-		return err
-	}
-	slices.SortFunc(tokens, func(x, y *store.Token) int {
-		return cmp.Or(x.CreatedAt.Compare(y.CreatedAt), cmp.Compare(x.ID, y.ID))
-	})
-	out := make([]object, 0, len(tokens))
-	for _, t := range tokens {
-		out = append(out, tokenJSON(t))
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
-}
-
-// DELETE /tokens/{token}: the token id, or the whole "id|secret" value
-// (URL-encoded). Access and refresh tokens alike. When the secret half is
-// given it must match: a wrong one is "not found", as an unknown token.
-func (a *server) revokeToken(w http.ResponseWriter, r *http.Request) error {
-	raw := r.PathValue("token")
-	id, plain, withSecret := strings.Cut(raw, "|")
-	if withSecret {
-		t, err := a.s.GetToken(r.Context(), id)
-		if err != nil {
-			return err
-		}
-		if secret.Verify(t.SecretHash, plain) != nil {
-			return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "Token not found: " + id}
-		}
-	}
-	t, err := a.s.RevokeToken(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if !t.Revoked && a.metrics != nil {
-		a.metrics.TokensRevoked.Inc()
-	}
-	return writeJSON(w, http.StatusOK, object{{"id", t.ID}, {"revoked", true}})
 }

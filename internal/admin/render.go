@@ -58,31 +58,64 @@ func withExtra(o object, extra map[string]any) object {
 	return o
 }
 
-func userJSON(u *store.User) object {
-	o := object{{"id", u.ID}, {"username", u.Username}}
-	if u.Firstname != "" {
-		o = append(o, field{"firstname", u.Firstname})
-	}
-	if u.Lastname != "" {
-		o = append(o, field{"lastname", u.Lastname})
-	}
-	if u.Email != "" {
-		o = append(o, field{"email", u.Email})
-	}
-	if u.RedirectURI != "" {
-		o = append(o, field{"redirectUri", u.RedirectURI})
-	}
-	o = append(o, field{"isActive", u.IsActive}, field{"createdAt", formatTime(u.CreatedAt)}, field{"updatedAt", formatTime(u.UpdatedAt)})
-	return withExtra(o, u.Extra)
+// egShape is Express Gateway's JSON object for one consumer kind, as
+// data: its properties in EG's order, then the declared extra properties
+// (withExtra).
+type egShape[T any] struct {
+	fields []egField[T]
+	extra  func(*T) map[string]any
 }
 
-func appJSON(a *store.App) object {
-	o := object{{"id", a.ID}, {"userId", a.UserID}, {"name", a.Name}}
-	if a.RedirectURI != "" {
-		o = append(o, field{"redirectUri", a.RedirectURI})
+// egField is one property of an egShape.
+type egField[T any] struct {
+	name string
+	// optional properties are left out when empty: EG sends the ones a
+	// record has.
+	optional bool
+	value    func(*T) any
+}
+
+// render is x in the shape.
+func (s egShape[T]) render(x *T) object {
+	o := make(object, 0, len(s.fields))
+	for _, f := range s.fields {
+		v := f.value(x)
+		if f.optional && v == "" {
+			continue
+		}
+		o = append(o, field{f.name, v})
 	}
-	o = append(o, field{"isActive", a.IsActive}, field{"createdAt", formatTime(a.CreatedAt)}, field{"updatedAt", formatTime(a.UpdatedAt)})
-	return withExtra(o, a.Extra)
+	return withExtra(o, s.extra(x))
+}
+
+// userShape is EG's user.
+var userShape = egShape[store.User]{
+	fields: []egField[store.User]{
+		{"id", false, func(u *store.User) any { return u.ID }},
+		{"username", false, func(u *store.User) any { return u.Username }},
+		{"firstname", true, func(u *store.User) any { return u.Firstname }},
+		{"lastname", true, func(u *store.User) any { return u.Lastname }},
+		{"email", true, func(u *store.User) any { return u.Email }},
+		{"redirectUri", true, func(u *store.User) any { return u.RedirectURI }},
+		{"isActive", false, func(u *store.User) any { return u.IsActive }},
+		{"createdAt", false, func(u *store.User) any { return formatTime(u.CreatedAt) }},
+		{"updatedAt", false, func(u *store.User) any { return formatTime(u.UpdatedAt) }},
+	},
+	extra: func(u *store.User) map[string]any { return u.Extra },
+}
+
+// appShape is EG's application.
+var appShape = egShape[store.App]{
+	fields: []egField[store.App]{
+		{"id", false, func(a *store.App) any { return a.ID }},
+		{"userId", false, func(a *store.App) any { return a.UserID }},
+		{"name", false, func(a *store.App) any { return a.Name }},
+		{"redirectUri", true, func(a *store.App) any { return a.RedirectURI }},
+		{"isActive", false, func(a *store.App) any { return a.IsActive }},
+		{"createdAt", false, func(a *store.App) any { return formatTime(a.CreatedAt) }},
+		{"updatedAt", false, func(a *store.App) any { return formatTime(a.UpdatedAt) }},
+	},
+	extra: func(a *store.App) map[string]any { return a.Extra },
 }
 
 // credentialJSON is Express Gateway's credential shape. plain, when not

@@ -119,7 +119,7 @@ func readBody(r *http.Request) ([]byte, error) {
 // decode reads a JSON object body. With required false an empty body is a
 // nil map. The body must be application/json (or +json), one JSON object,
 // nothing after it, within the size limit.
-func (a *server) decode(r *http.Request, required bool) (map[string]any, error) {
+func decode(r *http.Request, required bool) (map[string]any, error) {
 	b, err := readBody(r)
 	if err != nil {
 		return nil, err
