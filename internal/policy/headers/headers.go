@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/expr"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
@@ -19,7 +20,7 @@ type Options struct {
 
 type header struct {
 	name string
-	expr pipeline.Expr
+	value expr.Expr
 }
 
 // New builds a headers step.
@@ -42,11 +43,11 @@ func New(action pipeline.Decoder, _ *pipeline.Env) (pipeline.Policy, error) {
 		if !validHeaderName(name) {
 			return nil, action.Errorf("forwardHeaders", "%q is not a valid header name", name)
 		}
-		e, err := pipeline.CompileExpr(o.ForwardHeaders[k])
+		e, err := expr.Compile(o.ForwardHeaders[k])
 		if err != nil {
 			return nil, action.Errorf("forwardHeaders", "%s: %v", k, err)
 		}
-		hs = append(hs, header{name: http.CanonicalHeaderKey(name), expr: e})
+		hs = append(hs, header{name: http.CanonicalHeaderKey(name), value: e})
 	}
 	return policy(hs), nil
 }
@@ -57,7 +58,7 @@ type policy []header
 func (hs policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
 	st := pipeline.StateOf(r)
 	for _, h := range hs {
-		if v := h.expr(r, st); v != "" {
+		if v := h.value(r, st); v != "" {
 			r.Header[h.name] = []string{sanitize(v)}
 		} else {
 			delete(r.Header, h.name)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/internal/expr"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
@@ -26,7 +27,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if o.Message == "" {
 		return nil, action.Errorf("message", "is required, e.g. \"${req.method} ${req.originalUrl}\"")
 	}
-	t, err := pipeline.CompileTemplate(o.Message)
+	t, err := expr.CompileTemplate(o.Message)
 	if err != nil {
 		return nil, action.Errorf("message", "%v", err)
 	}

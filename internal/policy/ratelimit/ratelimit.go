@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/expr"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 )
@@ -33,7 +34,7 @@ type Options struct {
 type policy struct {
 	o       Options
 	limiter ratelimit.Limiter
-	by      *pipeline.Template
+	by      *expr.Template
 	window  time.Duration
 	headers bool
 	prefix  string
@@ -72,7 +73,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	p := &policy{o: o, limiter: env.RateLimiter, window: time.Duration(o.WindowMs), headers: o.Headers == nil || *o.Headers,
 		log: env.Logger, limit: strconv.Itoa(o.Max)}
 	if o.RateLimitBy != "" {
-		t, err := pipeline.CompileTemplate(o.RateLimitBy)
+		t, err := expr.CompileTemplate(o.RateLimitBy)
 		if err != nil {
 			return nil, action.Errorf("rateLimitBy", "%v", err)
 		}

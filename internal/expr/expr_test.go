@@ -1,4 +1,4 @@
-package pipeline
+package expr
 
 import (
 	"crypto/tls"
@@ -7,19 +7,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 var expiresAt = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func exprRequest() (*http.Request, *State) {
+func exprRequest() (*http.Request, *pipeline.State) {
 	r := httptest.NewRequest("GET", "http://api.example.com:8080/v1/users?id=7&x=a%20b", nil)
 	r.Header.Set("X-Api-Key", "k1")
 	r.Header.Add("Accept", "text/html")
 	r.Header.Add("Accept", "application/json")
-	st := &State{
+	st := &pipeline.State{
 		RequestID: "rid",
-		Route:     &Route{APIEndpoint: "api", Scopes: []string{"read", "write"}, Pipeline: "default"},
-		Identity: &Identity{
+		Route:     &pipeline.Route{APIEndpoint: "api", Scopes: []string{"read", "write"}, Pipeline: "default"},
+		Identity: &pipeline.Identity{
 			ConsumerID:          "c1",
 			ConsumerType:        "application",
 			ConsumerName:        "app1",
@@ -42,10 +44,10 @@ func exprRequest() (*http.Request, *State) {
 			},
 		},
 	}
-	return WithState(r, st), st
+	return pipeline.WithState(r, st), st
 }
 
-func TestCompileExpr(t *testing.T) {
+func TestCompile(t *testing.T) {
 	tests := []struct{ src, want string }{
 		{"req.method", "GET"},
 		{"req.url", "/v1/users?id=7&x=a%20b"},
@@ -114,9 +116,9 @@ func TestCompileExpr(t *testing.T) {
 	}
 	r, st := exprRequest()
 	for _, tt := range tests {
-		e, err := CompileExpr(tt.src)
+		e, err := Compile(tt.src)
 		if err != nil {
-			t.Errorf("CompileExpr(%s): %v", tt.src, err)
+			t.Errorf("Compile(%s): %v", tt.src, err)
 			continue
 		}
 		if got := e(r, st); got != tt.want {
@@ -125,7 +127,7 @@ func TestCompileExpr(t *testing.T) {
 	}
 }
 
-func TestCompileExprTLSAndAddresses(t *testing.T) {
+func TestCompileTLSAndAddresses(t *testing.T) {
 	r := httptest.NewRequest("GET", "https://[::1]:8443/", nil)
 	r.TLS = &tls.ConnectionState{}
 	r.RemoteAddr = "[2001:db8::1]:5555"
@@ -134,11 +136,11 @@ func TestCompileExprTLSAndAddresses(t *testing.T) {
 		"req.ip":       "2001:db8::1",
 		"req.hostname": "::1",
 	} {
-		e, err := CompileExpr(src)
+		e, err := Compile(src)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := e(r, &State{}); got != want {
+		if got := e(r, &pipeline.State{}); got != want {
 			t.Errorf("%s = %q, want %q", src, got, want)
 		}
 	}
@@ -146,22 +148,22 @@ func TestCompileExprTLSAndAddresses(t *testing.T) {
 	r.RemoteAddr = "pipe"
 	r.Host = "bare.test"
 	for src, want := range map[string]string{"req.ip": "pipe", "req.hostname": "bare.test"} {
-		e, _ := CompileExpr(src)
-		if got := e(r, &State{}); got != want {
+		e, _ := Compile(src)
+		if got := e(r, &pipeline.State{}); got != want {
 			t.Errorf("%s = %q, want %q", src, got, want)
 		}
 	}
 }
 
-func TestCompileExprAnonymous(t *testing.T) {
+func TestCompileAnonymous(t *testing.T) {
 	r := httptest.NewRequest("GET", "/", nil)
-	st := &State{}
+	st := &pipeline.State{}
 	for _, src := range []string{
 		"consumer.id", "consumer.type", "consumer.name", "consumer.userId", "consumer.scopes",
 		"consumer.token.id", "consumer.token.scopes", "consumer.token.authType", "consumer.token.expiresAt",
 		"consumer.email", "user.id",
 	} {
-		e, err := CompileExpr(src)
+		e, err := Compile(src)
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
 		}
@@ -170,15 +172,15 @@ func TestCompileExprAnonymous(t *testing.T) {
 		}
 	}
 	// zero expiry renders empty, not 1970 or year 1
-	e, _ := CompileExpr("consumer.token.expiresAt")
-	if got := e(r, &State{Identity: &Identity{ConsumerID: "x"}}); got != "" {
+	e, _ := Compile("consumer.token.expiresAt")
+	if got := e(r, &pipeline.State{Identity: &pipeline.Identity{ConsumerID: "x"}}); got != "" {
 		t.Errorf("zero expiresAt = %q, want empty", got)
 	}
 }
 
 const jsRefused = "(JavaScript cannot run in Gatehouse)"
 
-func TestCompileExprRefused(t *testing.T) {
+func TestCompileRefused(t *testing.T) {
 	unsupported := func(src string) string {
 		return `expression "` + src + `" is not supported: use a property path such as req.headers.host, consumer.id or requestID ` + jsRefused
 	}
@@ -221,16 +223,16 @@ func TestCompileExprRefused(t *testing.T) {
 		{"`${consumer.id + 1}`", `expression "consumer.id + 1": "id + 1" is not a property name`},
 	}
 	for _, tt := range tests {
-		e, err := CompileExpr(tt.src)
+		e, err := Compile(tt.src)
 		if err == nil {
-			t.Errorf("CompileExpr(%s) accepted it", tt.src)
+			t.Errorf("Compile(%s) accepted it", tt.src)
 			continue
 		}
 		if e != nil {
-			t.Errorf("CompileExpr(%s) returned an Expr with its error", tt.src)
+			t.Errorf("Compile(%s) returned an Expr with its error", tt.src)
 		}
 		if err.Error() != tt.want {
-			t.Errorf("CompileExpr(%s):\n got %s\nwant %s", tt.src, err, tt.want)
+			t.Errorf("Compile(%s):\n got %s\nwant %s", tt.src, err, tt.want)
 		}
 	}
 }
@@ -318,15 +320,15 @@ func FuzzCompileTemplate(f *testing.F) {
 			return
 		}
 		got := tpl.Render(full, st)
-		tpl.Render(bare, &State{})
-		tpl.Render(bare, &State{Identity: &Identity{}})
+		tpl.Render(bare, &pipeline.State{})
+		tpl.Render(bare, &pipeline.State{Identity: &pipeline.Identity{}})
 		if !strings.Contains(src, "${") && got != src {
 			t.Fatalf("template without expressions %q rendered as %q", src, got)
 		}
 		// An expression alone compiles the same way inside a template.
-		if e, err := CompileExpr(src); err == nil {
+		if e, err := Compile(src); err == nil {
 			e(full, st)
-			e(bare, &State{})
+			e(bare, &pipeline.State{})
 		}
 	})
 }

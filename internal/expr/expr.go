@@ -1,4 +1,14 @@
-package pipeline
+// Package expr is the expression language of the log, headers and
+// rate-limit policies: the subset of Express Gateway's egContext JavaScript
+// that is a property path (req.headers.host, consumer.id, requestID), and
+// templates of them ("${req.method} ${req.originalUrl}"). Go cannot run
+// JavaScript, so everything else is refused when the config loads, never
+// per request (docs/expressions.md).
+//
+// An expression reads the request and its *pipeline.State. It lives apart
+// from internal/pipeline (which does not import it) so that the contract
+// every policy imports holds no language of its own.
+package expr
 
 import (
 	"fmt"
@@ -7,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 // Expr is a value read from a request, written in the subset of Express
@@ -22,10 +34,10 @@ import (
 // An optional "egContext." prefix is accepted, and "user" is an alias of
 // "consumer". A quoted string is a literal. Anything else (calls, operators)
 // is refused at load: Go cannot run Express Gateway's JavaScript.
-type Expr func(r *http.Request, st *State) string
+type Expr func(r *http.Request, st *pipeline.State) string
 
-// CompileExpr parses one expression.
-func CompileExpr(src string) (Expr, error) {
+// Compile parses one expression.
+func Compile(src string) (Expr, error) {
 	s := strings.TrimSpace(src)
 	// A literal holds no quote of its own kind: 'a' + 'b' is JavaScript.
 	if len(s) >= 2 && (s[0] == '\'' || s[0] == '"' || s[0] == '`') && s[len(s)-1] == s[0] &&
@@ -38,7 +50,7 @@ func CompileExpr(src string) (Expr, error) {
 			}
 			return t.Render, nil
 		}
-		return func(*http.Request, *State) string { return lit }, nil
+		return func(*http.Request, *pipeline.State) string { return lit }, nil
 	}
 	parts, err := splitPath(s)
 	if err != nil {
@@ -118,19 +130,19 @@ func compileParts(p []string) Expr {
 	switch p[0] {
 	case "requestID":
 		if len(p) == 1 {
-			return func(_ *http.Request, st *State) string { return st.RequestID }
+			return func(_ *http.Request, st *pipeline.State) string { return st.RequestID }
 		}
 	case "pipeline":
 		if len(p) == 1 {
-			return func(_ *http.Request, st *State) string { return st.Route.Pipeline }
+			return func(_ *http.Request, st *pipeline.State) string { return st.Route.Pipeline }
 		}
 	case "apiEndpoint":
 		if len(p) == 2 {
 			switch p[1] {
 			case "name", "apiEndpointName":
-				return func(_ *http.Request, st *State) string { return st.Route.APIEndpoint }
+				return func(_ *http.Request, st *pipeline.State) string { return st.Route.APIEndpoint }
 			case "scopes":
-				return func(_ *http.Request, st *State) string { return strings.Join(st.Route.Scopes, ", ") }
+				return func(_ *http.Request, st *pipeline.State) string { return strings.Join(st.Route.Scopes, ", ") }
 			}
 		}
 	case "req":
@@ -148,11 +160,11 @@ func compileReq(p []string) Expr {
 		case "headers":
 			if strings.EqualFold(name, "host") {
 				// net/http moves the Host header out of r.Header.
-				return func(r *http.Request, _ *State) string { return r.Host }
+				return func(r *http.Request, _ *pipeline.State) string { return r.Host }
 			}
-			return func(r *http.Request, _ *State) string { return strings.Join(r.Header.Values(name), ", ") }
+			return func(r *http.Request, _ *pipeline.State) string { return strings.Join(r.Header.Values(name), ", ") }
 		case "query":
-			return func(r *http.Request, _ *State) string { return r.URL.Query().Get(name) }
+			return func(r *http.Request, _ *pipeline.State) string { return r.URL.Query().Get(name) }
 		}
 		return nil
 	}
@@ -161,30 +173,30 @@ func compileReq(p []string) Expr {
 	}
 	switch p[0] {
 	case "method":
-		return func(r *http.Request, _ *State) string { return r.Method }
+		return func(r *http.Request, _ *pipeline.State) string { return r.Method }
 	case "url", "originalUrl":
-		return func(r *http.Request, _ *State) string { return r.URL.RequestURI() }
+		return func(r *http.Request, _ *pipeline.State) string { return r.URL.RequestURI() }
 	case "path":
-		return func(r *http.Request, _ *State) string { return r.URL.Path }
+		return func(r *http.Request, _ *pipeline.State) string { return r.URL.Path }
 	case "ip":
 		// The client address the gateway computed (behind trusted
 		// proxies, the one they forwarded), as Express's req.ip with
 		// "trust proxy".
-		return func(r *http.Request, _ *State) string {
-			if a := ClientIP(r); a.IsValid() {
+		return func(r *http.Request, _ *pipeline.State) string {
+			if a := pipeline.ClientIP(r); a.IsValid() {
 				return a.String()
 			}
 			return r.RemoteAddr
 		}
 	case "hostname":
-		return func(r *http.Request, _ *State) string {
+		return func(r *http.Request, _ *pipeline.State) string {
 			if h, _, err := net.SplitHostPort(r.Host); err == nil {
 				return h
 			}
 			return r.Host
 		}
 	case "protocol":
-		return func(r *http.Request, _ *State) string {
+		return func(r *http.Request, _ *pipeline.State) string {
 			if r.TLS != nil {
 				return "https"
 			}
@@ -195,8 +207,8 @@ func compileReq(p []string) Expr {
 }
 
 func compileConsumer(p []string) Expr {
-	get := func(f func(id *Identity) string) Expr {
-		return func(_ *http.Request, st *State) string {
+	get := func(f func(id *pipeline.Identity) string) Expr {
+		return func(_ *http.Request, st *pipeline.State) string {
 			if st.Identity == nil {
 				return ""
 			}
@@ -209,17 +221,17 @@ func compileConsumer(p []string) Expr {
 	if p[0] == "token" && len(p) == 2 {
 		switch p[1] {
 		case "id":
-			return get(func(id *Identity) string { return id.TokenID })
+			return get(func(id *pipeline.Identity) string { return id.TokenID })
 		case "scopes":
-			return get(func(id *Identity) string { return strings.Join(id.Scopes, ", ") })
+			return get(func(id *pipeline.Identity) string { return strings.Join(id.Scopes, ", ") })
 		case "authType":
-			return get(func(id *Identity) string { return id.AuthType })
+			return get(func(id *pipeline.Identity) string { return id.AuthType })
 		case "consumerId":
-			return get(func(id *Identity) string { return id.ConsumerID })
+			return get(func(id *pipeline.Identity) string { return id.ConsumerID })
 		case "authenticatedUserId":
-			return get(func(id *Identity) string { return id.AuthenticatedUserID })
+			return get(func(id *pipeline.Identity) string { return id.AuthenticatedUserID })
 		case "expiresAt":
-			return get(func(id *Identity) string {
+			return get(func(id *pipeline.Identity) string {
 				if id.ExpiresAt.IsZero() {
 					return ""
 				}
@@ -234,17 +246,17 @@ func compileConsumer(p []string) Expr {
 	name := p[0]
 	switch name {
 	case "id":
-		return get(func(id *Identity) string { return id.ConsumerID })
+		return get(func(id *pipeline.Identity) string { return id.ConsumerID })
 	case "type":
-		return get(func(id *Identity) string { return id.ConsumerType })
+		return get(func(id *pipeline.Identity) string { return id.ConsumerType })
 	case "name", "username":
-		return get(func(id *Identity) string { return id.ConsumerName })
+		return get(func(id *pipeline.Identity) string { return id.ConsumerName })
 	case "userId":
-		return get(func(id *Identity) string { return id.UserID })
+		return get(func(id *pipeline.Identity) string { return id.UserID })
 	case "authorizedScopes", "scopes":
-		return get(func(id *Identity) string { return strings.Join(id.Scopes, ", ") })
+		return get(func(id *pipeline.Identity) string { return strings.Join(id.Scopes, ", ") })
 	}
-	return get(func(id *Identity) string {
+	return get(func(id *pipeline.Identity) string {
 		if v, ok := id.Properties[name]; ok {
 			return v
 		}
@@ -311,7 +323,7 @@ func CompileTemplate(src string) (*Template, error) {
 		if end < 0 {
 			return nil, fmt.Errorf("template %q: unterminated ${", src)
 		}
-		e, err := CompileExpr(s[i+2 : i+end])
+		e, err := Compile(s[i+2 : i+end])
 		if err != nil {
 			return nil, err
 		}
@@ -321,7 +333,7 @@ func CompileTemplate(src string) (*Template, error) {
 }
 
 // Render evaluates the template for a request.
-func (t *Template) Render(r *http.Request, st *State) string {
+func (t *Template) Render(r *http.Request, st *pipeline.State) string {
 	if len(t.parts) == 1 && t.parts[0].expr == nil {
 		return t.parts[0].lit
 	}
