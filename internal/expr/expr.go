@@ -16,8 +16,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/gatehouse/gatehouse/internal/headervalue"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
@@ -182,12 +182,7 @@ func compileReq(p []string) Expr {
 		// The client address the gateway computed (behind trusted
 		// proxies, the one they forwarded), as Express's req.ip with
 		// "trust proxy".
-		return func(r *http.Request, _ *pipeline.State) string {
-			if a := pipeline.ClientIP(r); a.IsValid() {
-				return a.String()
-			}
-			return r.RemoteAddr
-		}
+		return func(r *http.Request, _ *pipeline.State) string { return ClientIP(r) }
 	case "hostname":
 		return func(r *http.Request, _ *pipeline.State) string {
 			if h, _, err := net.SplitHostPort(r.Host); err == nil {
@@ -261,36 +256,21 @@ func compileConsumer(p []string) Expr {
 			return v
 		}
 		if v, ok := id.Claims[name]; ok {
-			return claimString(v)
+			return headervalue.FromClaim(v, ", ")
 		}
 		return ""
 	})
 }
 
-// claimString renders a claim the way Express Gateway's header templates do:
-// arrays joined with ", ".
-func claimString(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case []any:
-		s := make([]string, len(x))
-		for i, e := range x {
-			s[i] = claimString(e)
-		}
-		return strings.Join(s, ", ")
-	case []string:
-		return strings.Join(x, ", ")
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	case time.Time:
-		return x.UTC().Format(time.RFC3339)
+// ClientIP is req.ip: the client address the gateway computed
+// (pipeline.ClientIP) as text, or the connection's remote address as it is
+// when that is no IP address (a test's or a pipe's). The rate-limit
+// policy keys on it by default, as express-rate-limit keys on req.ip.
+func ClientIP(r *http.Request) string {
+	if a := pipeline.ClientIP(r); a.IsValid() {
+		return a.String()
 	}
-	return fmt.Sprint(v)
+	return r.RemoteAddr
 }
 
 // Template is text with ${expression} parts, as Express Gateway's log

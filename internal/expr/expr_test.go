@@ -100,7 +100,7 @@ func TestCompile(t *testing.T) {
 		{"consumer.admin", "true"},
 		{"consumer.null", ""},
 		{"consumer.when", "2030-12-31T23:00:00Z"},
-		{"consumer.obj", "map[k:v]"},
+		{"consumer.obj", `{"k":"v"}`}, // compact JSON, as claimsToHeaders (headervalue.FromClaim)
 		{"consumer.missing", ""},
 		{"consumer.token", ""}, // a property named token
 		{"user.email", "a@example.com"},

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/expr"
+	"github.com/gatehouse/gatehouse/internal/headervalue"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
@@ -19,7 +20,7 @@ type Options struct {
 }
 
 type header struct {
-	name string
+	name  string
 	value expr.Expr
 }
 
@@ -59,7 +60,7 @@ func (hs policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	st := pipeline.StateOf(r)
 	for _, h := range hs {
 		if v := h.value(r, st); v != "" {
-			r.Header[h.name] = []string{sanitize(v)}
+			r.Header[h.name] = []string{headervalue.Sanitize(v)}
 		} else {
 			delete(r.Header, h.name)
 		}
@@ -92,20 +93,4 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return true
-}
-
-// sanitize drops control characters so a value can never split a header.
-func sanitize(v string) string {
-	for i := 0; i < len(v); i++ {
-		if v[i] < ' ' && v[i] != '\t' || v[i] == 0x7f {
-			b := make([]byte, 0, len(v))
-			for j := 0; j < len(v); j++ {
-				if !(v[j] < ' ' && v[j] != '\t' || v[j] == 0x7f) {
-					b = append(b, v[j])
-				}
-			}
-			return string(b)
-		}
-	}
-	return v
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/headervalue"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
@@ -392,7 +393,7 @@ func setIdentityHeaders(h http.Header, id *pipeline.Identity) {
 	vals := make([]string, 0, 18)
 	set := func(k, v string) {
 		if v != "" {
-			vals = append(vals, sanitize(v))
+			vals = append(vals, headervalue.Sanitize(v))
 			n := len(vals)
 			h[k] = vals[n-1 : n : n]
 		}
@@ -434,19 +435,6 @@ func setIdentityHeaders(h http.Header, id *pipeline.Identity) {
 	if len(id.Scopes) > 0 {
 		set("Eg-Token-Scopes", strings.Join(id.Scopes, " "))
 	}
-}
-
-// sanitize keeps a value from splitting a header (control characters out).
-func sanitize(v string) string {
-	if strings.IndexFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) < 0 {
-		return v
-	}
-	return strings.Map(func(r rune) rune {
-		if r < ' ' && r != '\t' || r == 0x7f {
-			return -1
-		}
-		return r
-	}, v)
 }
 
 func validName(k string) bool {

@@ -90,18 +90,11 @@ func (p *policy) key(r *http.Request, st *pipeline.State) string {
 			return st.Route.APIEndpoint + ":" + k
 		}
 	}
-	return st.Route.APIEndpoint + ":ip:" + clientIP(r)
-}
-
-// clientIP is the client address the gateway computed: behind trusted
-// proxies the one they forwarded, so clients behind one load balancer do
-// not share a limit, and a client cannot pick its own key by sending
-// X-Forwarded-For.
-func clientIP(r *http.Request) string {
-	if a := pipeline.ClientIP(r); a.IsValid() {
-		return a.String()
-	}
-	return r.RemoteAddr
+	// The address the gateway computed: behind trusted proxies the one
+	// they forwarded, so clients behind one load balancer do not share a
+	// limit, and a client cannot pick its own key by sending
+	// X-Forwarded-For.
+	return st.Route.APIEndpoint + ":ip:" + expr.ClientIP(r)
 }
 
 func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
