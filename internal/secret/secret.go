@@ -91,9 +91,6 @@ func Verify(hash, presented string) error {
 	return nil
 }
 
-// Equal compares two strings in constant time.
-func Equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
-
 // CheckHMACKey applies RFC 7518 §3.2 to an HMAC key: "A key of the same
 // size as the hash output (for instance, 256 bits for "HS256") or larger
 // MUST be used". A shorter secret is guessable offline from any one token
