@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/urlpath"
@@ -495,7 +494,7 @@ func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
 	// Failures count per user and client address, per address, and per
 	// user (internal/lockout); the page says which, without blaming the
 	// reader for attempts that may be someone else's.
-	addr, account := pipeline.ClientIP(r), srv.account(ctx, username)
+	addr, account := srv.o.ClientAddr(r), srv.account(ctx, username)
 	if v := srv.lockout.SignIn.Check(ctx, account, addr); v.Blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(v.Seconds()))
 		srv.render(w, http.StatusTooManyRequests, "login", srv.loginData(ctx, sess, username, tooManyMessage(v)))

@@ -112,6 +112,9 @@ func loadKeyring(ctx context.Context, s *store.Store, at *config.AccessTokens, d
 		return nil, fmt.Errorf("accessTokens.algorithm %s needs secretOrPrivateKey or secretOrPrivateKeyFile (generated keys are ES256)", kr.alg)
 	}
 	kr.alg = "ES256"
+	if s == nil {
+		return nil, errors.New("accessTokens: generated signing keys are kept with the store's atomic record update, which only *store.Store has: configure secretOrPrivateKey or secretOrPrivateKeyFile")
+	}
 	if err := kr.refresh(ctx); err != nil {
 		if errors.Is(err, store.ErrUnavailable) {
 			// The store (Redis) is down at start: the node starts all the

@@ -4,6 +4,10 @@
 // /logout) and what it lacks: an account page (/oauth2/account), revocation (RFC 7009), introspection
 // (RFC 7662), metadata (RFC 8414), PKCE (RFC 7636), refresh-token rotation
 // (RFC 9700 §4.14) and JWT access tokens (RFC 9068) with a JWKS.
+//
+// It works through role-sized store interfaces (storage.go), not the whole
+// store, and is given the client address of a request (Options.ClientAddr)
+// rather than reading the gateway's pipeline state.
 package oauth2server
 
 import (
@@ -15,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +27,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/lockout"
 	"github.com/gatehouse/gatehouse/internal/metrics"
@@ -32,7 +38,9 @@ import (
 // Options configure the server; zero values take Express Gateway's
 // shipped defaults.
 type Options struct {
-	Store  *store.Store
+	// Store is the identity store in the roles the server uses
+	// (storage.go); *store.Store is one.
+	Store  Storage
 	System *config.System
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -58,6 +66,11 @@ type Options struct {
 	Limiter ratelimit.Limiter
 	// Metrics counts issued and revoked tokens; nil counts nothing.
 	Metrics *metrics.Metrics
+	// ClientAddr is the address of the client a request comes from, which
+	// the failure limits count per (lockout.go). The gateway passes its
+	// own (pipeline.ClientIP: behind trusted proxies, the address they
+	// forwarded); nil: the TCP peer.
+	ClientAddr func(*http.Request) netip.Addr
 }
 
 // Lifetimes of what the server issues.
@@ -69,7 +82,7 @@ type lifetimes struct {
 // requests that belong to it.
 type Server struct {
 	o        Options
-	s        *store.Store
+	s        Storage
 	log      *slog.Logger
 	now      func() time.Time
 	life     lifetimes
@@ -117,6 +130,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.ClientAddr == nil {
+		o.ClientAddr = func(r *http.Request) netip.Addr { return clientaddr.Peer(r.RemoteAddr) }
+	}
 	if o.Limiter == nil {
 		o.Limiter = ratelimit.NewLocal(o.Now)
 	}
@@ -163,7 +179,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		srv.signInRedirect = sys.OAuth2.SignInRedirect
 	}
 	if srv.jwtMode {
-		kr, err := loadKeyring(ctx, o.Store, sys.AccessTokens, o.ConfigDir, o.Now, srv.life.access)
+		records, _ := o.Store.(*store.Store) // for the generated keys' atomic update (Storage)
+		kr, err := loadKeyring(ctx, records, sys.AccessTokens, o.ConfigDir, o.Now, srv.life.access)
 		if errors.Is(err, store.ErrUnavailable) && kr != nil {
 			o.Logger.Warn("oauth2: the JWT signing keys could not be loaded: the store is unavailable; token requests answer 503 until it is back", "error", err)
 		} else if err != nil {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -51,7 +50,7 @@ func (srv *Server) authenticateClient(ctx context.Context, r *http.Request, p ur
 	if id == "" {
 		return nil, errInvalidClient(false)
 	}
-	addr := pipeline.ClientIP(r)
+	addr := srv.o.ClientAddr(r)
 	if v := srv.lockout.ClientAuth.Check(ctx, id, addr); v.Blocked {
 		return nil, &rateLimited{v: v}
 	}
@@ -187,7 +186,7 @@ func (srv *Server) passwordGrant(ctx context.Context, r *http.Request, c *client
 	}
 	// The sign-in page's limits: per user and address, per address over
 	// every user (spraying), per user (delaying only failing addresses).
-	addr, account := pipeline.ClientIP(r), srv.account(ctx, username)
+	addr, account := srv.o.ClientAddr(r), srv.account(ctx, username)
 	if v := srv.lockout.SignIn.Check(ctx, account, addr); v.Blocked {
 		return nil, &rateLimited{v: v}
 	}
