@@ -18,29 +18,41 @@ import (
 )
 
 // configEntryCommands are registered on the root.
-func configEntryCommands(stdout, stderr io.Writer) []*cobra.Command {
+func configEntryCommands(env cliEnv) []*cobra.Command {
 	return []*cobra.Command{
-		newEntriesCmd(stdout, stderr, "api-endpoints", "apiEndpoint", `{"host":"*","paths":["/api/*"]}`),
-		newEntriesCmd(stdout, stderr, "service-endpoints", "serviceEndpoint", `{"url":"http://localhost:3000"}`),
-		newEntriesCmd(stdout, stderr, "pipelines", "pipeline", `{"apiEndpoints":["api"],"policies":[{"proxy":[{"action":{"serviceEndpoint":"backend"}}]}]}`),
-		newPoliciesCmd(stdout, stderr),
+		newEntriesCmd(env, entryKind{"api-endpoints", "apiEndpoint", `{"host":"*","paths":["/api/*"]}`}),
+		newEntriesCmd(env, entryKind{"service-endpoints", "serviceEndpoint", `{"url":"http://localhost:3000"}`}),
+		newEntriesCmd(env, entryKind{"pipelines", "pipeline", `{"apiEndpoints":["api"],"policies":[{"proxy":[{"action":{"serviceEndpoint":"backend"}}]}]}`}),
+		newPoliciesCmd(env),
 	}
 }
 
-func newEntriesCmd(stdout, stderr io.Writer, collection, what, example string) *cobra.Command {
-	singular := strings.TrimSuffix(collection, "s")
-	cmd, o := group(stdout, stderr, collection, []string{singular}, fmt.Sprintf("Edit the %ss of gateway.config.yml (list, get, set, delete)", what))
+// entryKind is one section of gateway.config.yml as the CLI edits it.
+type entryKind struct {
+	collection string // the Admin API's collection and the command: "api-endpoints"
+	what       string // one entry: "apiEndpoint"
+	example    string // an entry's JSON, for set's help
+}
 
-	list := &cobra.Command{
+func newEntriesCmd(env cliEnv, k entryKind) *cobra.Command {
+	singular := strings.TrimSuffix(k.collection, "s")
+	cmd, o := group(env, k.collection, []string{singular}, fmt.Sprintf("Edit the %ss of gateway.config.yml (list, get, set, delete)", k.what))
+	cmd.AddCommand(entriesListVerb(o, k), entryGetVerb(o, k), entrySetVerb(o, k), entriesDeleteVerb(o, k))
+	return cmd
+}
+
+// entriesListVerb is list: the section of the serving config.
+func entriesListVerb(o *identityOpts, k entryKind) *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
-		Short: fmt.Sprintf("List the %ss of the serving config", what),
+		Short: fmt.Sprintf("List the %ss of the serving config", k.what),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			entries, err := c.ConfigEntries(ctx(cmd), collection)
+			entries, err := c.ConfigEntries(ctx(cmd), k.collection)
 			if err != nil {
 				return o.explain(err)
 			}
@@ -51,15 +63,15 @@ func newEntriesCmd(stdout, stderr io.Writer, collection, what, example string) *
 					if i > 0 {
 						obj.WriteByte(',')
 					}
-					k, _ := json.Marshal(e.Name)
-					obj.Write(k)
+					name, _ := json.Marshal(e.Name)
+					obj.Write(name)
 					obj.WriteByte(':')
 					obj.Write(e.Value)
 				}
 				obj.WriteByte('}')
 				return o.printRaw(obj.Bytes())
 			case len(entries) == 0 && !o.quiet:
-				fmt.Fprintf(o.stdout, "You have no %ss\n", what)
+				fmt.Fprintf(o.stdout, "You have no %ss\n", k.what)
 			case o.quiet:
 				for _, e := range entries {
 					fmt.Fprintln(o.stdout, e.Name)
@@ -76,17 +88,20 @@ func newEntriesCmd(stdout, stderr io.Writer, collection, what, example string) *
 			return nil
 		},
 	}
+}
 
-	get := &cobra.Command{
+// entryGetVerb is get: one entry as JSON.
+func entryGetVerb(o *identityOpts, k entryKind) *cobra.Command {
+	return &cobra.Command{
 		Use:   "get <name>",
-		Short: fmt.Sprintf("Print one %s of the serving config as JSON", what),
-		Args:  exactArg(what + " name"),
+		Short: fmt.Sprintf("Print one %s of the serving config as JSON", k.what),
+		Args:  exactArg(k.what + " name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			v, err := c.ConfigEntry(ctx(cmd), collection, args[0])
+			v, err := c.ConfigEntry(ctx(cmd), k.collection, args[0])
 			if err != nil {
 				return o.explain(err)
 			}
@@ -97,21 +112,24 @@ func newEntriesCmd(stdout, stderr io.Writer, collection, what, example string) *
 			return o.printRaw(v)
 		},
 	}
+}
 
+// entrySetVerb is set: create or replace an entry.
+func entrySetVerb(o *identityOpts, k entryKind) *cobra.Command {
 	var file string
 	var props []string
 	set := &cobra.Command{
 		Use:   "set <name>",
-		Short: fmt.Sprintf("Create or replace a %s (JSON from -f FILE, stdin, or -p key=value)", what),
+		Short: fmt.Sprintf("Create or replace a %s (JSON from -f FILE, stdin, or -p key=value)", k.what),
 		Long: fmt.Sprintf(`Create or replace a %s in gateway.config.yml through the Admin API. The
 whole entry is given, as JSON: with -f FILE (- for stdin), on stdin, or
 built from -p key=value flags (values that look like JSON are decoded,
 -p key:=JSON always is). The change is checked as a reload would check it
-and is live when the command returns.`, what),
-		Example: fmt.Sprintf("  gatehouse %s set NAME -f entry.json\n  echo '%s' | gatehouse %s set NAME", collection, example, collection),
-		Args:    exactArg(what + " name"),
+and is live when the command returns.`, k.what),
+		Example: fmt.Sprintf("  gatehouse %s set NAME -f entry.json\n  echo '%s' | gatehouse %s set NAME", k.collection, k.example, k.collection),
+		Args:    exactArg(k.what + " name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body, err := entityBody(cmd, file, props, what)
+			body, err := entityBody(cmd, file, props, k.what)
 			if err != nil {
 				return err
 			}
@@ -119,7 +137,7 @@ and is live when the command returns.`, what),
 			if err != nil {
 				return err
 			}
-			created, err := c.SetConfigEntry(ctx(cmd), collection, args[0], body)
+			created, err := c.SetConfigEntry(ctx(cmd), k.collection, args[0], body)
 			if err != nil {
 				return o.explain(err)
 			}
@@ -137,26 +155,28 @@ and is live when the command returns.`, what),
 		},
 	}
 	set.Flags().StringVarP(&file, "file", "f", "", "read the entry's JSON from this file (- for stdin)")
-	set.Flags().StringArrayVarP(&props, "property", "p", nil, "a property of the entry, key=value or key:=JSON (repeatable)")
+	propertyFlag(set, &props, "a property of the entry, key=value or key:=JSON (repeatable)")
+	return set
+}
 
-	remove := &cobra.Command{
+// entriesDeleteVerb is delete: remove entries from the file.
+func entriesDeleteVerb(o *identityOpts, k entryKind) *cobra.Command {
+	return &cobra.Command{
 		Use:     "delete <name>...",
 		Aliases: []string{"remove", "rm"},
-		Short:   fmt.Sprintf("Remove %ss from gateway.config.yml", what),
-		Args:    someArgs(what + " name"),
+		Short:   fmt.Sprintf("Remove %ss from gateway.config.yml", k.what),
+		Args:    someArgs(k.what + " name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
 			return o.each(args, func(name string) (any, string, string, error) {
-				err := c.DeleteConfigEntry(ctx(cmd), collection, name)
+				err := c.DeleteConfigEntry(ctx(cmd), k.collection, name)
 				return map[string]any{"name": name, "removed": true}, "Removed " + name, name, err
 			})
 		},
 	}
-	cmd.AddCommand(list, get, set, remove)
-	return cmd
 }
 
 // entityBody is the JSON of set: from -f, from -p, or from stdin.
@@ -193,8 +213,8 @@ func entityBody(cmd *cobra.Command, file string, props []string, what string) (j
 	return data, nil
 }
 
-func newPoliciesCmd(stdout, stderr io.Writer) *cobra.Command {
-	cmd, o := group(stdout, stderr, "policies", []string{"policy"}, "List, enable and disable the policies of gateway.config.yml")
+func newPoliciesCmd(env cliEnv) *cobra.Command {
+	cmd, o := group(env, "policies", []string{"policy"}, "List, enable and disable the policies of gateway.config.yml")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the enabled policies (the top-level policies list)",

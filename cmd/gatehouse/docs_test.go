@@ -215,7 +215,7 @@ func isGatehouse(args []string) []string {
 // docRoot is the real command tree, with the help and completion
 // commands cobra adds when it runs.
 func docRoot() *cobra.Command {
-	root := newRoot(io.Discard, io.Discard)
+	root := newRoot(cliEnv{stdout: io.Discard, stderr: io.Discard, lookup: os.LookupEnv})
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	return root

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -24,29 +23,29 @@ import (
 )
 
 // identityCommands are the Admin API verbs, registered on the root.
-func identityCommands(stdout, stderr io.Writer) []*cobra.Command {
+func identityCommands(env cliEnv) []*cobra.Command {
 	return []*cobra.Command{
-		newUsersCmd(stdout, stderr),
-		newAppsCmd(stdout, stderr),
-		newCredentialsCmd(stdout, stderr),
-		newCredentialScopesCmd(stdout, stderr),
-		newScopesCmd(stdout, stderr),
-		newTokensCmd(stdout, stderr),
+		newConsumerCmd(env, userKind),
+		newConsumerCmd(env, appKind),
+		newCredentialsCmd(env),
+		newCredentialScopesCmd(env),
+		newScopesCmd(env),
+		newTokensCmd(env),
 	}
 }
 
 // identityOpts are the flags shared by every identity command, and where
 // they print.
 type identityOpts struct {
+	cliEnv
 	configDir, adminURL, adminKey string
 	headers                       []string
 	json, quiet, verbose          bool
-	stdout, stderr                io.Writer
 }
 
 // group builds a command group (users, apps, ...) with the shared flags.
-func group(stdout, stderr io.Writer, use string, aliases []string, short string) (*cobra.Command, *identityOpts) {
-	o := &identityOpts{stdout: stdout, stderr: stderr}
+func group(env cliEnv, use string, aliases []string, short string) (*cobra.Command, *identityOpts) {
+	o := &identityOpts{cliEnv: env}
 	cmd := &cobra.Command{
 		Use:     use,
 		Aliases: aliases,
@@ -56,12 +55,8 @@ func group(stdout, stderr io.Writer, use string, aliases []string, short string)
 			return cmd.Help()
 		},
 	}
-	def := os.Getenv("EG_CONFIG_DIR")
-	if def == "" {
-		def = "."
-	}
 	f := cmd.PersistentFlags()
-	f.StringVar(&o.configDir, "config-dir", def, "folder holding gateway.config.yml and system.config.yml, used to find the Admin API (env EG_CONFIG_DIR)")
+	f.StringVar(&o.configDir, "config-dir", configDirDefault(env), "folder holding gateway.config.yml and system.config.yml, used to find the Admin API (env EG_CONFIG_DIR)")
 	f.StringVar(&o.adminURL, "admin-url", "", "Admin API base URL (default: env EG_ADMIN_URL, system.config.yml cli.url, gateway.config.yml admin, http://localhost:9876)")
 	f.StringVar(&o.adminKey, "admin-key", "", "Admin API key (default: env GATEHOUSE_ADMIN_KEY)")
 	f.StringArrayVarP(&o.headers, "header", "H", nil, "extra header on every Admin API call, 'Name: value' (repeatable)")
@@ -77,10 +72,10 @@ func (o *identityOpts) client() (*adminclient.Client, error) {
 	if o.json && o.quiet {
 		return nil, errors.New("--json and -q/--quiet cannot be used together")
 	}
-	t := adminclient.Resolve(o.adminURL, o.configDir, os.LookupEnv)
+	t := adminclient.Resolve(o.adminURL, o.configDir, o.lookup)
 	key := o.adminKey
 	if key == "" {
-		key = os.Getenv("GATEHOUSE_ADMIN_KEY")
+		key = o.getenv("GATEHOUSE_ADMIN_KEY")
 	}
 	if key == "" {
 		key = t.APIKey
@@ -126,7 +121,7 @@ func (o *identityOpts) explain(err error) error {
 	if err == nil {
 		return nil
 	}
-	if adminclient.IsUnauthorized(err) && o.adminKey == "" && os.Getenv("GATEHOUSE_ADMIN_KEY") == "" {
+	if adminclient.IsUnauthorized(err) && o.adminKey == "" && o.getenv("GATEHOUSE_ADMIN_KEY") == "" {
 		return fmt.Errorf("%w (set GATEHOUSE_ADMIN_KEY or pass --admin-key)", err)
 	}
 	return err

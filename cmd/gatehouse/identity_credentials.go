@@ -95,11 +95,30 @@ func secretNote(field string) string {
 	return fmt.Sprintf("Save the %s now: Gatehouse keeps only a hash of it and cannot show it again.", what)
 }
 
-func newCredentialsCmd(stdout, stderr io.Writer) *cobra.Command {
-	cmd, o := group(stdout, stderr, "credentials", []string{"credential"},
+func newCredentialsCmd(env cliEnv) *cobra.Command {
+	cmd, o := group(env, "credentials", []string{"credential"},
 		"Manage credentials (create, list, info, activate, deactivate, scopes, remove, rotate-secret)")
+	cmd.AddCommand(credentialsCreateVerb(o), credentialsListVerb(o), credentialInfoVerb(o),
+		credentialStatusVerb(o, "activate", true), credentialStatusVerb(o, "deactivate", false),
+		scopeVerb(o, "add-scopes", nil), scopeVerb(o, "remove-scopes", []string{"rm-scopes"}), scopeVerb(o, "set-scopes", nil),
+		credentialsRemoveVerb(o), rotateSecretVerb(o))
+	return cmd
+}
 
-	// create
+// consumerFlag adds -c/--consumer, the credentials' or tokens' owner.
+func consumerFlag(cmd *cobra.Command, consumer *string, usage string) {
+	cmd.Flags().StringVarP(consumer, "consumer", "c", "", usage)
+}
+
+// credentialInput is one credential to create.
+type credentialInput struct {
+	consumer, typ string
+	cred          map[string]any
+}
+
+// credentialsCreateVerb is credentials create: one from the flags, or
+// NDJSON on stdin.
+func credentialsCreateVerb(o *identityOpts) *cobra.Command {
 	var (
 		consumer, typ string
 		props         []string
@@ -118,42 +137,10 @@ func newCredentialsCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			type input struct {
-				consumer, typ string
-				cred          map[string]any
-			}
-			var inputs []input
+			var inputs []credentialInput
 			if stdin {
-				lines, err := readNDJSON(cmd.InOrStdin())
-				if err != nil {
+				if inputs, err = stdinCredentials(cmd, consumer, typ, p); err != nil {
 					return err
-				}
-				for i, l := range lines {
-					in := input{consumer: consumer, typ: typ}
-					for _, k := range []string{"consumer", "consumerId"} {
-						if v := adminclient.Format(l[k]); v != "" {
-							in.consumer = v
-						}
-						delete(l, k)
-					}
-					if v := adminclient.Format(l["type"]); v != "" {
-						in.typ = v
-					}
-					delete(l, "type")
-					if c, ok := l["credential"].(map[string]any); ok && len(l) == 1 {
-						l = c
-					}
-					for k, v := range p {
-						l[k] = v
-					}
-					in.cred = l
-					if in.consumer == "" {
-						return fmt.Errorf("credentials create --stdin: object %d has no consumer: add \"consumer\" or give -c", i+1)
-					}
-					if err := checkType(cmd, in.typ); err != nil {
-						return fmt.Errorf("object %d: %w", i+1, err)
-					}
-					inputs = append(inputs, in)
 				}
 			} else {
 				if consumer == "" {
@@ -162,60 +149,111 @@ func newCredentialsCmd(stdout, stderr io.Writer) *cobra.Command {
 				if err := checkType(cmd, typ); err != nil {
 					return err
 				}
-				inputs = []input{{consumer, typ, p}}
+				inputs = []credentialInput{{consumer, typ, p}}
 			}
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			var created []adminclient.Object
-			flush := func() error {
-				switch {
-				case !o.json || len(created) == 0:
-					return nil
-				case stdin:
-					return o.printJSON(created)
-				}
-				return o.printJSON(created[0])
-			}
-			for _, in := range inputs {
-				obj, err := c.CreateCredential(ctx(cmd), in.consumer, in.typ, in.cred)
-				if err != nil {
-					_ = flush()
-					return o.explain(err)
-				}
-				if obj.Str("type") == "" {
-					obj["type"] = in.typ
-				}
-				created = append(created, obj)
-				switch {
-				case o.json:
-				case o.quiet:
-					fmt.Fprintln(o.stdout, quietSecret(obj))
-				default:
-					fmt.Fprintf(o.stdout, "Created %s\n", credentialID(obj))
-					o.printObject(obj)
-					if f, s := secretOf(obj); s != "" && in.cred[f] == nil {
-						fmt.Fprintln(o.stdout, secretNote(f)) // generated: shown this once
-					}
-				}
-			}
-			return flush()
+			return o.createCredentials(cmd, c, inputs, stdin)
 		},
 	}
-	create.Flags().StringVarP(&consumer, "consumer", "c", "", "the owner: a user id or username, or an app id or name (required unless --stdin)")
+	consumerFlag(create, &consumer, "the owner: a user id or username, or an app id or name (required unless --stdin)")
 	typeFlag(create, &typ)
-	create.Flags().StringArrayVarP(&props, "property", "p", nil, "a credential property, key=value (a value that looks like JSON is decoded, as EG; key:=JSON forces it): password, secret, keyId, keySecret, scopes, autoGeneratePassword, redirectUris")
-	create.Flags().BoolVar(&stdin, "stdin", false, `read credentials as newline-delimited JSON from standard input: {"consumer": ..., "type": ..., properties...}`)
+	propertyFlag(create, &props, "a credential property, key=value (a value that looks like JSON is decoded, as EG; key:=JSON forces it): password, secret, keyId, keySecret, scopes, autoGeneratePassword, redirectUris")
+	stdinFlag(create, &stdin, `read credentials as newline-delimited JSON from standard input: {"consumer": ..., "type": ..., properties...}`)
+	return create
+}
 
-	// list
-	var listConsumer, filter string
+// stdinCredentials reads create's NDJSON: each object names its consumer
+// (consumer or consumerId, else -c) and type (else -t), and holds the
+// credential's properties, bare or under "credential"; -p values are added.
+func stdinCredentials(cmd *cobra.Command, consumer, typ string, p map[string]any) ([]credentialInput, error) {
+	lines, err := readNDJSON(cmd.InOrStdin())
+	if err != nil {
+		return nil, err
+	}
+	var inputs []credentialInput
+	for i, l := range lines {
+		in := credentialInput{consumer: consumer, typ: typ}
+		for _, k := range []string{"consumer", "consumerId"} {
+			if v := adminclient.Format(l[k]); v != "" {
+				in.consumer = v
+			}
+			delete(l, k)
+		}
+		if v := adminclient.Format(l["type"]); v != "" {
+			in.typ = v
+		}
+		delete(l, "type")
+		if c, ok := l["credential"].(map[string]any); ok && len(l) == 1 {
+			l = c
+		}
+		for k, v := range p {
+			l[k] = v
+		}
+		in.cred = l
+		if in.consumer == "" {
+			return nil, fmt.Errorf("credentials create --stdin: object %d has no consumer: add \"consumer\" or give -c", i+1)
+		}
+		if err := checkType(cmd, in.typ); err != nil {
+			return nil, fmt.Errorf("object %d: %w", i+1, err)
+		}
+		inputs = append(inputs, in)
+	}
+	return inputs, nil
+}
+
+// createCredentials creates every input in order and prints each as it
+// goes: "Created <id>", the credential and, for a generated secret, that it
+// is shown this once; keyId:secret with -q. With --json it prints the
+// credential, or, for --stdin (many), an array.
+func (o *identityOpts) createCredentials(cmd *cobra.Command, c *adminclient.Client, inputs []credentialInput, many bool) error {
+	var created []adminclient.Object
+	flush := func() error {
+		switch {
+		case !o.json || len(created) == 0:
+			return nil
+		case many:
+			return o.printJSON(created)
+		}
+		return o.printJSON(created[0])
+	}
+	for _, in := range inputs {
+		obj, err := c.CreateCredential(ctx(cmd), in.consumer, in.typ, in.cred)
+		if err != nil {
+			_ = flush()
+			return o.explain(err)
+		}
+		if obj.Str("type") == "" {
+			obj["type"] = in.typ
+		}
+		created = append(created, obj)
+		switch {
+		case o.json:
+		case o.quiet:
+			fmt.Fprintln(o.stdout, quietSecret(obj))
+		default:
+			fmt.Fprintf(o.stdout, "Created %s\n", credentialID(obj))
+			o.printObject(obj)
+			if f, s := secretOf(obj); s != "" && in.cred[f] == nil {
+				fmt.Fprintln(o.stdout, secretNote(f)) // generated: shown this once
+			}
+		}
+	}
+	return flush()
+}
+
+// credentialsListVerb is credentials list: a consumer's credentials, by
+// default the active ones.
+func credentialsListVerb(o *identityOpts) *cobra.Command {
+	var consumer, filter string
 	list := &cobra.Command{
 		Use:   "list -c <consumer> [--filter active|inactive|all]",
 		Short: "List a consumer's credentials",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if listConsumer == "" {
+			if consumer == "" {
 				return errors.New("credentials list: missing -c/--consumer: a user id or username, or an app id or name")
 			}
 			keep, err := credentialFilter(filter)
@@ -226,7 +264,7 @@ func newCredentialsCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			all, err := c.ListCredentials(ctx(cmd), listConsumer)
+			all, err := c.ListCredentials(ctx(cmd), consumer)
 			if err != nil {
 				return o.explain(err)
 			}
@@ -236,39 +274,47 @@ func newCredentialsCmd(stdout, stderr io.Writer) *cobra.Command {
 					creds = append(creds, cr)
 				}
 			}
-			switch {
-			case o.json:
-				return o.printJSON(creds)
-			case o.quiet:
-				for _, cr := range creds {
-					fmt.Fprintln(o.stdout, credentialID(cr))
-				}
-			case len(creds) == 0:
-				fmt.Fprintf(o.stdout, "Consumer %s has no %scredentials\n", listConsumer, map[string]string{"active": "active ", "inactive": "inactive "}[normFilter(filter)])
-			default:
-				rows := make([][]string, 0, len(creds))
-				for _, cr := range creds {
-					rows = append(rows, []string{
-						cr.Str("type"), credentialID(cr), yesNo(cr.Bool("isActive")),
-						strings.Join(cr.Strings("scopes"), ","), display("createdAt", cr["createdAt"]),
-					})
-				}
-				o.printTable([]string{"TYPE", "ID", "ACTIVE", "SCOPES", "CREATED"}, rows)
-			}
-			return nil
+			return o.printCredentials(creds, consumer, filter)
 		},
 	}
-	list.Flags().StringVarP(&listConsumer, "consumer", "c", "", "a user id or username, or an app id or name (required)")
+	consumerFlag(list, &consumer, "a user id or username, or an app id or name (required)")
 	list.Flags().StringVarP(&filter, "filter", "f", "active", "which credentials: active, inactive (EG: archived) or all")
+	return list
+}
 
-	// info
-	var infoType string
+// printCredentials prints list's answer.
+func (o *identityOpts) printCredentials(creds []adminclient.Object, consumer, filter string) error {
+	switch {
+	case o.json:
+		return o.printJSON(creds)
+	case o.quiet:
+		for _, cr := range creds {
+			fmt.Fprintln(o.stdout, credentialID(cr))
+		}
+	case len(creds) == 0:
+		fmt.Fprintf(o.stdout, "Consumer %s has no %scredentials\n", consumer, map[string]string{"active": "active ", "inactive": "inactive "}[normFilter(filter)])
+	default:
+		rows := make([][]string, 0, len(creds))
+		for _, cr := range creds {
+			rows = append(rows, []string{
+				cr.Str("type"), credentialID(cr), yesNo(cr.Bool("isActive")),
+				strings.Join(cr.Strings("scopes"), ","), display("createdAt", cr["createdAt"]),
+			})
+		}
+		o.printTable([]string{"TYPE", "ID", "ACTIVE", "SCOPES", "CREATED"}, rows)
+	}
+	return nil
+}
+
+// credentialInfoVerb is credentials info.
+func credentialInfoVerb(o *identityOpts) *cobra.Command {
+	var typ string
 	info := &cobra.Command{
 		Use:   "info <id> -t <type>",
 		Short: "Show a credential: id is the keyId (key-auth, jwt) or the consumer id (basic-auth, oauth2)",
 		Args:  exactArg("credential id (keyId, or the consumer id for basic-auth and oauth2)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkType(cmd, infoType); err != nil {
+			if err := checkType(cmd, typ); err != nil {
 				return err
 			}
 			c, err := o.client()
@@ -276,57 +322,32 @@ func newCredentialsCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			var obj adminclient.Object
-			_, err = credentialCall(cmd, c, infoType, args[0], func(id string) (err error) {
-				obj, err = c.GetCredential(ctx(cmd), infoType, id)
+			_, err = credentialCall(cmd, c, typ, args[0], func(id string) (err error) {
+				obj, err = c.GetCredential(ctx(cmd), typ, id)
 				return err
 			})
 			if err != nil {
 				return o.explain(err)
 			}
 			if obj.Str("type") == "" {
-				obj["type"] = infoType
+				obj["type"] = typ
 			}
 			return o.printOne(obj, credentialID(obj))
 		},
 	}
-	typeFlag(info, &infoType)
+	typeFlag(info, &typ)
+	return info
+}
 
-	status := func(verb string, active bool) *cobra.Command {
-		var t string
-		c := &cobra.Command{
-			Use:   verb + " <id>... -t <type>",
-			Short: titleCase(verb) + " credentials",
-			Args:  someArgs("credential id"),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := checkType(cmd, t); err != nil {
-					return err
-				}
-				c, err := o.client()
-				if err != nil {
-					return err
-				}
-				return o.each(args, func(arg string) (any, string, string, error) {
-					var st string
-					id, err := credentialCall(cmd, c, t, arg, func(id string) (err error) {
-						st, err = c.SetCredentialActive(ctx(cmd), t, id, active)
-						return err
-					})
-					return map[string]any{"id": id, "type": t, "status": st}, statusLine(st, arg), id, err
-				})
-			},
-		}
-		typeFlag(c, &t)
-		return c
-	}
-
-	var rmType string
-	remove := &cobra.Command{
-		Use:     "remove <id>... -t <type>",
-		Aliases: []string{"rm"},
-		Short:   "Remove credentials (Express Gateway cannot)",
-		Args:    someArgs("credential id"),
+// credentialStatusVerb is credentials activate or deactivate.
+func credentialStatusVerb(o *identityOpts, verb string, active bool) *cobra.Command {
+	var typ string
+	status := &cobra.Command{
+		Use:   verb + " <id>... -t <type>",
+		Short: titleCase(verb) + " credentials",
+		Args:  someArgs("credential id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkType(cmd, rmType); err != nil {
+			if err := checkType(cmd, typ); err != nil {
 				return err
 			}
 			c, err := o.client()
@@ -334,17 +355,52 @@ func newCredentialsCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			return o.each(args, func(arg string) (any, string, string, error) {
-				id, err := credentialCall(cmd, c, rmType, arg, func(id string) error {
-					return c.DeleteCredential(ctx(cmd), rmType, id)
+				var st string
+				id, err := credentialCall(cmd, c, typ, arg, func(id string) (err error) {
+					st, err = c.SetCredentialActive(ctx(cmd), typ, id, active)
+					return err
 				})
-				return map[string]any{"id": id, "type": rmType, "removed": true}, "Removed " + arg, id, err
+				return map[string]any{"id": id, "type": typ, "status": st}, statusLine(st, arg), id, err
 			})
 		},
 	}
-	typeFlag(remove, &rmType)
+	typeFlag(status, &typ)
+	return status
+}
 
+// credentialsRemoveVerb is credentials remove.
+func credentialsRemoveVerb(o *identityOpts) *cobra.Command {
+	var typ string
+	remove := &cobra.Command{
+		Use:     "remove <id>... -t <type>",
+		Aliases: []string{"rm"},
+		Short:   "Remove credentials (Express Gateway cannot)",
+		Args:    someArgs("credential id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkType(cmd, typ); err != nil {
+				return err
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			return o.each(args, func(arg string) (any, string, string, error) {
+				id, err := credentialCall(cmd, c, typ, arg, func(id string) error {
+					return c.DeleteCredential(ctx(cmd), typ, id)
+				})
+				return map[string]any{"id": id, "type": typ, "removed": true}, "Removed " + arg, id, err
+			})
+		},
+	}
+	typeFlag(remove, &typ)
+	return remove
+}
+
+// rotateSecretVerb is credentials rotate-secret: a generated secret, or
+// the first line of stdin.
+func rotateSecretVerb(o *identityOpts) *cobra.Command {
 	var (
-		rotType     string
+		typ         string
 		secretStdin bool
 	)
 	rotate := &cobra.Command{
@@ -354,17 +410,14 @@ func newCredentialsCmd(stdout, stderr io.Writer) *cobra.Command {
   echo 'n3w-passw0rd' | gatehouse credentials rotate-secret jdoe-id -t basic-auth --secret-stdin`,
 		Args: exactArg("credential id (keyId, or the consumer id for basic-auth and oauth2)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkType(cmd, rotType); err != nil {
+			if err := checkType(cmd, typ); err != nil {
 				return err
 			}
 			var secret string
 			if secretStdin {
-				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-				if err != nil && err != io.EOF {
-					return fmt.Errorf("--secret-stdin: %w", err)
-				}
-				if secret = strings.TrimRight(line, "\r\n"); secret == "" {
-					return errors.New("--secret-stdin: standard input has no secret on its first line")
+				var err error
+				if secret, err = readSecretLine(cmd.InOrStdin()); err != nil {
+					return err
 				}
 			}
 			c, err := o.client()
@@ -372,8 +425,8 @@ func newCredentialsCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			var obj adminclient.Object
-			_, err = credentialCall(cmd, c, rotType, args[0], func(id string) (err error) {
-				obj, err = c.RotateSecret(ctx(cmd), rotType, id, secret)
+			_, err = credentialCall(cmd, c, typ, args[0], func(id string) (err error) {
+				obj, err = c.RotateSecret(ctx(cmd), typ, id, secret)
 				return err
 			})
 			if err != nil {
@@ -383,37 +436,52 @@ func newCredentialsCmd(stdout, stderr io.Writer) *cobra.Command {
 				obj["id"] = args[0]
 			}
 			if obj.Str("type") == "" {
-				obj["type"] = rotType
+				obj["type"] = typ
 			}
-			switch {
-			case o.json:
-				return o.printJSON(obj)
-			case o.quiet:
-				fmt.Fprintln(o.stdout, quietSecret(obj))
-			default:
-				fmt.Fprintf(o.stdout, "Rotated the secret of %s credential %s\n", rotType, credentialID(obj))
-				o.printObject(obj)
-				if f, s := secretOf(obj); s != "" && secret == "" {
-					fmt.Fprintln(o.stdout, secretNote(f))
-				}
-			}
-			return nil
+			return o.printRotated(obj, typ, secret == "")
 		},
 	}
-	typeFlag(rotate, &rotType)
+	typeFlag(rotate, &typ)
 	rotate.Flags().BoolVar(&secretStdin, "secret-stdin", false, "read the new secret from the first line of standard input instead of generating one")
+	return rotate
+}
 
-	cmd.AddCommand(create, list, info, status("activate", true), status("deactivate", false),
-		scopeVerb(o, "add-scopes", nil), scopeVerb(o, "remove-scopes", []string{"rm-scopes"}), scopeVerb(o, "set-scopes", nil),
-		remove, rotate)
-	return cmd
+// readSecretLine reads --secret-stdin's secret: the first line.
+func readSecretLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("--secret-stdin: %w", err)
+	}
+	secret := strings.TrimRight(line, "\r\n")
+	if secret == "" {
+		return "", errors.New("--secret-stdin: standard input has no secret on its first line")
+	}
+	return secret, nil
+}
+
+// printRotated prints rotate-secret's answer; generated says the secret
+// in it is new, shown this once.
+func (o *identityOpts) printRotated(obj adminclient.Object, typ string, generated bool) error {
+	switch {
+	case o.json:
+		return o.printJSON(obj)
+	case o.quiet:
+		fmt.Fprintln(o.stdout, quietSecret(obj))
+	default:
+		fmt.Fprintf(o.stdout, "Rotated the secret of %s credential %s\n", typ, credentialID(obj))
+		o.printObject(obj)
+		if f, s := secretOf(obj); s != "" && generated {
+			fmt.Fprintln(o.stdout, secretNote(f))
+		}
+	}
+	return nil
 }
 
 // newCredentialScopesCmd is Express Gateway's `eg credential:scopes
 // add|remove|set` spelling of the add-scopes, remove-scopes and set-scopes
 // verbs.
-func newCredentialScopesCmd(stdout, stderr io.Writer) *cobra.Command {
-	cmd, o := group(stdout, stderr, "credential:scopes", []string{"credential:scope"}, "Change a credential's scopes (EG spelling of credentials add-scopes/remove-scopes/set-scopes)")
+func newCredentialScopesCmd(env cliEnv) *cobra.Command {
+	cmd, o := group(env, "credential:scopes", []string{"credential:scope"}, "Change a credential's scopes (EG spelling of credentials add-scopes/remove-scopes/set-scopes)")
 	add := scopeVerb(o, "add-scopes", nil)
 	add.Use, add.Aliases = strings.Replace(add.Use, "add-scopes", "add", 1), nil
 	rm := scopeVerb(o, "remove-scopes", nil)

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,9 +10,14 @@ import (
 	"github.com/gatehouse/gatehouse/internal/adminclient"
 )
 
-func newScopesCmd(stdout, stderr io.Writer) *cobra.Command {
-	cmd, o := group(stdout, stderr, "scopes", []string{"scope"}, "Manage scopes (create, list, info, update, remove)")
+func newScopesCmd(env cliEnv) *cobra.Command {
+	cmd, o := group(env, "scopes", []string{"scope"}, "Manage scopes (create, list, info, update, remove)")
+	cmd.AddCommand(scopesCreateVerb(o), scopesListVerb(o), scopeInfoVerb(o), scopeUpdateVerb(o), scopesRemoveVerb(o))
+	return cmd
+}
 
+// scopesCreateVerb is scopes create: all the scopes or none.
+func scopesCreateVerb(o *identityOpts) *cobra.Command {
 	var description string
 	create := &cobra.Command{
 		Use:   "create <scope>...",
@@ -52,8 +56,12 @@ func newScopesCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	create.Flags().StringVarP(&description, "description", "d", "", "what the scope lets an application do, shown on the consent page (one scope only)")
+	return create
+}
 
-	var newDescription string
+// scopeUpdateVerb is scopes update: a new description.
+func scopeUpdateVerb(o *identityOpts) *cobra.Command {
+	var description string
 	update := &cobra.Command{
 		Use:     "update <scope> --description TEXT",
 		Short:   "Change a scope's description (an empty one removes it)",
@@ -67,7 +75,7 @@ func newScopesCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sc, err := c.DescribeScope(ctx(cmd), args[0], newDescription)
+			sc, err := c.DescribeScope(ctx(cmd), args[0], description)
 			if err != nil {
 				return o.explain(err)
 			}
@@ -82,9 +90,14 @@ func newScopesCmd(stdout, stderr io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	update.Flags().StringVarP(&newDescription, "description", "d", "", "the new description")
+	update.Flags().StringVarP(&description, "description", "d", "", "the new description")
+	return update
+}
 
-	list := &cobra.Command{
+// scopesListVerb is scopes list: names, as EG, or a table when some scope
+// has a description.
+func scopesListVerb(o *identityOpts) *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List scopes",
 		Args:  cobra.NoArgs,
@@ -121,8 +134,11 @@ func newScopesCmd(stdout, stderr io.Writer) *cobra.Command {
 			return nil
 		},
 	}
+}
 
-	info := &cobra.Command{
+// scopeInfoVerb is scopes info.
+func scopeInfoVerb(o *identityOpts) *cobra.Command {
+	return &cobra.Command{
 		Use:   "info <scope>",
 		Short: "Show a scope and its description (fails if it does not exist)",
 		Args:  exactArg("scope name"),
@@ -146,8 +162,11 @@ func newScopesCmd(stdout, stderr io.Writer) *cobra.Command {
 			return nil
 		},
 	}
+}
 
-	remove := &cobra.Command{
+// scopesRemoveVerb is scopes remove.
+func scopesRemoveVerb(o *identityOpts) *cobra.Command {
+	return &cobra.Command{
 		Use:     "remove <scope>...",
 		Aliases: []string{"rm"},
 		Short:   "Remove scopes (and take them away from every credential)",
@@ -163,6 +182,4 @@ func newScopesCmd(stdout, stderr io.Writer) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(create, list, info, update, remove)
-	return cmd
 }

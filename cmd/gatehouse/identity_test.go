@@ -38,7 +38,7 @@ type result struct {
 func (c *cli) run(stdin string, args ...string) result {
 	c.t.Helper()
 	var out, errOut bytes.Buffer
-	root := newRoot(&out, &errOut)
+	root := newRoot(cliEnv{stdout: &out, stderr: &errOut, lookup: os.LookupEnv})
 	full := append([]string{}, args...)
 	full = append(full, "--config-dir", c.dir)
 	if c.url != "" {

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,8 +10,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/adminclient"
 )
 
-func newTokensCmd(stdout, stderr io.Writer) *cobra.Command {
-	cmd, o := group(stdout, stderr, "tokens", []string{"token"}, "List and revoke OAuth 2.0 tokens")
+func newTokensCmd(env cliEnv) *cobra.Command {
+	cmd, o := group(env, "tokens", []string{"token"}, "List and revoke OAuth 2.0 tokens")
 
 	var consumer string
 	list := &cobra.Command{
@@ -56,7 +55,7 @@ func newTokensCmd(stdout, stderr io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	list.Flags().StringVarP(&consumer, "consumer", "c", "", "the consumer whose tokens to list: an app (client) id, or a user id (required)")
+	consumerFlag(list, &consumer, "the consumer whose tokens to list: an app (client) id, or a user id (required)")
 
 	revoke := &cobra.Command{
 		Use:   "revoke <token>...",

@@ -27,126 +27,156 @@ var (
 	commit  = ""
 )
 
-func newRoot(stdout, stderr io.Writer) *cobra.Command {
+// cliEnv is what main hands every command: where it prints, and how it
+// reads the environment (os.LookupEnv from main; a test passes its own, as
+// app.Options.Lookup lets it for the config).
+type cliEnv struct {
+	stdout, stderr io.Writer
+	lookup         config.Lookup
+}
+
+// getenv is os.Getenv through the lookup: unset reads as empty.
+func (e cliEnv) getenv(name string) string {
+	v, _ := e.lookup(name)
+	return v
+}
+
+// envOr is the variable k, or def when it is unset or empty.
+func (e cliEnv) envOr(k, def string) string {
+	if v := e.getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func newRoot(env cliEnv) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "gatehouse",
 		Short:         "API gateway and OAuth 2.0 authorization server, compatible with Express Gateway",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.AddCommand(newServe(stderr), newConfig(stdout), newVersion(stdout))
-	root.AddCommand(identityCommands(stdout, stderr)...)    // users, apps, credentials, scopes, tokens
-	root.AddCommand(configEntryCommands(stdout, stderr)...) // api-endpoints, service-endpoints, pipelines, policies
+	root.SetOut(env.stdout)
+	root.SetErr(env.stderr)
+	root.AddCommand(newServe(env), newConfig(env), newVersion(env.stdout))
+	root.AddCommand(identityCommands(env)...)    // users, apps, credentials, scopes, tokens
+	root.AddCommand(configEntryCommands(env)...) // api-endpoints, service-endpoints, pipelines, policies
 	return root
 }
 
-func configDirFlag(cmd *cobra.Command, dir *string) {
-	def := os.Getenv("EG_CONFIG_DIR")
-	if def == "" {
-		def = "."
-	}
-	cmd.Flags().StringVar(dir, "config-dir", def, "folder holding gateway.config.yml and system.config.yml (env EG_CONFIG_DIR)")
+// configDirFlag adds serve's and config validate's --config-dir.
+func configDirFlag(cmd *cobra.Command, env cliEnv, dir *string) {
+	cmd.Flags().StringVar(dir, "config-dir", configDirDefault(env), "folder holding gateway.config.yml and system.config.yml (env EG_CONFIG_DIR)")
 }
 
-func newServe(stderr io.Writer) *cobra.Command {
-	var (
-		dir, dataDir, logFormat, logLevel, accessLog, echoAddr string
-		reload                                                 time.Duration
-		sample                                                 float64
-	)
+// configDirDefault is EG_CONFIG_DIR, or the working directory.
+func configDirDefault(env cliEnv) string { return env.envOr("EG_CONFIG_DIR", ".") }
+
+// serveFlags are the flags of serve.
+type serveFlags struct {
+	dir, dataDir, logFormat, logLevel, accessLog, echoAddr string
+	reload                                                 time.Duration
+	sample                                                 float64
+}
+
+func newServe(env cliEnv) *cobra.Command {
+	var sf serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the gateway",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(stderr, logFormat, logLevel)
-			if err != nil {
-				return err
-			}
-			// go-redis prints connection failures itself; route them into
-			// the structured log (its logger is process-wide by design),
-			// each repeated message once per summary period.
-			redis.SetLogger(redisstore.NewClientLog(log))
-			// A proxy's heap is short-lived garbage: collecting half as
-			// often costs a little memory and saves CPU per request.
-			// GOGC in the environment still wins.
-			if os.Getenv("GOGC") == "" {
-				debug.SetGCPercent(200)
-			}
-			access, closeAccess, err := accessLogger(stderr, accessLog, logFormat)
-			if err != nil {
-				return err
-			}
-			defer closeAccess()
-			// Express Gateway turns watching off for any non-empty value.
-			if sample <= 0 || sample > 1 {
-				return fmt.Errorf("--access-log-sample must be greater than 0 and at most 1, not %v", sample)
-			}
-			if os.Getenv("EG_DISABLE_CONFIG_WATCH") != "" || reload <= 0 {
-				reload = -1
-			}
-			// Signals are caught before Start: Start announces the
-			// listeners ("listening" log lines) and serves before it
-			// returns, and the default actions end the process at once, so
-			// a reload sent as soon as the gateway answers (a supervisor, a
-			// deploy script) killed it, and a stop cut the requests already
-			// in flight. One sent during startup waits in sig and is acted
-			// on once Start returns. Start is bounded (the data file's lock
-			// wait and every Redis call have timeouts), so a stop is never
-			// held for long.
-			sig := make(chan os.Signal, 4)
-			signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
-			a, err := app.Start(app.Options{
-				ConfigDir: dir, DataDir: dataDir, Logger: log, AccessLog: access,
-				EchoUpstream: echoAddr, ReloadInterval: reload, AccessSample: sample,
-			})
-			if err != nil {
-				signal.Stop(sig)
-				return err
-			}
-			if textLog(stderr, logFormat) {
-				banner(stderr, a.Addr)
-			}
-			for s := range sig {
-				if s == syscall.SIGHUP {
-					log.Info("SIGHUP: reloading gateway config")
-					_ = a.Reload()
-					continue
-				}
-				log.Info("shutting down: finishing in-flight requests (signal again to stop at once)", "signal", s.String())
-				go func() {
-					<-sig
-					log.Warn("second signal: stopping without waiting for in-flight requests")
-					os.Exit(1)
-				}()
-				break
-			}
-			if err := a.Shutdown(context.Background()); err != nil {
-				return fmt.Errorf("shutdown: %w", err)
-			}
-			log.Info("stopped")
-			return nil
+			return serve(env, sf)
 		},
 	}
-	configDirFlag(cmd, &dir)
+	configDirFlag(cmd, env, &sf.dir)
 	f := cmd.Flags()
-	f.StringVar(&dataDir, "data-dir", "", "folder of the embedded store (default: data/ in the config dir)")
-	f.StringVar(&logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
-	f.StringVar(&logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
-	f.StringVar(&accessLog, "access-log", "stderr", "where access logs go: stderr, stdout, off, or a file path")
-	f.Float64Var(&sample, "access-log-sample", 1, "fraction (0-1] of successful requests written to the access log; refusals and errors are always written")
-	f.StringVar(&echoAddr, "echo-upstream", "", "also serve a demo echo upstream on this address (make run: 127.0.0.1:${EG_ECHO_PORT:-9100}, the port examples/quickstart proxies to)")
-	f.DurationVar(&reload, "reload-interval", 500*time.Millisecond, "how often gateway.config.yml is checked for changes (0 or less: only on SIGHUP)")
+	f.StringVar(&sf.dataDir, "data-dir", "", "folder of the embedded store (default: data/ in the config dir)")
+	f.StringVar(&sf.logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
+	f.StringVar(&sf.logLevel, "log-level", env.envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	f.StringVar(&sf.accessLog, "access-log", "stderr", "where access logs go: stderr, stdout, off, or a file path")
+	f.Float64Var(&sf.sample, "access-log-sample", 1, "fraction (0-1] of successful requests written to the access log; refusals and errors are always written")
+	f.StringVar(&sf.echoAddr, "echo-upstream", "", "also serve a demo echo upstream on this address (make run: 127.0.0.1:${EG_ECHO_PORT:-9100}, the port examples/quickstart proxies to)")
+	f.DurationVar(&sf.reload, "reload-interval", 500*time.Millisecond, "how often gateway.config.yml is checked for changes (0 or less: only on SIGHUP)")
 	return cmd
 }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
+// serve runs the gateway until a signal stops it.
+func serve(env cliEnv, sf serveFlags) error {
+	stderr := env.stderr
+	log, err := newLogger(stderr, sf.logFormat, sf.logLevel)
+	if err != nil {
+		return err
 	}
-	return def
+	// go-redis prints connection failures itself; route them into the
+	// structured log (its logger is process-wide by design), each repeated
+	// message once per summary period.
+	redis.SetLogger(redisstore.NewClientLog(log))
+	// A proxy's heap is short-lived garbage: collecting half as often
+	// costs a little memory and saves CPU per request. GOGC in the
+	// environment still wins.
+	if env.getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
+	access, closeAccess, err := accessLogger(stderr, sf.accessLog, sf.logFormat)
+	if err != nil {
+		return err
+	}
+	defer closeAccess()
+	if sf.sample <= 0 || sf.sample > 1 {
+		return fmt.Errorf("--access-log-sample must be greater than 0 and at most 1, not %v", sf.sample)
+	}
+	// Express Gateway turns watching off for any non-empty value.
+	reload := sf.reload
+	if env.getenv("EG_DISABLE_CONFIG_WATCH") != "" || reload <= 0 {
+		reload = -1
+	}
+	// Signals are caught before Start: Start announces the listeners
+	// ("listening" log lines) and serves before it returns, and the
+	// default actions end the process at once, so a reload sent as soon
+	// as the gateway answers (a supervisor, a deploy script) killed it,
+	// and a stop cut the requests already in flight. One sent during
+	// startup waits in sig and is acted on once Start returns. Start is
+	// bounded (the data file's lock wait and every Redis call have
+	// timeouts), so a stop is never held for long.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	a, err := app.Start(app.Options{
+		ConfigDir: sf.dir, DataDir: sf.dataDir, Logger: log, AccessLog: access, Lookup: env.lookup,
+		EchoUpstream: sf.echoAddr, ReloadInterval: reload, AccessSample: sf.sample,
+	})
+	if err != nil {
+		signal.Stop(sig)
+		return err
+	}
+	if textLog(stderr, sf.logFormat) {
+		banner(stderr, a.Addr)
+	}
+	waitForStop(a, sig, log)
+	if err := a.Shutdown(context.Background()); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// waitForStop reloads on SIGHUP and returns on the first other signal; a
+// second one ends the process without waiting for in-flight requests.
+func waitForStop(a *app.App, sig chan os.Signal, log *slog.Logger) {
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			log.Info("SIGHUP: reloading gateway config")
+			_ = a.Reload()
+			continue
+		}
+		log.Info("shutting down: finishing in-flight requests (signal again to stop at once)", "signal", s.String())
+		go func() {
+			<-sig
+			log.Warn("second signal: stopping without waiting for in-flight requests")
+			os.Exit(1)
+		}()
+		return
+	}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -219,7 +249,8 @@ func accessLogger(stderr io.Writer, dest, format string) (*slog.Logger, func(), 
 	return slog.New(h), closeFn, nil
 }
 
-func newConfig(stdout io.Writer) *cobra.Command {
+func newConfig(env cliEnv) *cobra.Command {
+	stdout := env.stdout
 	cmd := &cobra.Command{Use: "config", Short: "Work with the config files"}
 	var dir string
 	validate := &cobra.Command{
@@ -227,7 +258,7 @@ func newConfig(stdout io.Writer) *cobra.Command {
 		Short: "Check gateway.config.yml and system.config.yml; print every error, or ok",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			warnings, err := app.Validate(dir, os.LookupEnv)
+			warnings, err := app.Validate(dir, env.lookup)
 			for _, w := range warnings {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
@@ -241,7 +272,7 @@ func newConfig(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	configDirFlag(validate, &dir)
+	configDirFlag(validate, env, &dir)
 	cmd.AddCommand(validate)
 	return cmd
 }
