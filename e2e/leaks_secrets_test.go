@@ -50,9 +50,8 @@ func TestSecretsShownOnce(t *testing.T) {
 		t.Fatalf("POST /apps: %d %s", st, raw)
 	}
 	appID, _ := appObj["id"].(string)
-	user2, app2 := map[string]any{}, map[string]any{}
-	_, user2, _ = f.adminDo(t, "POST", "/users", map[string]any{"username": "tia", "firstname": "T", "lastname": "T"})
-	_, app2, _ = f.adminDo(t, "POST", "/apps", map[string]any{"userId": samID, "name": "tia-app"})
+	_, user2, _ := f.adminDo(t, "POST", "/users", map[string]any{"username": "tia", "firstname": "T", "lastname": "T"})
+	_, app2, _ := f.adminDo(t, "POST", "/apps", map[string]any{"userId": samID, "name": "tia-app"})
 
 	var secrets []string // every plain value, chosen or generated
 	for _, tc := range []struct {
@@ -92,7 +91,7 @@ func TestSecretsShownOnce(t *testing.T) {
 			}
 			// Rotation: a chosen value is not echoed, a generated one is, once.
 			chosen := "rotated-chosen-secret-" + strings.ReplaceAll(tc.name, " ", "-") + "-0123456789abcdef"
-			st, obj, raw = f.adminDo(t, "PUT", "/credentials/"+tc.typ+"/"+tc.id+"/secret", map[string]any{"secret": chosen})
+			st, _, raw = f.adminDo(t, "PUT", "/credentials/"+tc.typ+"/"+tc.id+"/secret", map[string]any{"secret": chosen})
 			if st != 200 {
 				t.Fatalf("rotate to a chosen secret: %d %s", st, raw)
 			}

@@ -108,13 +108,16 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	// 3. Fixing the file again is picked up.
 	writeConfig(t, g.dir, reloadConfig(up.URL, false))
 	deadline = time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
+	gone := false
+	for !gone && time.Now().Before(deadline) {
 		resp := get(t, g.base+"/fresh")
 		resp.Body.Close()
-		if resp.StatusCode == 404 {
-			break
+		if gone = resp.StatusCode == 404; !gone {
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
+	}
+	if !gone {
+		t.Errorf("/fresh still served 2s after the fixed file removed it; logs:\n%s", indent(g.logs.String()))
 	}
 
 	close(stop)
@@ -135,7 +138,9 @@ func TestReloadOnDemand(t *testing.T) {
 	up := echoServer(t, "up")
 	g := startGateway(t, reloadConfig(up.URL, false), func(o *appOptions) { o.ReloadInterval = -1 })
 	writeConfig(t, g.dir, reloadConfig(up.URL, true))
-	time.Sleep(100 * time.Millisecond)
+	// Longer than the default poll interval (500ms): a poller left running
+	// would have picked the edit up by now.
+	time.Sleep(700 * time.Millisecond)
 	if resp := get(t, g.base+"/fresh"); resp.StatusCode != 404 {
 		t.Fatalf("with polling off the edit must wait for a reload; got %d", resp.StatusCode)
 	}
