@@ -61,7 +61,24 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 	}
 
 	rt := &Runtime{Config: g, methodOverride: g.MethodOverride}
-	var policies []pipeline.Policy
+	rt.checkDeclared(g, factories, at)
+	envCopy := *env
+	envCopy.ServiceEndpoints = g.ServiceEndpoints
+	byEndpoint, policies := rt.buildPipelines(g, &envCopy, factories, add, at)
+	b := &router.Builder[*route]{}
+	addRoutes(b, g, byEndpoint, at)
+	if err := errs.Err(); err != nil {
+		rt.Close()
+		return nil, err
+	}
+	rt.router = b.Build()
+	rt.upstreamNames = upstreamNames(policies)
+	return rt, nil
+}
+
+// checkDeclared reports the declared policies Gatehouse does not know: an
+// error when a pipeline uses one, a warning otherwise.
+func (rt *Runtime) checkDeclared(g *config.Gateway, factories map[string]pipeline.Factory, at func(int, string, string, ...any)) {
 	used := map[string]bool{}
 	for _, pe := range g.Pipelines {
 		for _, use := range pe.Value.Policies {
@@ -81,13 +98,19 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 			rt.Warnings = append(rt.Warnings, fmt.Sprintf("%s:%d: policies[%d]: policy %q is not available in Gatehouse; no pipeline uses it, so it is ignored", g.File, p.Line, i, p.Name))
 		}
 	}
+}
 
-	envCopy := *env
-	envCopy.ServiceEndpoints = g.ServiceEndpoints
-	type served struct {
-		pipeline string
-		handler  pipeline.Handler
-	}
+// served is the pipeline serving an apiEndpoint.
+type served struct {
+	pipeline string
+	handler  pipeline.Handler
+}
+
+// buildPipelines builds every pipeline and returns, for each apiEndpoint,
+// the first pipeline that lists it, and every policy built.
+func (rt *Runtime) buildPipelines(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.Factory,
+	add func(error), at func(int, string, string, ...any)) (map[string]served, []pipeline.Policy) {
+	var policies []pipeline.Policy
 	byEndpoint := map[string]served{}
 	for _, pe := range g.Pipelines {
 		if len(pe.Value.Policies) == 0 {
@@ -97,7 +120,7 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 			// serving although the file says otherwise.
 			rt.Warnings = append(rt.Warnings, fmt.Sprintf("%s:%d: pipelines.%s.policies: pipeline %q has no policies; the requests routed to it answer 404", g.File, pe.Line, pe.Name, pe.Name))
 		}
-		handler, closers, pols := buildPipeline(g.File, pe.Name, pe.Value, &envCopy, factories, add, at)
+		handler, closers, pols := buildPipeline(g.File, pe.Name, pe.Value, env, factories, add, at)
 		rt.closers = append(rt.closers, closers...)
 		policies = append(policies, pols...)
 		for _, ref := range pe.Value.Endpoints() {
@@ -106,51 +129,45 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 			}
 		}
 	}
-	// Routes are added in the order of the apiEndpoints section, so that
-	// equally specific routes are tried in the order the user wrote them.
-	b := &router.Builder[*route]{}
+	return byEndpoint, policies
+}
+
+// addRoutes adds the routes of every served apiEndpoint, in the order of
+// the apiEndpoints section, so that equally specific routes are tried in
+// the order the user wrote them. An apiEndpoint no pipeline serves gets
+// no route: it answers 404.
+func addRoutes(b *router.Builder[*route], g *config.Gateway, byEndpoint map[string]served, at func(int, string, string, ...any)) {
 	for _, e := range g.APIEndpoints {
 		sv, ok := byEndpoint[e.Name]
 		if !ok {
-			continue // an apiEndpoint no pipeline serves answers 404
+			continue
 		}
-		{
-			ref := config.Ref{Name: e.Name}
-			list := e.Value
-			for i, ep := range list {
-				path := "apiEndpoints." + ref.Name
-				if len(list) > 1 {
-					path = fmt.Sprintf("%s[%d]", path, i)
+		for i, ep := range e.Value {
+			path := "apiEndpoints." + e.Name
+			if len(e.Value) > 1 {
+				path = fmt.Sprintf("%s[%d]", path, i)
+			}
+			if ep.MaxBodyBytes < 0 {
+				at(ep.Pos.Line, path+".maxBodyBytes", "must not be negative (0 keeps the listener's limit)")
+			}
+			paths := ep.AllPaths()
+			if len(paths) == 0 {
+				paths = []string{""}
+			}
+			for _, p := range paths {
+				spec := router.Spec{Host: ep.Host, HostRegex: ep.HostRegex, PathRegex: ep.PathRegex, Methods: ep.Methods}
+				if p != "" {
+					spec.Paths = []string{p}
 				}
-				if ep.MaxBodyBytes < 0 {
-					at(ep.Pos.Line, path+".maxBodyBytes", "must not be negative (0 keeps the listener's limit)")
-				}
-				paths := ep.AllPaths()
-				if len(paths) == 0 {
-					paths = []string{""}
-				}
-				for _, p := range paths {
-					spec := router.Spec{Host: ep.Host, HostRegex: ep.HostRegex, PathRegex: ep.PathRegex, Methods: ep.Methods}
-					if p != "" {
-						spec.Paths = []string{p}
-					}
-					r := &route{info: pipeline.Route{APIEndpoint: ref.Name, Pipeline: sv.pipeline, Scopes: ep.Scopes, MatchedPath: p},
-						methods: ep.Methods, handler: sv.handler,
-						allowEncodedSlashes: ep.AllowEncodedSlashes, allowPathParameters: ep.AllowPathParameters, maxBody: ep.MaxBodyBytes}
-					if err := b.Add(spec, r); err != nil {
-						at(ep.Pos.Line, path, "%v", err)
-					}
+				r := &route{info: pipeline.Route{APIEndpoint: e.Name, Pipeline: sv.pipeline, Scopes: ep.Scopes, MatchedPath: p},
+					methods: ep.Methods, handler: sv.handler,
+					allowEncodedSlashes: ep.AllowEncodedSlashes, allowPathParameters: ep.AllowPathParameters, maxBody: ep.MaxBodyBytes}
+				if err := b.Add(spec, r); err != nil {
+					at(ep.Pos.Line, path, "%v", err)
 				}
 			}
 		}
 	}
-	if err := errs.Err(); err != nil {
-		rt.Close()
-		return nil, err
-	}
-	rt.router = b.Build()
-	rt.upstreamNames = upstreamNames(policies)
-	return rt, nil
 }
 
 func buildPipeline(file, name string, p config.Pipeline, env *pipeline.Env, factories map[string]pipeline.Factory,
