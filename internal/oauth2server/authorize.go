@@ -132,6 +132,19 @@ func (e *redirectError) Error() string { return e.code + ": " + e.desc }
 // RFC 7636 §4.3). Client and redirect URI problems are errorPage; the rest,
 // once the redirect URI is trusted, redirectError.
 func (srv *Server) validate(ctx context.Context, q url.Values) (*authRequest, error) {
+	ar, err := srv.validClient(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.validGrant(ar, q); err != nil {
+		return ar, err
+	}
+	return ar, nil
+}
+
+// validClient checks the client and picks the redirect URI: until it is
+// trusted, every problem is an errorPage shown here, never a redirect.
+func (srv *Server) validClient(ctx context.Context, q url.Values) (*authRequest, error) {
 	for k, v := range q {
 		if len(v) > 1 {
 			return nil, &errorPage{400, "Invalid request", "The parameter " + k + " is repeated."}
@@ -174,20 +187,28 @@ func (srv *Server) validate(ctx context.Context, q url.Values) (*authRequest, er
 	default:
 		return nil, &errorPage{400, "Invalid request", "The request must name one of the application's registered redirect URIs."}
 	}
+	return ar, nil
+}
+
+// validGrant checks what the client asks for: the response type, the
+// scopes and PKCE. Its errors are redirectError, sent to the trusted
+// redirect URI.
+func (srv *Server) validGrant(ar *authRequest, q url.Values) error {
 	ar.responseType = q.Get("response_type")
 	switch ar.responseType {
 	case "code":
 	case "token":
 		if !srv.o.AllowImplicit {
-			return ar, &redirectError{"unsupported_response_type", "the implicit grant is disabled"}
+			return &redirectError{"unsupported_response_type", "the implicit grant is disabled"}
 		}
 	case "":
-		return ar, &redirectError{"invalid_request", "Missing required parameter: response_type"}
+		return &redirectError{"invalid_request", "Missing required parameter: response_type"}
 	default:
-		return ar, &redirectError{"unsupported_response_type", "unsupported response_type " + ar.responseType}
+		return &redirectError{"unsupported_response_type", "unsupported response_type " + ar.responseType}
 	}
-	if ar.scopes, err = grantScopes(q.Get("scope"), cred.Scopes); err != nil {
-		return ar, &redirectError{"invalid_scope", "a requested scope is not allowed for this application"}
+	var err error
+	if ar.scopes, err = grantScopes(q.Get("scope"), ar.cred.Scopes); err != nil {
+		return &redirectError{"invalid_scope", "a requested scope is not allowed for this application"}
 	}
 	if ar.responseType == "token" && strings.TrimSpace(q.Get("scope")) == "" {
 		// The implicit grant without scope issues a token with none, as
@@ -195,6 +216,13 @@ func (srv *Server) validate(ctx context.Context, q url.Values) (*authRequest, er
 		// token in a URL fragment gets only what was asked for.
 		ar.scopes = nil
 	}
+	return srv.validPKCE(ar, q)
+}
+
+// validPKCE checks the code challenge (RFC 7636 §4.3): S256 (plain only
+// when allowed), required of public clients asking for a code, refused
+// with the implicit grant.
+func (srv *Server) validPKCE(ar *authRequest, q url.Values) error {
 	ar.challenge, ar.method = q.Get("code_challenge"), q.Get("code_challenge_method")
 	if ar.challenge != "" {
 		switch ar.method {
@@ -203,22 +231,22 @@ func (srv *Server) validate(ctx context.Context, q url.Values) (*authRequest, er
 			fallthrough
 		case "plain":
 			if !srv.o.AllowPlainPKCE {
-				return ar, &redirectError{"invalid_request", "code_challenge_method must be S256"}
+				return &redirectError{"invalid_request", "code_challenge_method must be S256"}
 			}
 		case "S256":
 		default:
-			return ar, &redirectError{"invalid_request", "unsupported code_challenge_method"}
+			return &redirectError{"invalid_request", "unsupported code_challenge_method"}
 		}
 		if len(ar.challenge) < 43 || len(ar.challenge) > 128 {
-			return ar, &redirectError{"invalid_request", "code_challenge must be 43 to 128 characters"}
+			return &redirectError{"invalid_request", "code_challenge must be 43 to 128 characters"}
 		}
-	} else if cred.Public() && ar.responseType == "code" {
-		return ar, &redirectError{"invalid_request", "public clients must send a PKCE code_challenge (S256)"}
+	} else if ar.cred.Public() && ar.responseType == "code" {
+		return &redirectError{"invalid_request", "public clients must send a PKCE code_challenge (S256)"}
 	}
 	if ar.responseType == "token" && ar.challenge != "" {
-		return ar, &redirectError{"invalid_request", "PKCE does not apply to the implicit grant"}
+		return &redirectError{"invalid_request", "PKCE does not apply to the implicit grant"}
 	}
-	return ar, nil
+	return nil
 }
 
 // redirect sends the client back with parameters in the query (code) or

@@ -73,6 +73,33 @@ type Options struct {
 	ClientAddr func(*http.Request) netip.Addr
 }
 
+// withDefaults fills what o leaves unset.
+func (o Options) withDefaults() Options {
+	if o.System == nil {
+		o.System = &config.System{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ClientAddr == nil {
+		o.ClientAddr = func(r *http.Request) netip.Addr { return clientaddr.Peer(r.RemoteAddr) }
+	}
+	if o.Limiter == nil {
+		o.Limiter = ratelimit.NewLocal(o.Now)
+	}
+	if o.Lockout == nil {
+		o.Lockout = lockout.NewSet(o.Limiter, o.System.FailureLimits)
+	}
+	if sys := o.System; sys.OAuth2 != nil { // system.config.yml's oauth2 block turns them on too
+		o.AllowImplicit = o.AllowImplicit || sys.OAuth2.AllowImplicit
+		o.AllowPlainPKCE = o.AllowPlainPKCE || sys.OAuth2.AllowPlainPKCE
+	}
+	return o
+}
+
 // Lifetimes of what the server issues.
 type lifetimes struct {
 	access, refresh, code, session, transaction time.Duration
@@ -121,29 +148,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Store == nil {
 		return nil, errors.New("oauth2server: a store is required")
 	}
-	if o.System == nil {
-		o.System = &config.System{}
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.ClientAddr == nil {
-		o.ClientAddr = func(r *http.Request) netip.Addr { return clientaddr.Peer(r.RemoteAddr) }
-	}
-	if o.Limiter == nil {
-		o.Limiter = ratelimit.NewLocal(o.Now)
-	}
-	if o.Lockout == nil {
-		o.Lockout = lockout.NewSet(o.Limiter, o.System.FailureLimits)
-	}
+	o = o.withDefaults()
 	sys := o.System
-	if sys.OAuth2 != nil { // system.config.yml's oauth2 block turns them on too
-		o.AllowImplicit = o.AllowImplicit || sys.OAuth2.AllowImplicit
-		o.AllowPlainPKCE = o.AllowPlainPKCE || sys.OAuth2.AllowPlainPKCE
-	}
 	// An absent timeToExpiry takes the default; 0 issues what is already
 	// expired, as in Express Gateway (Server.issue and the decision's code).
 	srv := &Server{o: o, s: o.Store, log: o.Logger, now: o.Now,
