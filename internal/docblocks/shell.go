@@ -34,144 +34,183 @@ type splitter struct {
 	i int
 }
 
+// command is the simple command being read: its finished words, the word
+// being read, and the commands of the substitutions inside it, which
+// follow it in the output.
+type command struct {
+	out, inner []Simple
+	words      []string
+	cur        strings.Builder
+	inWord     bool
+	dropNext   bool // the next word is a redirection's target
+}
+
+func (c *command) endWord() {
+	if c.inWord {
+		if c.dropNext {
+			c.dropNext = false
+		} else {
+			c.words = append(c.words, c.cur.String())
+		}
+	}
+	c.cur.Reset()
+	c.inWord = false
+}
+
+func (c *command) endCmd() {
+	c.endWord()
+	if s, ok := simple(c.words); ok {
+		c.out = append(c.out, s)
+	}
+	c.out = append(c.out, c.inner...)
+	c.words, c.inner = nil, nil
+}
+
+// substituted adds a substitution's commands; it stands as "$(...)" in
+// the word.
+func (c *command) substituted(cmds []Simple) {
+	c.inner = append(c.inner, cmds...)
+	c.cur.WriteString("$(...)")
+	c.inWord = true
+}
+
 // list reads commands until the end of the line, or until the closing
 // parenthesis of a $( substitution when depth > 0.
 func (p *splitter) list(depth int) ([]Simple, error) {
-	var (
-		out, inner []Simple
-		words      []string
-		cur        strings.Builder
-		inWord     bool
-		dropNext   bool
-	)
-	endWord := func() {
-		if inWord {
-			if dropNext {
-				dropNext = false
-			} else {
-				words = append(words, cur.String())
-			}
-		}
-		cur.Reset()
-		inWord = false
-	}
-	endCmd := func() {
-		endWord()
-		if c, ok := simple(words); ok {
-			out = append(out, c)
-		}
-		out = append(out, inner...)
-		words, inner = nil, nil
-	}
-	sub := func() error { // at "$(": parse to the matching ")"
-		p.i += 2
-		cmds, err := p.list(depth + 1)
-		if err != nil {
-			return err
-		}
-		inner = append(inner, cmds...)
-		cur.WriteString("$(...)")
-		inWord = true
-		return nil
-	}
+	var cmd command
 	for p.i < len(p.s) {
 		c := p.s[p.i]
+		var err error
 		switch {
 		case c == ' ' || c == '\t':
-			endWord()
+			cmd.endWord()
 			p.i++
 		case c == '\'':
-			end := strings.IndexByte(p.s[p.i+1:], '\'')
-			if end < 0 {
-				return nil, fmt.Errorf("unterminated ' quote")
-			}
-			cur.WriteString(p.s[p.i+1 : p.i+1+end])
-			inWord = true
-			p.i += end + 2
+			err = p.singleQuoted(&cmd)
 		case c == '"':
-			inWord = true
-			p.i++
-			for {
-				if p.i >= len(p.s) {
-					return nil, fmt.Errorf("unterminated \" quote")
-				}
-				d := p.s[p.i]
-				if d == '"' {
-					p.i++
-					break
-				}
-				if d == '\\' && p.i+1 < len(p.s) && strings.IndexByte("\"\\$`", p.s[p.i+1]) >= 0 {
-					cur.WriteByte(p.s[p.i+1])
-					p.i += 2
-					continue
-				}
-				if d == '$' && p.i+1 < len(p.s) && p.s[p.i+1] == '(' {
-					if err := sub(); err != nil {
-						return nil, err
-					}
-					continue
-				}
-				cur.WriteByte(d)
-				p.i++
-			}
+			err = p.doubleQuoted(&cmd, depth)
 		case c == '\\':
 			if p.i+1 < len(p.s) {
-				cur.WriteByte(p.s[p.i+1])
+				cmd.cur.WriteByte(p.s[p.i+1])
 			}
-			inWord = true
+			cmd.inWord = true
 			p.i += 2
 		case c == '$' && p.i+1 < len(p.s) && p.s[p.i+1] == '(':
-			if err := sub(); err != nil {
-				return nil, err
-			}
+			err = p.sub(&cmd, depth)
 		case c == '`':
-			end := strings.IndexByte(p.s[p.i+1:], '`')
-			if end < 0 {
-				return nil, fmt.Errorf("unterminated ` substitution")
-			}
-			cmds, err := Split(p.s[p.i+1 : p.i+1+end])
-			if err != nil {
-				return nil, err
-			}
-			inner = append(inner, cmds...)
-			cur.WriteString("$(...)")
-			inWord = true
-			p.i += end + 2
-		case c == '#' && !inWord:
+			err = p.backquoted(&cmd)
+		case c == '#' && !cmd.inWord:
 			p.i = len(p.s)
 		case c == ')' && depth > 0:
 			p.i++
-			endCmd()
-			return out, nil
+			cmd.endCmd()
+			return cmd.out, nil
 		case c == '|' || c == '&' || c == ';' || c == '(' || c == ')':
-			endCmd()
+			cmd.endCmd()
 			p.i++
 		case c == '>' || c == '<':
-			if inWord && isDigits(cur.String()) { // 2>&1: the fd is no word
-				cur.Reset()
-				inWord = false
-			}
-			endWord()
-			p.i++
-			for p.i < len(p.s) && (p.s[p.i] == '>' || p.s[p.i] == '&') {
-				p.i++
-			}
-			if p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' && p.s[p.i-1] == '&' {
-				p.i++ // >&1
-				continue
-			}
-			dropNext = true
+			p.redirect(&cmd)
 		default:
-			cur.WriteByte(c)
-			inWord = true
+			cmd.cur.WriteByte(c)
+			cmd.inWord = true
 			p.i++
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	if depth > 0 {
 		return nil, fmt.Errorf("unterminated $( substitution")
 	}
-	endCmd()
-	return out, nil
+	cmd.endCmd()
+	return cmd.out, nil
+}
+
+// sub reads a $( substitution, at "$(", to its matching ")".
+func (p *splitter) sub(cmd *command, depth int) error {
+	p.i += 2
+	cmds, err := p.list(depth + 1)
+	if err != nil {
+		return err
+	}
+	cmd.substituted(cmds)
+	return nil
+}
+
+// singleQuoted reads a '...' string: everything in it as it is.
+func (p *splitter) singleQuoted(cmd *command) error {
+	end := strings.IndexByte(p.s[p.i+1:], '\'')
+	if end < 0 {
+		return fmt.Errorf("unterminated ' quote")
+	}
+	cmd.cur.WriteString(p.s[p.i+1 : p.i+1+end])
+	cmd.inWord = true
+	p.i += end + 2
+	return nil
+}
+
+// doubleQuoted reads a "..." string: \ escapes only " \ $ and `, and
+// $( substitutions are parsed.
+func (p *splitter) doubleQuoted(cmd *command, depth int) error {
+	cmd.inWord = true
+	p.i++
+	for {
+		if p.i >= len(p.s) {
+			return fmt.Errorf("unterminated \" quote")
+		}
+		d := p.s[p.i]
+		if d == '"' {
+			p.i++
+			return nil
+		}
+		if d == '\\' && p.i+1 < len(p.s) && strings.IndexByte("\"\\$`", p.s[p.i+1]) >= 0 {
+			cmd.cur.WriteByte(p.s[p.i+1])
+			p.i += 2
+			continue
+		}
+		if d == '$' && p.i+1 < len(p.s) && p.s[p.i+1] == '(' {
+			if err := p.sub(cmd, depth); err != nil {
+				return err
+			}
+			continue
+		}
+		cmd.cur.WriteByte(d)
+		p.i++
+	}
+}
+
+// backquoted reads a `...` substitution.
+func (p *splitter) backquoted(cmd *command) error {
+	end := strings.IndexByte(p.s[p.i+1:], '`')
+	if end < 0 {
+		return fmt.Errorf("unterminated ` substitution")
+	}
+	cmds, err := Split(p.s[p.i+1 : p.i+1+end])
+	if err != nil {
+		return err
+	}
+	cmd.substituted(cmds)
+	p.i += end + 2
+	return nil
+}
+
+// redirect reads a redirection operator (> >> < 2> &> >&1): a file
+// descriptor before it is no word, and its target word is dropped.
+func (p *splitter) redirect(cmd *command) {
+	if cmd.inWord && isDigits(cmd.cur.String()) { // 2>&1: the fd is no word
+		cmd.cur.Reset()
+		cmd.inWord = false
+	}
+	cmd.endWord()
+	p.i++
+	for p.i < len(p.s) && (p.s[p.i] == '>' || p.s[p.i] == '&') {
+		p.i++
+	}
+	if p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' && p.s[p.i-1] == '&' {
+		p.i++ // >&1
+		return
+	}
+	cmd.dropNext = true
 }
 
 var assignRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
