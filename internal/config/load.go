@@ -195,6 +195,17 @@ func (g *Gateway) checkClientLimits(l *Listener, path string) Errors {
 // upstream URLs, and that names refer to things declared in the file.
 func (g *Gateway) check() Errors {
 	var errs Errors
+	errs = append(errs, g.checkListeners()...)
+	errs = append(errs, g.checkAPIEndpoints()...)
+	errs = append(errs, g.checkServiceEndpoints()...)
+	errs = append(errs, g.checkPipelines()...)
+	return errs
+}
+
+// checkListeners checks the ports and client limits of the listeners, and
+// that the gateway listens somewhere.
+func (g *Gateway) checkListeners() Errors {
+	var errs Errors
 	checkPort := func(l *Listener, path string) {
 		if l != nil && l.Port != nil && (*l.Port < 0 || *l.Port > 65535) {
 			errs = append(errs, g.errAt(l.Pos.Line, path+".port", "must be between 0 and 65535, got %d", *l.Port))
@@ -216,7 +227,13 @@ func (g *Gateway) check() Errors {
 	if g.HTTP == nil && g.HTTPS == nil {
 		errs = append(errs, g.errAt(0, "http", "neither http nor https is configured: the gateway would not listen anywhere"))
 	}
+	return errs
+}
 
+// checkAPIEndpoints checks that each apiEndpoint names its hosts and paths
+// one way.
+func (g *Gateway) checkAPIEndpoints() Errors {
+	var errs Errors
 	for _, e := range g.APIEndpoints {
 		for i, ep := range e.Value {
 			path := "apiEndpoints." + e.Name
@@ -231,7 +248,12 @@ func (g *Gateway) check() Errors {
 			}
 		}
 	}
+	return errs
+}
 
+// checkServiceEndpoints checks the upstream URLs and outbound proxies.
+func (g *Gateway) checkServiceEndpoints() Errors {
+	var errs Errors
 	for _, e := range g.ServiceEndpoints {
 		path := "serviceEndpoints." + e.Name
 		se := e.Value
@@ -255,7 +277,13 @@ func (g *Gateway) check() Errors {
 			}
 		}
 	}
+	return errs
+}
 
+// checkPipelines checks that pipelines name declared apiEndpoints (each
+// served by one pipeline) and declared policies.
+func (g *Gateway) checkPipelines() Errors {
+	var errs Errors
 	declared := map[string]bool{}
 	for _, p := range g.Policies {
 		declared[p.Name] = true
