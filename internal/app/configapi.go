@@ -77,7 +77,7 @@ func (c *configEditor) Delete(ctx context.Context, section, name string) error {
 }
 
 func (c *configEditor) EnablePolicy(ctx context.Context, name string) error {
-	known := gateway.Policies()
+	known := gateway.Policies(nil) // names only
 	if _, ok := known[name]; !ok {
 		return &admin.Error{Status: http.StatusUnprocessableEntity, Code: "invalid_config",
 			Message: fmt.Sprintf("policy %q is not available in Gatehouse (available: %s)", name, strings.Join(slices.Sorted(maps.Keys(known)), ", "))}
@@ -205,7 +205,7 @@ func (c *configEditor) editError(name string, err error) error {
 // validateGateway loads data the way a reload does and throws the
 // result away.
 func (a *App) validateGateway(name string, data []byte) error {
-	rt, err := gateway.Load(name, data, a.opts.Lookup, &a.env, gateway.Policies())
+	rt, err := gateway.Load(name, data, a.opts.Lookup, &a.env, gateway.Policies(a.oauth))
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func configSchemas() ([]admin.Schema, error) {
 	if err := add(configedit.ConfigSchema()); err != nil {
 		return nil, err
 	}
-	policies := gateway.Policies()
+	policies := gateway.Policies(nil) // options only
 	for _, name := range slices.Sorted(maps.Keys(policies)) {
 		if err := add(configedit.PolicySchema(name, policies[name].Options)); err != nil {
 			return nil, err

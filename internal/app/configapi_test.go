@@ -81,7 +81,6 @@ func TestPolicySchemasMatchDecoders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.OAuth2 = srv
 	schemas, err := configSchemas()
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +90,7 @@ func TestPolicySchemasMatchDecoders(t *testing.T) {
 		m := decodeSchema(t, sc.Schema)
 		byID[m["$id"].(string)] = m
 	}
-	for name, f := range gateway.Policies() {
+	for name, f := range gateway.Policies(srv) {
 		sc, ok := byID[configedit.PolicyID(name)]
 		if !ok {
 			t.Errorf("policy %s has no schema", name)

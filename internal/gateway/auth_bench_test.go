@@ -33,7 +33,7 @@ func BenchmarkKeyAuthStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: s}
-	rt, err := Build(g, env, Policies())
+	rt, err := Build(g, env, Policies(nil))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func BenchmarkKeyAuthProxy(b *testing.B) {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rt, err := gateway.Build(cfg, &pipeline.Env{Logger: log, Now: time.Now, Identity: s}, gateway.Policies())
+	rt, err := gateway.Build(cfg, &pipeline.Env{Logger: log, Now: time.Now, Identity: s}, gateway.Policies(nil))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -131,7 +131,7 @@ func newPropertyRig(t testing.TB) *propertyRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := Build(g, testEnv(), Policies())
+	rt, err := Build(g, testEnv(), Policies(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

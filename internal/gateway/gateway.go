@@ -267,7 +267,9 @@ func (g *Gateway) sampled(status int) bool {
 }
 
 // record derives the request's metrics from its state: the status, the
-// time taken, the authentication decision and the final reason code.
+// time taken and the authentication decision (the last one, as the access
+// log's auth field). What a policy alone knows it counts itself: store
+// outages (authn.Policy), rate-limit refusals (the rate-limit policy).
 func record(m *metrics.Metrics, st *pipeline.State, status int) {
 	var endpoint, pipe string
 	if rt := st.Route; rt != nil {
@@ -276,11 +278,5 @@ func record(m *metrics.Metrics, st *pipeline.State, status int) {
 	m.Observe(endpoint, pipe, status, time.Since(st.Record.Start))
 	if st.Record.AuthResult != "" {
 		m.AuthDecisions.WithLabelValues(st.Record.AuthPolicy, st.Record.AuthResult, st.Record.AuthReason).Inc()
-	}
-	switch st.Record.Reason {
-	case "rate_limited":
-		m.RateLimited.WithLabelValues(endpoint).Inc()
-	case "store_unavailable":
-		m.StoreErrors.Inc()
 	}
 }

@@ -244,7 +244,7 @@ func BenchmarkBareProxy(b *testing.B) {
 // gateway plus httputil.ReverseProxy plus one HTTP/1.1 exchange.
 func BenchmarkProxy(b *testing.B) {
 	up := benchUpstream(b, true)
-	g := benchGateway(b, "proxy", "{serviceEndpoint: upstream}", up.URL, gateway.Policies(), nil)
+	g := benchGateway(b, "proxy", "{serviceEndpoint: upstream}", up.URL, gateway.Policies(nil), nil)
 	measureServe(b, g, "http://api.example.com/bench/items/42", http.StatusOK)
 }
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/gatehouse/gatehouse/internal/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/basicauth"
 	"github.com/gatehouse/gatehouse/internal/policy/cors"
@@ -17,8 +18,10 @@ import (
 )
 
 // Policies is the table of built-in policies. Adding a policy is one package,
-// one line here and one docs page.
-func Policies() map[string]pipeline.Factory {
+// one line here and one docs page. tokens verifies the authorization
+// server's access tokens for the oauth2 policy (nil: there is no server,
+// and a pipeline with an oauth2 step does not build).
+func Policies(tokens accesstoken.Verifier) map[string]pipeline.Factory {
 	return map[string]pipeline.Factory{
 		"proxy":     {New: proxy.New, Terminal: true, Options: proxy.Options{}},
 		"terminate": {New: terminate.New, Terminal: true, Options: terminate.Options{}},
@@ -30,7 +33,7 @@ func Policies() map[string]pipeline.Factory {
 		"basic-auth":        {New: basicauth.New, Options: basicauth.Options{}},
 		"jwt":               {New: jwtauth.New, Options: jwtauth.Options{}},
 		"key-auth":          {New: keyauth.New, Options: keyauth.Options{}},
-		"oauth2":            {New: oauth2.New, Options: oauth2.Options{}},
+		"oauth2":            {New: oauth2.New(tokens), Options: oauth2.Options{}},
 		"oauth2-introspect": {New: introspect.New, Options: introspect.Options{}},
 		"rate-limit":        {New: ratelimit.New, Options: ratelimit.Options{}},
 	}

@@ -22,7 +22,7 @@ func build(t *testing.T, yml string) (*Runtime, error) {
 	if err != nil {
 		t.Fatalf("config must parse: %v", err)
 	}
-	return Build(g, testEnv(), Policies())
+	return Build(g, testEnv(), Policies(nil))
 }
 
 // TestBuildErrors covers the errors only known once policies are built,
@@ -38,7 +38,7 @@ func TestBuildErrors(t *testing.T) {
 			name: "unknown policy in the policies list",
 			yaml: head + "policies: [proxy, jscode]\npipelines:\n  p:\n    apiEndpoints: [a]\n    policies: [{proxy: {action: {serviceEndpoint: s}}}, {jscode: }]\n",
 			want: []string{
-				`gateway.config.yml:6: policies[1]: unknown policy "jscode" (known: ` + strings.Join(knownNames(Policies()), ", ") + `)`,
+				`gateway.config.yml:6: policies[1]: unknown policy "jscode" (known: ` + strings.Join(knownNames(Policies(nil)), ", ") + `)`,
 				"gateway.config.yml:10: pipelines.p.policies[1].jscode: unreachable: the proxy step at line 10 always ends the pipeline, so nothing may follow it",
 			},
 		},
@@ -89,7 +89,7 @@ func TestBuildErrors(t *testing.T) {
 				}
 				t.Fatalf("config must parse: %v", err)
 			}
-			_, err = Build(g, testEnv(), Policies())
+			_, err = Build(g, testEnv(), Policies(nil))
 			if err == nil {
 				t.Fatalf("no error, want %q", tt.want)
 			}

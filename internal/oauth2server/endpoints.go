@@ -10,7 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/accesstoken"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -361,21 +361,22 @@ func (srv *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"keys": srv.keys.JWKS()})
 }
 
-// Access token verification failures.
+// Access token verification failures: accesstoken's verdicts, which the
+// oauth2 policy tells apart.
 var (
-	ErrTokenInvalid = errors.New("the access token is not valid")
-	ErrTokenExpired = errors.New("the access token has expired")
-	ErrTokenRevoked = errors.New("the access token was revoked")
+	ErrTokenInvalid = accesstoken.ErrInvalid
+	ErrTokenExpired = accesstoken.ErrExpired
+	ErrTokenRevoked = accesstoken.ErrRevoked
 )
 
 // VerifyAccessToken checks a token this server issued, for the oauth2
-// policy. Opaque tokens are looked up in the store (cached per node;
-// revocation invalidates the cache here at once and on other nodes through
-// the store's invalidations); JWTs are verified with the keyring (a
-// verified JWT is remembered until it expires, so its signature is checked
-// once per node) and checked against the revoked jti and grant records on
-// every request.
-func (srv *Server) VerifyAccessToken(r *http.Request, tok string) (*pipeline.AccessToken, error) {
+// policy (Server is its accesstoken.Verifier). Opaque tokens are looked up
+// in the store (cached per node; revocation invalidates the cache here at
+// once and on other nodes through the store's invalidations); JWTs are
+// verified with the keyring (a verified JWT is remembered until it
+// expires, so its signature is checked once per node) and checked against
+// the revoked jti and grant records on every request.
+func (srv *Server) VerifyAccessToken(r *http.Request, tok string) (*accesstoken.Token, error) {
 	ctx := r.Context()
 	if id, sec, ok := strings.Cut(tok, "|"); ok {
 		t, err := srv.s.GetToken(ctx, id)
@@ -393,7 +394,7 @@ func (srv *Server) VerifyAccessToken(r *http.Request, tok string) (*pipeline.Acc
 		if t.Expired(srv.now()) {
 			return nil, ErrTokenExpired
 		}
-		return &pipeline.AccessToken{ID: t.ID, ClientID: t.ConsumerID, UserID: t.AuthenticatedUserID,
+		return &accesstoken.Token{ID: t.ID, ClientID: t.ConsumerID, UserID: t.AuthenticatedUserID,
 			Scopes: t.Scopes, ExpiresAt: t.ExpiresAt}, nil
 	}
 	if !srv.jwtMode {
@@ -416,13 +417,13 @@ func (srv *Server) VerifyAccessToken(r *http.Request, tok string) (*pipeline.Acc
 const jwtCacheSize = 10_000
 
 type jwtEntry struct {
-	at    *pipeline.AccessToken
+	at    *accesstoken.Token
 	until time.Time // exp plus the leeway
 }
 
 // verifiedJWT verifies a JWT access token, or finds it verified before and
 // not yet expired.
-func (srv *Server) verifiedJWT(tok string) (*pipeline.AccessToken, error) {
+func (srv *Server) verifiedJWT(tok string) (*accesstoken.Token, error) {
 	key := sha256.Sum256([]byte(tok))
 	if e, ok := srv.jwtCache.Get(key); ok {
 		if srv.now().Before(e.until) {
@@ -440,7 +441,7 @@ func (srv *Server) verifiedJWT(tok string) (*pipeline.AccessToken, error) {
 	} else if err != nil {
 		return nil, ErrTokenInvalid
 	}
-	at := &pipeline.AccessToken{Claims: claims}
+	at := &accesstoken.Token{Claims: claims}
 	at.ID, _ = claims["jti"].(string)
 	at.ClientID, _ = claims["client_id"].(string)
 	if sub, _ := claims["sub"].(string); sub != at.ClientID {

@@ -87,9 +87,6 @@ type Env struct {
 	// HTTPClient makes outbound calls (JWKS, introspection); it has
 	// timeouts, and policies add per-call deadlines.
 	HTTPClient *http.Client
-	// OAuth2 verifies the access tokens the built-in authorization server
-	// issued (nil when the oauth2 policy is not enabled).
-	OAuth2 AccessTokenVerifier
 	// RateLimiter counts requests for the rate-limit policy: shared by all
 	// nodes on Redis, per process otherwise.
 	RateLimiter ratelimit.Limiter
@@ -106,22 +103,6 @@ type Env struct {
 	// upstreams (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), read once at start
 	// through the app's Lookup (proxy.Environment); nil: none.
 	UpstreamProxy *httpproxy.Config
-}
-
-// AccessTokenVerifier checks an access token issued by Gatehouse's
-// authorization server: opaque ("<id>|<secret>") or RFC 9068 JWT.
-type AccessTokenVerifier interface {
-	VerifyAccessToken(r *http.Request, token string) (*AccessToken, error)
-}
-
-// AccessToken is what a valid access token grants.
-type AccessToken struct {
-	ID        string
-	ClientID  string
-	UserID    string // empty for client_credentials
-	Scopes    []string
-	ExpiresAt time.Time
-	Claims    map[string]any // JWT access tokens only
 }
 
 // IdentityStore is what the auth policies read from the store: the narrow

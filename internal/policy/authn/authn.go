@@ -1,14 +1,18 @@
-// Package authn is what every auth policy shares: the outcome of an
-// authentication (identity, refusal or passThrough), the endpoint scope
-// check, RFC 6750 challenges, and Source, which finds a request's one
-// credential (refusing one presented twice) and strips it before proxying.
+// Package authn is what every auth policy shares. A policy is an
+// Authenticator: it tells who a request is, or refuses the credential
+// with a Reason. Policy, the one wrapper around it, does the rest: it
+// finds the credential with a Source (refusing one presented twice),
+// checks the apiEndpoint's scopes, records the decision for the access log
+// and the metrics, applies passThrough, strips the credential and calls
+// the rest of the pipeline. Reasons carry their status, RFC 6750 error
+// code and public message in one table (reason.go).
 package authn
 
 import (
 	"errors"
 	"net/http"
-	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -22,85 +26,85 @@ type Base struct {
 	PassThrough bool `yaml:"passThrough"`
 }
 
-// Stable reason codes, sent in refusal bodies and logs.
-const (
-	ReasonMissing           = "missing_credentials"
-	ReasonMalformed         = "malformed_credentials"
-	ReasonInvalid           = "invalid_credentials"
-	ReasonInactive          = "inactive_credentials"
-	ReasonInactiveConsumer  = "inactive_consumer"
-	ReasonInsufficientScope = "insufficient_scope"
-	ReasonStoreUnavailable  = "store_unavailable"
-)
-
-// Refuse builds a 401 with a challenge.
-func Refuse(reason, message, challenge string) *pipeline.Rejection {
-	return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: reason, Message: message, Challenge: challenge}
+// Authenticator checks the credential Policy found in a request (c.Value
+// is "" when there is none). It returns who the request is; or a
+// *pipeline.Rejection, a verdict on the credential (Challenge.Reject);
+// or another error, when it could not decide (an internal error). It
+// neither continues the pipeline nor records anything.
+type Authenticator interface {
+	Authenticate(r *http.Request, c Presented) (*pipeline.Identity, error)
 }
 
-// BearerChallenge is an RFC 6750 §3 WWW-Authenticate value.
-func BearerChallenge(errCode, description, scope string) string {
-	var b strings.Builder
-	b.WriteString(`Bearer realm="gatehouse"`)
-	if errCode != "" {
-		b.WriteString(`, error="` + errCode + `"`)
-	}
-	if description != "" {
-		b.WriteString(`, error_description="` + strings.ReplaceAll(description, `"`, `'`) + `"`)
-	}
-	if scope != "" {
-		b.WriteString(`, scope="` + scope + `"`)
-	}
-	return b.String()
+// Acceptor adjusts an authenticated request before it goes on (the jwt
+// policy's claimsToHeaders).
+type Acceptor interface {
+	Accepted(r *http.Request, id *pipeline.Identity)
 }
 
-// InsufficientScope is the 403 for a valid credential that lacks an
-// endpoint scope (Express Gateway's key-auth status, used by every policy).
-// The body does not list the endpoint's scopes (issue #11 §2: a refusal
-// never says what the gateway expected); they are logged. A bearer
-// challenge keeps its scope attribute, which RFC 6750 §3 defines so a
-// client can ask its authorization server for a token with that scope;
-// only a caller whose token verified sees it.
-func InsufficientScope(required []string, bearer bool) *pipeline.Rejection {
-	rej := &pipeline.Rejection{Status: http.StatusForbidden, Code: ReasonInsufficientScope,
-		Message: "the credential lacks a scope this endpoint requires",
-		Err:     errors.New("the endpoint requires the scopes: " + strings.Join(required, " "))}
-	if bearer {
-		rej.Challenge = BearerChallenge("insufficient_scope", "", strings.Join(required, " "))
-	}
-	return rej
+// Scopes is how Policy checks the apiEndpoint's scopes (all of them, as
+// Express Gateway) against the identity's.
+type Scopes struct {
+	// Skip leaves them unchecked (the jwt policy's checkScopes: false).
+	Skip bool
+	// Challenge makes the 403: a bearer challenge carries the scope
+	// attribute (RFC 6750 §3.1), the others none.
+	Challenge Challenge
 }
 
-// StoreError turns a store failure into a 503 (the store is down: try
-// again) or leaves it an internal error.
-func StoreError(err error) error {
-	if errors.Is(err, store.ErrBusy) {
-		return Busy(err)
-	}
-	if errors.Is(err, store.ErrUnavailable) {
-		return &pipeline.Rejection{Status: http.StatusServiceUnavailable, Code: ReasonStoreUnavailable,
-			Message: "the identity store is unavailable; try again shortly",
-			Header:  http.Header{"Retry-After": {"1"}}, Err: err}
-	}
-	return err
+// Policy is an auth policy: Auth behind the steps every auth policy takes.
+type Policy struct {
+	// Source is where the credential is.
+	Source *Source
+	// Strip is what of the credential is removed once it is accepted.
+	Strip       Strip
+	PassThrough bool
+	Scopes      Scopes
+	Auth        Authenticator
+	// Accepted, when set, runs on an accepted request before it goes on.
+	Accepted Acceptor
+	// Metrics counts store outages (nil: not counted).
+	Metrics *metrics.Metrics
 }
 
-// Fail ends an authentication that did not succeed: with passThrough the
-// request goes on unauthenticated, otherwise err stops the pipeline.
-// Only verdicts on the credential (401, 403) are passed through. Store
-// outages (5xx) are not a verdict, and a malformed request (400: a
-// credential presented twice) is refused: passed on anonymously it would
-// carry both credentials to the upstream, which could act on the one the
-// gateway never checked.
-func Fail(w http.ResponseWriter, r *http.Request, next pipeline.Handler, passThrough bool, err error) error {
+// Handle authenticates r and continues, or refuses it.
+func (p *Policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
 	st := pipeline.StateOf(r)
+	c, err := p.Source.Find(r)
+	if err != nil {
+		return p.refused(w, r, next, st, err)
+	}
+	id, err := p.Auth.Authenticate(r, c)
+	if err != nil {
+		return p.refused(w, r, next, st, err)
+	}
+	if required := st.Route.Scopes; !p.Scopes.Skip && !HasScopes(required, id.Scopes) {
+		return p.refused(w, r, next, st, p.Scopes.Challenge.InsufficientScope(required))
+	}
+	p.Source.Strip(r, c, p.Strip)
+	if p.Accepted != nil {
+		p.Accepted.Accepted(r, id)
+	}
+	st.Identity, st.Anonymous = id, false
+	st.Record.AuthPolicy, st.Record.AuthResult, st.Record.AuthReason = st.Record.Policy, "allowed", ""
+	st.Record.Reason = authenticated(id.AuthType)
+	return next.Handle(w, r)
+}
+
+// refused ends an authentication that did not succeed: with passThrough
+// the request goes on unauthenticated, otherwise err stops the pipeline.
+// Only verdicts on the credential (401, 403) are passed through. Store
+// outages (5xx) are not a verdict, a failure limit (429) must hold, and a
+// malformed request (400: a credential presented twice) is refused:
+// passed on anonymously it would carry both credentials to the upstream,
+// which could act on the one the gateway never checked.
+func (p *Policy) refused(w http.ResponseWriter, r *http.Request, next pipeline.Handler, st *pipeline.State, err error) error {
 	var rej *pipeline.Rejection
 	if !errors.As(err, &rej) {
 		st.Record.AuthPolicy, st.Record.AuthResult, st.Record.AuthReason = st.Record.Policy, "error", "internal_error"
 		return err
 	}
 	st.Record.AuthPolicy, st.Record.AuthReason = st.Record.Policy, rej.Code
-	if passThrough && (rej.Status == http.StatusUnauthorized || rej.Status == http.StatusForbidden) {
+	if p.PassThrough && (rej.Status == http.StatusUnauthorized || rej.Status == http.StatusForbidden) {
 		st.Record.AuthResult = "anonymous"
 		st.Anonymous = true
 		st.Record.Reason = rej.Code
@@ -110,16 +114,10 @@ func Fail(w http.ResponseWriter, r *http.Request, next pipeline.Handler, passThr
 	if rej.Status >= 500 {
 		st.Record.AuthResult = "error"
 	}
+	if p.Metrics != nil && rej.Code == string(ReasonStoreUnavailable) {
+		p.Metrics.StoreErrors.Inc()
+	}
 	return err
-}
-
-// Succeed records who the request is and continues.
-func Succeed(w http.ResponseWriter, r *http.Request, next pipeline.Handler, id *pipeline.Identity) error {
-	st := pipeline.StateOf(r)
-	st.Identity, st.Anonymous = id, false
-	st.Record.AuthPolicy, st.Record.AuthResult, st.Record.AuthReason = st.Record.Policy, "allowed", ""
-	st.Record.Reason = authenticated(id.AuthType)
-	return next.Handle(w, r)
 }
 
 // authenticated is the reason logged for a success; the built-in types are
@@ -138,6 +136,18 @@ func authenticated(authType string) string {
 		return "authenticated:oauth2-introspect"
 	}
 	return "authenticated:" + authType
+}
+
+// StoreError turns a store failure into a 503 (the store is down, or too
+// busy: try again) or leaves it an internal error.
+func StoreError(err error) error {
+	if errors.Is(err, store.ErrBusy) {
+		return Busy(err)
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return Challenge{}.Reject(Refusal{Reason: ReasonStoreUnavailable, Err: err})
+	}
+	return err
 }
 
 // HasScopes reports whether granted holds every required scope (an

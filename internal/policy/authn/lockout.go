@@ -9,36 +9,25 @@ import (
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 )
 
-// Reason codes of the failure limits.
-const (
-	// ReasonTooManyFailures: a failure limit (internal/lockout) refused
-	// the attempt before its credential was checked.
-	ReasonTooManyFailures = "too_many_failures"
-	// ReasonBusy: too many password checks were running to start one
-	// more (failureLimits.passwordChecks).
-	ReasonBusy = "busy"
-)
-
 // TooManyFailures is the 429 for an attempt a failure limit refused, with
 // Retry-After. The message names what was counted without blaming the
 // caller, whose address may be shared.
 func TooManyFailures(v lockout.Verdict) *pipeline.Rejection {
-	msg := "too many failed attempts for this credential; try again later"
+	msg := verdicts[ReasonTooManyFailures].Message
 	switch v.Scope {
 	case lockout.ScopeAddress:
 		msg = "too many failed attempts from this address; try again later"
 	case lockout.ScopeAccountAndAddress:
 		msg = "too many failed attempts for this credential from this address; try again later"
 	}
-	return &pipeline.Rejection{Status: http.StatusTooManyRequests, Code: ReasonTooManyFailures, Message: msg,
-		Header: http.Header{"Retry-After": {strconv.Itoa(v.Seconds())}}}
+	rej := Challenge{}.Refuse(ReasonTooManyFailures, msg)
+	rej.Header = http.Header{"Retry-After": {strconv.Itoa(v.Seconds())}}
+	return rej
 }
 
 // Busy is the 503 for a password check that could not start.
 func Busy(err error) *pipeline.Rejection {
-	return &pipeline.Rejection{Status: http.StatusServiceUnavailable, Code: ReasonBusy,
-		Message: "too many password checks are running; try again shortly",
-		Header:  http.Header{"Retry-After": {"1"}}, Err: err}
+	return Challenge{}.Reject(Refusal{Reason: ReasonBusy, Err: err})
 }
 
 // Guard returns the policy's guard from the gateway's set, or, for a
@@ -63,5 +52,5 @@ func Guard(env *pipeline.Env, pick func(*lockout.Set) *lockout.Guard, name strin
 // the secret) or an outage is not a guess.
 func Guessed(err error) bool {
 	rej, ok := err.(*pipeline.Rejection)
-	return ok && rej.Code == ReasonInvalid
+	return ok && rej.Code == string(ReasonInvalid)
 }

@@ -9,11 +9,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
-// ReasonInvalidRequest is the 400 of a request that presents its
-// credential more than once (RFC 6750 §3.1 invalid_request: "uses more
-// than one method for including an access token").
-const ReasonInvalidRequest = "invalid_request"
-
 // Source is every place of a request where one auth policy's credential
 // can be presented. Find returns the one credential, or refuses a request
 // that presents it more than once: two header lines, one line holding two
@@ -196,9 +191,12 @@ func (s *Source) twice(where string) *pipeline.Rejection {
 }
 
 func (s *Source) refuse(msg string) *pipeline.Rejection {
-	rej := &pipeline.Rejection{Status: http.StatusBadRequest, Code: ReasonInvalidRequest, Message: msg}
+	// The 400 of a request that presents its credential more than once
+	// (RFC 6750 §3.1 invalid_request: "uses more than one method for
+	// including an access token").
+	rej := &pipeline.Rejection{Status: http.StatusBadRequest, Code: string(ReasonInvalidRequest), Message: msg}
 	if s.Challenge != "" {
-		rej.Challenge = s.Challenge + strings.TrimPrefix(BearerChallenge("invalid_request", msg, ""), "Bearer")
+		rej.Challenge = BearerScheme(s.Challenge).bearer(string(ReasonInvalidRequest), msg, "")
 	}
 	return rej
 }

@@ -32,11 +32,10 @@ type Options struct {
 // source: Authorization: Basic, nowhere else.
 var source = authn.Source{Header: "Authorization", Scheme: "Basic"}
 
-type policy struct {
-	o         Options
-	strip     authn.Strip
+// authenticator checks the Basic credentials; authn.Policy does the rest.
+type authenticator struct {
 	store     pipeline.IdentityStore
-	challenge string
+	challenge authn.Challenge
 	guard     *lockout.Guard // failureLimits.basicAuth
 }
 
@@ -52,9 +51,11 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if env.Identity == nil {
 		return nil, action.Errorf("", "basic-auth needs the identity store")
 	}
-	return &policy{o: o, strip: authn.Stripping(o.StripCredentials, authn.ForwardHeader), store: env.Identity,
-		challenge: `Basic realm="` + o.Realm + `", charset="UTF-8"`,
-		guard:     authn.Guard(env, func(s *lockout.Set) *lockout.Guard { return s.BasicAuth }, "basic-auth", lockout.BasicAuth)}, nil
+	a := &authenticator{store: env.Identity,
+		challenge: authn.SchemeChallenge(`Basic realm="` + o.Realm + `", charset="UTF-8"`),
+		guard:     authn.Guard(env, func(s *lockout.Set) *lockout.Guard { return s.BasicAuth }, "basic-auth", lockout.BasicAuth)}
+	return &authn.Policy{Source: &source, Strip: authn.Stripping(o.StripCredentials, authn.ForwardHeader),
+		PassThrough: o.PassThrough, Auth: a, Metrics: env.Metrics}, nil
 }
 
 // parse decodes the base64(user:password) of "Basic <credentials>"; the
@@ -74,17 +75,14 @@ func parse(tok string) (user, pass string, ok bool) {
 	return user, pass, true
 }
 
-func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
-	cred, err := source.Find(r)
-	if err != nil {
-		return authn.Fail(w, r, next, p.o.PassThrough, err)
-	}
+// Authenticate checks the failure limits, then the password.
+func (a *authenticator) Authenticate(r *http.Request, cred authn.Presented) (*pipeline.Identity, error) {
 	if cred.Value == "" && cred.Foreign == "" {
-		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(authn.ReasonMissing, "HTTP Basic credentials are required", p.challenge))
+		return nil, a.challenge.Refuse(authn.ReasonMissing, "HTTP Basic credentials are required")
 	}
 	user, pass, ok := parse(cred.Value)
 	if !ok {
-		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(authn.ReasonMalformed, "the Authorization header is not valid HTTP Basic", p.challenge))
+		return nil, a.challenge.Refuse(authn.ReasonMalformed, "the Authorization header is not valid HTTP Basic")
 	}
 	// The failure limits are checked before the password, so that past
 	// them even a right guess tells the guesser nothing. They count per
@@ -93,50 +91,43 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 	// names of one user share one budget.
 	ctx, addr := r.Context(), pipeline.ClientIP(r)
 	account := user
-	if c, err := p.store.GetConsumer(ctx, user, true); err == nil {
+	if c, err := a.store.GetConsumer(ctx, user, true); err == nil {
 		account = c.ID()
 	}
-	if v := p.guard.Check(ctx, account, addr); v.Blocked {
-		return authn.Fail(w, r, next, p.o.PassThrough, authn.TooManyFailures(v))
+	if v := a.guard.Check(ctx, account, addr); v.Blocked {
+		return nil, authn.TooManyFailures(v)
 	}
-	id, err := p.authenticate(ctx, user, pass, pipeline.StateOf(r).Route.Scopes)
-	if err != nil {
-		if authn.Guessed(err) {
-			p.guard.Fail(ctx, account, addr)
-		}
-		return authn.Fail(w, r, next, p.o.PassThrough, err)
+	id, err := a.check(ctx, user, pass)
+	if err != nil && authn.Guessed(err) {
+		a.guard.Fail(ctx, account, addr)
 	}
-	source.Strip(r, cred, p.strip)
-	return authn.Succeed(w, r, next, id)
+	return id, err
 }
 
-func (p *policy) authenticate(ctx context.Context, user, pass string, required []string) (*pipeline.Identity, error) {
-	consumer, err := p.store.GetConsumer(ctx, user, true)
+func (a *authenticator) check(ctx context.Context, user, pass string) (*pipeline.Identity, error) {
+	consumer, err := a.store.GetConsumer(ctx, user, true)
 	if errors.Is(err, store.ErrNotFound) {
 		// As slow as a wrong password: no user enumeration (issue #11 §2).
-		if err := p.store.VerifyDecoy(ctx, pass); err != nil {
+		if err := a.store.VerifyDecoy(ctx, pass); err != nil {
 			return nil, authn.StoreError(err)
 		}
-		return nil, authn.Refuse(authn.ReasonInvalid, "the user name or password is not valid", p.challenge)
+		return nil, a.challenge.Refuse(authn.ReasonInvalid, "the user name or password is not valid")
 	} else if err != nil {
 		return nil, authn.StoreError(err)
 	}
 	// The password is checked first: only someone who knows it learns that
 	// the account or credential is deactivated.
-	cred, err := p.store.VerifyCredential(ctx, store.BasicAuth, consumer.ID(), pass)
+	cred, err := a.store.VerifyCredential(ctx, store.BasicAuth, consumer.ID(), pass)
 	switch {
 	case errors.Is(err, store.ErrInactive): // only said to whoever knows the password
-		return nil, authn.Refuse(authn.ReasonInactive, "the credential is deactivated", p.challenge)
+		return nil, a.challenge.Refuse(authn.ReasonInactive, "the credential is deactivated")
 	case errors.Is(err, store.ErrNoSuchCreds), errors.Is(err, store.ErrBadSecret):
-		return nil, authn.Refuse(authn.ReasonInvalid, "the user name or password is not valid", p.challenge)
+		return nil, a.challenge.Refuse(authn.ReasonInvalid, "the user name or password is not valid")
 	case err != nil:
 		return nil, authn.StoreError(err)
 	}
 	if !consumer.Active() {
-		return nil, authn.Refuse(authn.ReasonInactiveConsumer, "the consumer is deactivated", p.challenge)
-	}
-	if !authn.HasScopes(required, cred.Scopes) {
-		return nil, authn.InsufficientScope(required, false)
+		return nil, a.challenge.Refuse(authn.ReasonInactiveConsumer, "the consumer is deactivated")
 	}
 	return authn.ConsumerIdentity(consumer, store.BasicAuth, cred), nil
 }

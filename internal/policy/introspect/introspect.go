@@ -69,7 +69,7 @@ type entry struct {
 	active bool
 	// refused is the reason code when the gateway refused an active
 	// answer; such entries are not cached.
-	refused  string
+	refused  authn.Reason
 	claims   map[string]any
 	scopes   []string
 	expires  time.Time // cache expiry
@@ -81,7 +81,6 @@ var source = authn.Source{Header: "Authorization", Scheme: "Bearer", Query: "acc
 
 type policy struct {
 	o        Options
-	strip    authn.Strip
 	endpoint string
 	client   *http.Client
 	timeout  time.Duration
@@ -108,7 +107,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		return nil, action.Errorf("authorization_value", "must be one line")
 	}
 	p := &policy{o: o, endpoint: o.Endpoint,
-		strip: authn.Stripping(o.StripCredentials, authn.ForwardHeader), client: env.HTTPClient, timeout: time.Duration(o.Timeout),
+		client: env.HTTPClient, timeout: time.Duration(o.Timeout),
 		ttl: 60 * time.Second, negTTL: 10 * time.Second, now: env.Now, lookups: env.Metrics.Cache("introspection")}
 	if p.client == nil {
 		p.client = &http.Client{Timeout: 30 * time.Second}
@@ -145,46 +144,41 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		p.leeway = time.Duration(*o.ClockTolerance)
 	}
 	p.cache, _ = lru.New[[32]byte, *entry](o.CacheSize)
-	return p, nil
+	return &authn.Policy{Source: &source, Strip: authn.Stripping(o.StripCredentials, authn.ForwardHeader), PassThrough: o.PassThrough, Auth: p, Metrics: env.Metrics,
+		Scopes: authn.Scopes{Challenge: bearer}}, nil
 }
 
-func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
-	cred, err := source.Find(r)
-	if err != nil {
-		return authn.Fail(w, r, next, p.o.PassThrough, err)
-	}
+// bearer: RFC 6750 §3 challenges.
+var bearer = authn.BearerScheme("Bearer")
+
+// Authenticate asks the authorization server about the bearer token, or
+// its cached answer; authn.Policy checks the scopes on every request,
+// cache hits included.
+func (p *policy) Authenticate(r *http.Request, cred authn.Presented) (*pipeline.Identity, error) {
 	tok := cred.Value
 	if !authn.SingleToken(tok) {
 		tok = "" // "Bearer a b" is no token (RFC 6750 §2.1)
 	}
 	if tok == "" {
-		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("missing_token", "a bearer token is required", authn.BearerChallenge("", "", "")))
+		return nil, bearer.Refuse(authn.ReasonMissingToken, "a bearer token is required")
 	}
 	if len(tok) > p.o.MaxTokenBytes {
 		// Bounded before the call: a 64 KB token is not sent on to the
 		// authorization server (or hashed, or cached).
-		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse("token_too_large", "the token is too large",
-			authn.BearerChallenge("invalid_token", "the token is too large", "")))
+		return nil, bearer.Refuse(authn.ReasonTokenTooLarge, "the token is too large")
 	}
 	e, err := p.lookup(r.Context(), tok)
 	if err != nil {
-		return authn.Fail(w, r, next, p.o.PassThrough, err)
+		return nil, err
 	}
 	if !e.active {
-		reason := "inactive_token"
+		reason := authn.ReasonInactiveToken
 		if e.refused != "" {
 			reason = e.refused
 		}
-		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(reason, "the token is not active",
-			authn.BearerChallenge("invalid_token", "the token is not active", "")))
+		return nil, bearer.Refuse(reason, "the token is not active")
 	}
-	// Scopes are checked on every request, cache hits included.
-	st := pipeline.StateOf(r)
-	if !authn.HasScopes(st.Route.Scopes, e.scopes) {
-		return authn.Fail(w, r, next, p.o.PassThrough, authn.InsufficientScope(st.Route.Scopes, true))
-	}
-	source.Strip(r, cred, p.strip)
-	return authn.Succeed(w, r, next, identity(e))
+	return identity(e), nil
 }
 
 func identity(e *entry) *pipeline.Identity {
@@ -304,7 +298,7 @@ func (p *policy) introspect(ctx context.Context, tok string) (*entry, error) {
 // an access token: a token_type or token_use naming a refresh token is
 // refused, since a resource server must never take a refresh token for
 // an access token. It returns the refusal's reason code, "" when fine.
-func (p *policy) check(claims map[string]any, now time.Time) string {
+func (p *policy) check(claims map[string]any, now time.Time) authn.Reason {
 	for _, k := range [...]string{"exp", "nbf", "iat"} {
 		v, present := claims[k]
 		if !present {
@@ -312,19 +306,19 @@ func (p *policy) check(claims map[string]any, now time.Time) string {
 		}
 		f, ok := v.(float64)
 		if !ok {
-			return "invalid_introspection_answer"
+			return authn.ReasonInvalidIntrospectionAnswer
 		}
 		t := time.Unix(int64(f), 0)
 		switch {
 		case k == "exp" && !now.Before(t):
-			return "inactive_token" // expired, whatever the server says
+			return authn.ReasonInactiveToken // expired, whatever the server says
 		case k != "exp" && t.After(now.Add(p.leeway)):
-			return "token_not_yet_valid"
+			return authn.ReasonTokenNotYetValid
 		}
 	}
 	for _, k := range [...]string{"token_type", "token_use"} {
 		if v, _ := claims[k].(string); isRefresh(v) {
-			return "not_access_token"
+			return authn.ReasonNotAccessToken
 		}
 	}
 	return ""
@@ -356,7 +350,5 @@ func scopesOf(claims map[string]any) []string {
 }
 
 func unavailable(err error) error {
-	return &pipeline.Rejection{Status: http.StatusServiceUnavailable, Code: "introspection_unavailable",
-		Message: "the authorization server could not be asked about the token; try again shortly",
-		Header:  http.Header{"Retry-After": {"5"}}, Err: err}
+	return bearer.Reject(authn.Refusal{Reason: authn.ReasonIntrospectionUnavailable, Err: err})
 }

@@ -46,22 +46,13 @@ func newExtractor(kind, field string) extractor {
 	return e
 }
 
-// extract returns the token ("" when there is none), what Find found (for
-// strip), or the 400 of a token sent more than once.
-func (e *extractor) extract(r *http.Request) (string, authn.Presented, error) {
-	c, err := e.src.Find(r)
-	if err != nil {
-		return "", c, err
-	}
+// token is the token of what Find found: "" when there is none, or when
+// "<scheme> a b" holds no one token (RFC 6750 §2.1).
+func (e *extractor) token(c authn.Presented) string {
 	if (e.kind == ExtractAuthBearer || e.kind == ExtractAuthScheme) && !authn.SingleToken(c.Value) {
-		return "", c, nil // "<scheme> a b" is no token (RFC 6750 §2.1)
+		return ""
 	}
-	return c.Value, c, nil
-}
-
-// strip removes the token from the request, as authn.Stripping decided.
-func (e *extractor) strip(r *http.Request, c authn.Presented, what authn.Strip) {
-	e.src.Strip(r, c, what)
+	return c.Value
 }
 
 // scheme is the auth scheme of the challenge: the configured one for

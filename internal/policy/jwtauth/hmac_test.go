@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/authn"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
 )
 
@@ -81,7 +82,7 @@ func TestHMACKeyVerifiesOnlyWhatItIsLongEnoughFor(t *testing.T) {
 		t.Fatal(err)
 	}
 	claims := jwt.MapClaims{"sub": "user-1", "iat": t0.Unix(), "exp": t0.Add(time.Hour).Unix()}
-	for alg, want := range map[*jwt.SigningMethodHMAC]string{jwt.SigningMethodHS256: "", jwt.SigningMethodHS384: jwtauth.ReasonAlgorithmNotAllowed} {
+	for alg, want := range map[*jwt.SigningMethodHMAC]authn.Reason{jwt.SigningMethodHS256: "", jwt.SigningMethodHS384: jwtauth.ReasonAlgorithmNotAllowed} {
 		// golang-jwt signs with any key length; go-jose would refuse to.
 		tok, err := jwt.NewWithClaims(alg, claims).SignedString(key)
 		if err != nil {

@@ -82,16 +82,38 @@ type claimHeader struct {
 	claim, header string
 }
 
+// claimsHeaders is the claimsToHeaders option: run on an accepted
+// request (authn.Acceptor).
+type claimsHeaders []claimHeader
+
+// Accepted sets each header from its claim, or deletes it: a client can
+// never supply a value the gateway would have set from the token.
+func (hs claimsHeaders) Accepted(r *http.Request, id *pipeline.Identity) {
+	for _, h := range hs {
+		if v, ok := id.Claims[h.claim]; ok && v != nil {
+			r.Header[h.header] = []string{sanitize(claimString(v))}
+		} else {
+			delete(r.Header, h.header)
+		}
+	}
+}
+
+// authenticator verifies the token and finds its identity; authn.Policy
+// does the rest.
+type authenticator struct {
+	v          *Verifier
+	extract    extractor
+	challenge  authn.Challenge
+	controlled bool
+	store      pipeline.IdentityStore
+}
+
+// policy is the jwt step: the shared auth steps, and the key set it
+// closes when the Runtime is replaced.
 type policy struct {
-	v           *Verifier
-	keys        *RemoteKeySet // nil unless jwksUri
-	extract     extractor
-	passThrough bool
-	controlled  bool
-	checkScopes bool
-	strip       authn.Strip
-	headers     []claimHeader
-	store       pipeline.IdentityStore
+	authn.Policy
+	keys    *RemoteKeySet // nil unless jwksUri
+	headers claimsHeaders
 }
 
 // New builds a jwt step.
@@ -100,35 +122,66 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if err := action.Decode(&o); err != nil {
 		return nil, err
 	}
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	ex, err := extractorOf(o, action)
+	if err != nil {
+		return nil, err
 	}
-	p := &policy{
-		passThrough: o.PassThrough,
-		controlled:  o.CheckCredentialExistence == nil || *o.CheckCredentialExistence,
-		checkScopes: o.CheckScopes == nil || *o.CheckScopes,
-		strip:       authn.Stripping(o.StripCredentials, authn.ForwardHeader),
-		store:       env.Identity,
+	a := &authenticator{extract: ex, challenge: authn.BearerScheme(ex.scheme()), store: env.Identity,
+		controlled: o.CheckCredentialExistence == nil || *o.CheckCredentialExistence}
+	cfg, keyOption, err := verifierConfig(o, action, env)
+	if err != nil {
+		return nil, err
 	}
+	headers, err := claimHeaders(o, action, ex.header())
+	if err != nil {
+		return nil, err
+	}
+	if a.controlled && env.Identity == nil {
+		return nil, action.Errorf("checkCredentialExistence", "needs the identity store, which is not available here; set checkCredentialExistence: false to trust the token's claims")
+	}
+	p := &policy{Policy: authn.Policy{Source: &a.extract.src, Strip: authn.Stripping(o.StripCredentials, authn.ForwardHeader),
+		PassThrough: o.PassThrough, Auth: a, Metrics: env.Metrics,
+		Scopes: authn.Scopes{Skip: o.CheckScopes != nil && !*o.CheckScopes, Challenge: a.challenge}}}
+	if len(headers) > 0 {
+		p.Accepted, p.headers = headers, headers
+	}
+	// Only now, with every option checked, start fetching keys: a failed
+	// build must not leave a goroutine behind.
+	if keyOption == "jwksUri" {
+		if p.keys, err = remoteKeys(o, action, env); err != nil {
+			return nil, err
+		}
+		cfg.KeySet = p.keys
+	}
+	if a.v, err = NewVerifier(cfg); err != nil {
+		p.Close()
+		return nil, action.Errorf("", "%v", err)
+	}
+	return p, nil
+}
 
-	// Where the token is.
+// extractorOf checks jwtExtractor and jwtExtractorField: where the token
+// is.
+func extractorOf(o Options, action pipeline.Decoder) (extractor, error) {
 	switch o.JWTExtractor {
 	case ExtractAuthBearer:
 	case ExtractAuthScheme, ExtractHeader, ExtractQuery:
 		if o.JWTExtractorField == "" {
-			return nil, action.Errorf("jwtExtractorField", "is required with jwtExtractor %s: name the %s", o.JWTExtractor,
+			return extractor{}, action.Errorf("jwtExtractorField", "is required with jwtExtractor %s: name the %s", o.JWTExtractor,
 				map[string]string{ExtractAuthScheme: "Authorization scheme", ExtractHeader: "header", ExtractQuery: "query parameter"}[o.JWTExtractor])
 		}
 		if o.JWTExtractor != ExtractQuery && !validToken(o.JWTExtractorField) {
-			return nil, action.Errorf("jwtExtractorField", "%q is not a valid %s name", o.JWTExtractorField, o.JWTExtractor)
+			return extractor{}, action.Errorf("jwtExtractorField", "%q is not a valid %s name", o.JWTExtractorField, o.JWTExtractor)
 		}
 	default:
-		return nil, action.Errorf("jwtExtractor", "must be one of authBearer, authScheme, header, query; got %q", o.JWTExtractor)
+		return extractor{}, action.Errorf("jwtExtractor", "must be one of authBearer, authScheme, header, query; got %q", o.JWTExtractor)
 	}
-	p.extract = newExtractor(o.JWTExtractor, o.JWTExtractorField)
+	return newExtractor(o.JWTExtractor, o.JWTExtractorField), nil
+}
 
-	// The key.
+// verifierConfig checks what the Verifier checks, and the key; it returns
+// the key option that was set (a jwksUri is fetched by the caller, last).
+func verifierConfig(o Options, action pipeline.Decoder, env *pipeline.Env) (Config, string, error) {
 	cfg := Config{
 		Audiences: o.Audience, Issuers: o.Issuer, MaxAge: time.Duration(o.MaxAge),
 		RequiredClaims: o.RequiredClaims, AllowMissingExp: o.RequireExp != nil && !*o.RequireExp,
@@ -139,18 +192,41 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		cfg.ClockTolerance = time.Duration(*o.ClockTolerance)
 	}
 	if o.MaxTokenBytes < 0 {
-		return nil, action.Errorf("maxTokenBytes", "must not be negative")
+		return cfg, "", action.Errorf("maxTokenBytes", "must not be negative")
 	}
 	types, err := acceptedTypes(o.Types)
 	if err != nil {
-		return nil, action.Errorf("types", "%v", err)
+		return cfg, "", action.Errorf("types", "%v", err)
 	}
 	cfg.Types = types
 	for i, c := range o.RequiredClaims {
 		if c == "" {
-			return nil, action.Errorf("requiredClaims", "entry %d is empty", i)
+			return cfg, "", action.Errorf("requiredClaims", "entry %d is empty", i)
 		}
 	}
+	keyOption, err := keySource(o, action)
+	if err != nil {
+		return cfg, "", err
+	}
+	if cfg.Key, err = staticKey(o, keyOption, action, env.ConfigDir); err != nil {
+		return cfg, "", err
+	}
+	if cfg.Key != nil && (o.JWKSRefreshInterval != 0 || o.JWKSCooldown != 0) {
+		return cfg, "", action.Errorf("", "jwksRefreshInterval and jwksCooldown apply only with jwksUri")
+	}
+	if _, err := allowedAlgorithms(o.Algorithms, familyOrKeySet(cfg.Key), cfg.Key); err != nil {
+		return cfg, "", action.Errorf("algorithms", "%v", err)
+	}
+	cfg.Algorithms = o.Algorithms
+	if o.ScopeClaim != "" && strings.TrimSpace(o.ScopeClaim) != o.ScopeClaim {
+		return cfg, "", action.Errorf("scopeClaim", "must be a claim name without spaces")
+	}
+	return cfg, keyOption, nil
+}
+
+// keySource is the one key option set: secretOrPublicKey,
+// secretOrPublicKeyFile or jwksUri.
+func keySource(o Options, action pipeline.Decoder) (string, error) {
 	var sources []string
 	for name, set := range map[string]bool{"secretOrPublicKey": o.SecretOrPublicKey != "", "secretOrPublicKeyFile": o.SecretOrPublicKeyFile != "", "jwksUri": o.JWKSURI != ""} {
 		if set {
@@ -160,22 +236,26 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	slices.Sort(sources)
 	switch {
 	case len(sources) == 0:
-		return nil, action.Errorf("", "one of secretOrPublicKey, secretOrPublicKeyFile or jwksUri is required")
+		return "", action.Errorf("", "one of secretOrPublicKey, secretOrPublicKeyFile or jwksUri is required")
 	case len(sources) > 1:
-		return nil, action.Errorf(sources[1], "only one of secretOrPublicKey, secretOrPublicKeyFile and jwksUri may be given (found %s)", strings.Join(sources, " and "))
+		return "", action.Errorf(sources[1], "only one of secretOrPublicKey, secretOrPublicKeyFile and jwksUri may be given (found %s)", strings.Join(sources, " and "))
 	}
-	keyOption := sources[0]
+	return sources[0], nil
+}
+
+// staticKey parses the secretOrPublicKey(File) key; nil for a jwksUri.
+func staticKey(o Options, keyOption string, action pipeline.Decoder, configDir string) (any, error) {
 	switch keyOption {
 	case "secretOrPublicKey":
 		k, err := parseKey([]byte(o.SecretOrPublicKey), false)
 		if err != nil {
 			return nil, action.Errorf(keyOption, "%v", err)
 		}
-		cfg.Key = k // an HMAC secret shorter than 32 bytes was refused by parseKey
+		return k, nil // an HMAC secret shorter than 32 bytes was refused by parseKey
 	case "secretOrPublicKeyFile":
 		path := o.SecretOrPublicKeyFile
 		if !filepath.IsAbs(path) {
-			path = filepath.Join(env.ConfigDir, path)
+			path = filepath.Join(configDir, path)
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -185,19 +265,15 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 		if err != nil {
 			return nil, action.Errorf(keyOption, "%s %v", path, err)
 		}
-		cfg.Key = k
+		return k, nil
 	}
-	if cfg.Key != nil && (o.JWKSRefreshInterval != 0 || o.JWKSCooldown != 0) {
-		return nil, action.Errorf("", "jwksRefreshInterval and jwksCooldown apply only with jwksUri")
-	}
-	if _, err := allowedAlgorithms(o.Algorithms, familyOrKeySet(cfg.Key), cfg.Key); err != nil {
-		return nil, action.Errorf("algorithms", "%v", err)
-	}
-	cfg.Algorithms = o.Algorithms
+	return nil, nil
+}
 
-	if o.ScopeClaim != "" && strings.TrimSpace(o.ScopeClaim) != o.ScopeClaim {
-		return nil, action.Errorf("scopeClaim", "must be a claim name without spaces")
-	}
+// claimHeaders checks claimsToHeaders; tokenHeader is the header the
+// token travels in, which no claim may set.
+func claimHeaders(o Options, action pipeline.Decoder, tokenHeader string) (claimsHeaders, error) {
+	var hs claimsHeaders
 	for _, e := range o.ClaimsToHeaders {
 		h := e.Value
 		switch {
@@ -207,50 +283,42 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 			return nil, action.Errorf("claimsToHeaders", "%s: %q is not a valid header name", e.Name, h)
 		case strings.HasPrefix(strings.ToLower(h), "eg-"):
 			return nil, action.Errorf("claimsToHeaders", "%s: %s: eg-* headers are the gateway's identity headers; choose another name (e.g. x-%s)", e.Name, h, strings.ToLower(h))
-		case reservedHeaders[strings.ToLower(h)] || strings.EqualFold(h, p.extract.header()):
+		case reservedHeaders[strings.ToLower(h)] || strings.EqualFold(h, tokenHeader):
 			return nil, action.Errorf("claimsToHeaders", "%s: %s cannot be set from a claim", e.Name, h)
 		}
 		ch := http.CanonicalHeaderKey(h)
-		for _, prev := range p.headers {
+		for _, prev := range hs {
 			if prev.header == ch {
 				return nil, action.Errorf("claimsToHeaders", "%s: header %s is already set from claim %s", e.Name, h, prev.claim)
 			}
 		}
-		p.headers = append(p.headers, claimHeader{claim: e.Name, header: ch})
+		hs = append(hs, claimHeader{claim: e.Name, header: ch})
 	}
-	if p.controlled && env.Identity == nil {
-		return nil, action.Errorf("checkCredentialExistence", "needs the identity store, which is not available here; set checkCredentialExistence: false to trust the token's claims")
-	}
+	return hs, nil
+}
 
-	// Only now, with every option checked, start fetching keys: a failed
-	// build must not leave a goroutine behind.
-	if keyOption == "jwksUri" {
-		u, err := url.Parse(o.JWKSURI)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, action.Errorf("jwksUri", "%q is not an http(s) URL", o.JWKSURI)
-		}
-		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-			log.Warn("jwt: jwksUri is plain http: anyone on the path can substitute keys; use https", slog.String("jwksUri", o.JWKSURI))
-		}
-		ks, err := NewRemoteKeySet(o.JWKSURI, RemoteOptions{
-			Client: env.HTTPClient, RefreshInterval: time.Duration(o.JWKSRefreshInterval),
-			Cooldown: time.Duration(o.JWKSCooldown), Logger: log, Now: env.Now,
-			Lookups: env.Metrics.Cache("jwks"),
-		})
-		if err != nil {
-			return nil, action.Errorf("jwksUri", "%v", err)
-		}
-		cfg.KeySet, p.keys = ks, ks
+// remoteKeys starts the key set of jwksUri.
+func remoteKeys(o Options, action pipeline.Decoder, env *pipeline.Env) (*RemoteKeySet, error) {
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	v, err := NewVerifier(cfg)
+	u, err := url.Parse(o.JWKSURI)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, action.Errorf("jwksUri", "%q is not an http(s) URL", o.JWKSURI)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		log.Warn("jwt: jwksUri is plain http: anyone on the path can substitute keys; use https", slog.String("jwksUri", o.JWKSURI))
+	}
+	ks, err := NewRemoteKeySet(o.JWKSURI, RemoteOptions{
+		Client: env.HTTPClient, RefreshInterval: time.Duration(o.JWKSRefreshInterval),
+		Cooldown: time.Duration(o.JWKSCooldown), Logger: log, Now: env.Now,
+		Lookups: env.Metrics.Cache("jwks"),
+	})
 	if err != nil {
-		if p.keys != nil {
-			p.keys.Close()
-		}
-		return nil, action.Errorf("", "%v", err)
+		return nil, action.Errorf("jwksUri", "%v", err)
 	}
-	p.v = v
-	return p, nil
+	return ks, nil
 }
 
 // acceptedTypes checks the types option: each entry a media type (RFC
@@ -292,42 +360,18 @@ func (p *policy) Close() {
 	}
 }
 
-func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
-	tok, cred, err := p.extract.extract(r)
+// Authenticate verifies the token and finds who it names.
+func (a *authenticator) Authenticate(r *http.Request, c authn.Presented) (*pipeline.Identity, error) {
+	claims, _, err := a.v.Verify(r.Context(), a.extract.token(c))
 	if err != nil {
-		return authn.Fail(w, r, next, p.passThrough, err)
+		return nil, rejection(err, a.challenge)
 	}
-	claims, _, err := p.v.Verify(r.Context(), tok)
-	if err != nil {
-		return authn.Fail(w, r, next, p.passThrough, Rejection(err, p.extract.scheme()))
-	}
-	id, err := p.identify(r.Context(), claims)
-	if err != nil {
-		return authn.Fail(w, r, next, p.passThrough, err)
-	}
-	if required := pipeline.StateOf(r).Route.Scopes; p.checkScopes && len(required) > 0 && !authn.HasScopes(required, id.Scopes) {
-		rej := authn.InsufficientScope(required, true) // RFC 6750 §3.1
-		if s := p.extract.scheme(); s != "Bearer" {
-			rej.Challenge = s + strings.TrimPrefix(rej.Challenge, "Bearer")
-		}
-		return authn.Fail(w, r, next, p.passThrough, rej)
-	}
-	for _, h := range p.headers {
-		// Always set or delete: a client can never supply a value the
-		// gateway would have set from the token.
-		if v, ok := claims.Raw[h.claim]; ok && v != nil {
-			r.Header[h.header] = []string{sanitize(claimString(v))}
-		} else {
-			delete(r.Header, h.header)
-		}
-	}
-	p.extract.strip(r, cred, p.strip)
-	return authn.Succeed(w, r, next, id)
+	return a.identify(r.Context(), claims)
 }
 
 // identify turns verified claims into the request's identity.
-func (p *policy) identify(ctx context.Context, c *Claims) (*pipeline.Identity, error) {
-	if !p.controlled {
+func (a *authenticator) identify(ctx context.Context, c *Claims) (*pipeline.Identity, error) {
+	if !a.controlled {
 		// The token is not tied to a store consumer, so no claim becomes
 		// the consumer id: store ids and token subjects are different name
 		// spaces, and an upstream keying on eg-consumer-id must not mistake
@@ -339,12 +383,9 @@ func (p *policy) identify(ctx context.Context, c *Claims) (*pipeline.Identity, e
 			TokenSubject: sanitize(c.Subject), TokenIssuer: sanitize(c.Issuer),
 			Scopes: c.Scopes, ExpiresAt: c.ExpiresAt, Claims: c.Raw}, nil
 	}
-	refuse := func(reason, detail string) error {
+	refuse := func(reason authn.Reason, detail string) error {
 		// The detail is logged, never sent (Rejection's doc).
-		msg := PublicMessage(reason)
-		return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: reason, Message: msg,
-			Challenge: strings.Replace(authn.BearerChallenge("invalid_token", msg, ""), "Bearer", p.extract.scheme(), 1),
-			Err:       errors.New(detail)}
+		return a.challenge.Reject(authn.Refusal{Reason: reason, Message: PublicMessage(reason), Err: errors.New(detail)})
 	}
 	// Controlled mode (Express Gateway): sub is the keyId of a jwt
 	// credential; the credential and its consumer must be active. These
@@ -356,7 +397,7 @@ func (p *policy) identify(ctx context.Context, c *Claims) (*pipeline.Identity, e
 	if len(c.Subject) > 200 {
 		return nil, refuse(ReasonUnknownSubject, "the token's sub is not the keyId of a jwt credential")
 	}
-	cred, err := p.store.GetCredential(ctx, store.JWT, c.Subject)
+	cred, err := a.store.GetCredential(ctx, store.JWT, c.Subject)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, refuse(ReasonUnknownSubject, "the token's sub is not the keyId of a jwt credential")
@@ -365,7 +406,7 @@ func (p *policy) identify(ctx context.Context, c *Claims) (*pipeline.Identity, e
 	case !cred.IsActive:
 		return nil, refuse(ReasonInactiveCredentials, "the token's jwt credential is deactivated")
 	}
-	consumer, err := p.store.GetConsumer(ctx, cred.ConsumerID, false)
+	consumer, err := a.store.GetConsumer(ctx, cred.ConsumerID, false)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !consumer.Active()) {
 		return nil, refuse(ReasonInactiveConsumer, "the credential's consumer is missing or deactivated")
 	} else if err != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -21,26 +20,27 @@ import (
 )
 
 // Stable reason codes of the jwt policy (and of any other user of
-// Verifier), sent in refusal bodies and written to the access log.
+// Verifier), sent in refusal bodies and written to the access log. They
+// are authn's: their status, challenge and message are in its table.
 const (
-	ReasonMissingToken        = "missing_token"
-	ReasonMalformedToken      = "malformed_token"
-	ReasonTokenTooLarge       = "token_too_large"
-	ReasonBadSignature        = "bad_signature"
-	ReasonUnknownKID          = "unknown_kid"
-	ReasonAlgorithmNotAllowed = "algorithm_not_allowed"
-	ReasonTokenExpired        = "token_expired"
-	ReasonTokenNotYetValid    = "token_not_yet_valid"
-	ReasonTokenTooOld         = "token_too_old"
-	ReasonAudienceMismatch    = "audience_mismatch"
-	ReasonIssuerMismatch      = "issuer_mismatch"
-	ReasonMissingClaim        = "missing_claim"
-	ReasonTokenTypeMismatch   = "token_type_mismatch"
-	ReasonUnknownSubject      = "unknown_subject"
+	ReasonMissingToken        = authn.ReasonMissingToken
+	ReasonMalformedToken      = authn.ReasonMalformedToken
+	ReasonTokenTooLarge       = authn.ReasonTokenTooLarge
+	ReasonBadSignature        = authn.ReasonBadSignature
+	ReasonUnknownKID          = authn.ReasonUnknownKID
+	ReasonAlgorithmNotAllowed = authn.ReasonAlgorithmNotAllowed
+	ReasonTokenExpired        = authn.ReasonTokenExpired
+	ReasonTokenNotYetValid    = authn.ReasonTokenNotYetValid
+	ReasonTokenTooOld         = authn.ReasonTokenTooOld
+	ReasonAudienceMismatch    = authn.ReasonAudienceMismatch
+	ReasonIssuerMismatch      = authn.ReasonIssuerMismatch
+	ReasonMissingClaim        = authn.ReasonMissingClaim
+	ReasonTokenTypeMismatch   = authn.ReasonTokenTypeMismatch
+	ReasonUnknownSubject      = authn.ReasonUnknownSubject
 	ReasonInactiveCredentials = authn.ReasonInactive
 	ReasonInactiveConsumer    = authn.ReasonInactiveConsumer
 	ReasonInsufficientScope   = authn.ReasonInsufficientScope
-	ReasonJWKSUnavailable     = "jwks_unavailable"
+	ReasonJWKSUnavailable     = authn.ReasonJWKSUnavailable
 )
 
 // Defaults.
@@ -120,7 +120,7 @@ type Claims struct {
 // Error is a refusal: Reason is one of the Reason* codes and Message a
 // description safe to send to the client (it never holds the token).
 type Error struct {
-	Reason  string
+	Reason  authn.Reason
 	Message string
 	// Cause is the internal error, for logs (set for server-side causes
 	// such as an unreachable JWKS URI).
@@ -130,7 +130,7 @@ type Error struct {
 func (e *Error) Error() string { return e.Message }
 func (e *Error) Unwrap() error { return e.Cause }
 
-func refusal(reason, format string, args ...any) *Error {
+func refusal(reason authn.Reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
 
@@ -252,7 +252,7 @@ func (v *Verifier) Algorithms() []string { return slices.Clone(v.algs) }
 // client. A token seen before and still valid is answered from a cache
 // keyed by its SHA-256, without a signature check; the time-bound claims
 // (exp, maxAge) bound the entry and a key-set change voids it.
-func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, string, error) {
+func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, authn.Reason, error) {
 	if token == "" {
 		return nil, ReasonMissingToken, refusal(ReasonMissingToken, "a bearer token is required")
 	}
@@ -521,67 +521,34 @@ func minTime(a, b time.Time) time.Time {
 // detail is the Rejection's Err, which the gateway logs and never sends
 // (issue #11 §2).
 func Rejection(err error, scheme string) *pipeline.Rejection {
+	return rejection(err, authn.BearerScheme(scheme))
+}
+
+func rejection(err error, c authn.Challenge) *pipeline.Rejection {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Reason: ReasonMalformedToken, Message: "the token could not be verified", Cause: err}
 	}
-	challenge := func(code, desc string) string {
-		c := authn.BearerChallenge(code, desc, "")
-		if scheme != "" && scheme != "Bearer" {
-			c = scheme + strings.TrimPrefix(c, "Bearer")
-		}
-		return c
+	f := authn.Refusal{Reason: e.Reason, Message: PublicMessage(e.Reason), Err: e}
+	if e.Reason == ReasonMissingToken {
+		f.Err = nil // nothing to log: there is no token
 	}
-	msg := PublicMessage(e.Reason)
-	switch e.Reason {
-	case ReasonMissingToken:
-		return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: e.Reason, Message: msg, Challenge: challenge("", "")}
-	case ReasonJWKSUnavailable:
-		return &pipeline.Rejection{Status: http.StatusServiceUnavailable, Code: e.Reason, Message: msg,
-			Header: http.Header{"Retry-After": {"5"}}, Err: e}
-	}
-	return &pipeline.Rejection{Status: http.StatusUnauthorized, Code: e.Reason, Message: msg,
-		Challenge: challenge("invalid_token", msg), Err: e}
+	return c.Reject(f)
 }
 
 // PublicMessage is what a refusal says to the client for a reason code: a
-// fixed sentence per reason, safe in a quoted-string (RFC 9110 §5.6.4).
-func PublicMessage(reason string) string {
+// fixed sentence per reason (authn's table, worded for a token where the
+// table speaks of any credential), safe in a quoted-string (RFC 9110
+// §5.6.4).
+func PublicMessage(reason authn.Reason) string {
 	switch reason {
-	case ReasonMissingToken:
-		return "a bearer token is required"
-	case ReasonMalformedToken:
-		return "the token is not a well-formed JWT"
-	case ReasonTokenTooLarge:
-		return "the token is too large"
-	case ReasonBadSignature:
-		return "the token's signature does not verify"
-	case ReasonUnknownKID:
-		return "the token's signing key is not known"
-	case ReasonAlgorithmNotAllowed:
-		return "the token's algorithm is not accepted"
-	case ReasonTokenExpired:
-		return "the token has expired"
-	case ReasonTokenNotYetValid:
-		return "the token is not valid yet"
-	case ReasonTokenTooOld:
-		return "the token is too old"
-	case ReasonAudienceMismatch:
-		return "the token is not meant for this API"
-	case ReasonIssuerMismatch:
-		return "the token's issuer is not accepted"
-	case ReasonMissingClaim:
-		return "the token lacks a claim this API requires"
-	case ReasonTokenTypeMismatch:
-		return "the token's type is not accepted"
-	case ReasonUnknownSubject:
-		return "the token's subject is not a known credential"
 	case ReasonInactiveCredentials:
 		return "the token's credential is deactivated"
 	case ReasonInactiveConsumer:
 		return "the token's consumer is missing or deactivated"
-	case ReasonJWKSUnavailable:
-		return "the signing keys are not available yet; try again shortly"
+	}
+	if m := reason.Verdict().Message; m != "" {
+		return m
 	}
 	return "the token could not be verified"
 }

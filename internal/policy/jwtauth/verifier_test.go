@@ -14,6 +14,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policy/authn"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -171,7 +172,7 @@ func TestTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for typ, want := range map[string]string{"at+jwt": "", "application/at+JWT": "", "JWT": jwtauth.ReasonTokenTypeMismatch} {
+	for typ, want := range map[string]authn.Reason{"at+jwt": "", "application/at+JWT": "", "JWT": jwtauth.ReasonTokenTypeMismatch} {
 		opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
 		sig, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(secret)}, opts)
 		obj, _ := sig.Sign([]byte(`{"sub":"a","exp":` + strconv.FormatInt(t0.Add(time.Hour).Unix(), 10) + `}`))

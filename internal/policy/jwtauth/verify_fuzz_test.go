@@ -9,10 +9,11 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse/gatehouse/internal/policy/authn"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
 )
 
-var reasons = []string{
+var reasons = []authn.Reason{
 	jwtauth.ReasonMissingToken, jwtauth.ReasonMalformedToken, jwtauth.ReasonTokenTooLarge, jwtauth.ReasonBadSignature,
 	jwtauth.ReasonUnknownKID, jwtauth.ReasonAlgorithmNotAllowed, jwtauth.ReasonTokenExpired, jwtauth.ReasonTokenNotYetValid,
 	jwtauth.ReasonTokenTooOld, jwtauth.ReasonAudienceMismatch, jwtauth.ReasonIssuerMismatch, jwtauth.ReasonMissingClaim,
@@ -72,7 +73,7 @@ func FuzzVerify(f *testing.F) {
 				t.Fatalf("the message holds the token: %q", msg)
 			}
 			rej := jwtauth.Rejection(err, "Bearer")
-			if rej.Status != 401 || rej.Code != reason {
+			if rej.Status != 401 || rej.Code != string(reason) {
 				t.Fatalf("rejection %+v for %q", rej, reason)
 			}
 			if reason == jwtauth.ReasonMissingToken {

@@ -32,12 +32,10 @@ type Options struct {
 	StripCredentials *bool `yaml:"stripCredentials"`
 }
 
-type policy struct {
-	o         Options
-	src       authn.Source
-	strip     authn.Strip
+// authenticator checks an API key; authn.Policy does the rest.
+type authenticator struct {
 	store     pipeline.IdentityStore
-	challenge string
+	challenge authn.Challenge
 	guard     *lockout.Guard // failureLimits.keyAuth
 }
 
@@ -62,17 +60,19 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if env.Identity == nil {
 		return nil, action.Errorf("", "key-auth needs the identity store")
 	}
-	p := &policy{o: o, strip: authn.Stripping(o.StripCredentials, authn.ForwardHeader),
-		store: env.Identity, challenge: o.APIKeyHeaderScheme + ` realm="gatehouse"`,
-		guard: authn.Guard(env, func(s *lockout.Set) *lockout.Guard { return s.KeyAuth }, "key-auth", lockout.KeyAuth)}
+	a := &authenticator{store: env.Identity,
+		challenge: authn.SchemeChallenge(o.APIKeyHeaderScheme + ` realm="gatehouse"`),
+		guard:     authn.Guard(env, func(s *lockout.Set) *lockout.Guard { return s.KeyAuth }, "key-auth", lockout.KeyAuth)}
+	p := &authn.Policy{Source: &authn.Source{}, Strip: authn.Stripping(o.StripCredentials, authn.ForwardHeader),
+		PassThrough: o.PassThrough, Auth: a, Metrics: env.Metrics}
 	if !o.DisableHeaders {
-		p.src.Header = http.CanonicalHeaderKey(strings.TrimSpace(o.APIKeyHeader))
+		p.Source.Header = http.CanonicalHeaderKey(strings.TrimSpace(o.APIKeyHeader))
 		if !o.DisableHeadersScheme {
-			p.src.Scheme = o.APIKeyHeaderScheme
+			p.Source.Scheme = o.APIKeyHeaderScheme
 		}
 	}
 	if !o.DisableQueryParam {
-		p.src.Query = o.APIKeyField
+		p.Source.Query = o.APIKeyField
 	}
 	return p, nil
 }
@@ -91,56 +91,46 @@ func keyOf(c authn.Presented) string {
 	return c.Value
 }
 
-func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
-	cred, err := p.src.Find(r)
-	if err != nil {
-		return authn.Fail(w, r, next, p.o.PassThrough, err)
-	}
+// Authenticate checks the failure limits, then the key.
+func (a *authenticator) Authenticate(r *http.Request, cred authn.Presented) (*pipeline.Identity, error) {
 	key := keyOf(cred)
 	if key == "" {
-		return authn.Fail(w, r, next, p.o.PassThrough, authn.Refuse(authn.ReasonMissing, "an API key is required", p.challenge))
+		return nil, a.challenge.Refuse(authn.ReasonMissing, "an API key is required")
 	}
 	// The failure limits are checked before the key, so that past them
 	// even a right guess tells the guesser nothing. They count per key id
 	// and client address (internal/lockout).
 	keyID, _, _ := strings.Cut(key, ":")
 	ctx, addr := r.Context(), pipeline.ClientIP(r)
-	if v := p.guard.Check(ctx, keyID, addr); v.Blocked {
-		return authn.Fail(w, r, next, p.o.PassThrough, authn.TooManyFailures(v))
+	if v := a.guard.Check(ctx, keyID, addr); v.Blocked {
+		return nil, authn.TooManyFailures(v)
 	}
-	id, err := p.authenticate(ctx, key, pipeline.StateOf(r).Route.Scopes)
-	if err != nil {
-		if authn.Guessed(err) {
-			p.guard.Fail(ctx, keyID, addr)
-		}
-		return authn.Fail(w, r, next, p.o.PassThrough, err)
+	id, err := a.check(ctx, key)
+	if err != nil && authn.Guessed(err) {
+		a.guard.Fail(ctx, keyID, addr)
 	}
-	p.src.Strip(r, cred, p.strip)
-	return authn.Succeed(w, r, next, id)
+	return id, err
 }
 
-func (p *policy) authenticate(ctx context.Context, key string, required []string) (*pipeline.Identity, error) {
+func (a *authenticator) check(ctx context.Context, key string) (*pipeline.Identity, error) {
 	keyID, keySecret, ok := strings.Cut(key, ":")
 	if !ok || keyID == "" || keySecret == "" {
-		return nil, authn.Refuse(authn.ReasonMalformed, "the API key must be <keyId>:<keySecret>", p.challenge)
+		return nil, a.challenge.Refuse(authn.ReasonMalformed, "the API key must be <keyId>:<keySecret>")
 	}
-	cred, err := p.store.VerifyCredential(ctx, store.KeyAuth, keyID, keySecret)
+	cred, err := a.store.VerifyCredential(ctx, store.KeyAuth, keyID, keySecret)
 	switch {
 	case errors.Is(err, store.ErrInactive):
-		return nil, authn.Refuse(authn.ReasonInactive, "the API key is deactivated", p.challenge)
+		return nil, a.challenge.Refuse(authn.ReasonInactive, "the API key is deactivated")
 	case errors.Is(err, store.ErrNoSuchCreds), errors.Is(err, store.ErrBadSecret):
-		return nil, authn.Refuse(authn.ReasonInvalid, "the API key is not valid", p.challenge)
+		return nil, a.challenge.Refuse(authn.ReasonInvalid, "the API key is not valid")
 	case err != nil:
 		return nil, authn.StoreError(err)
 	}
-	consumer, err := p.store.GetConsumer(ctx, cred.ConsumerID, false)
+	consumer, err := a.store.GetConsumer(ctx, cred.ConsumerID, false)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !consumer.Active()) {
-		return nil, authn.Refuse(authn.ReasonInactiveConsumer, "the key's consumer is missing or deactivated", p.challenge)
+		return nil, a.challenge.Refuse(authn.ReasonInactiveConsumer, "the key's consumer is missing or deactivated")
 	} else if err != nil {
 		return nil, authn.StoreError(err)
-	}
-	if !authn.HasScopes(required, cred.Scopes) {
-		return nil, authn.InsufficientScope(required, false)
 	}
 	return authn.ConsumerIdentity(consumer, store.KeyAuth, cred), nil
 }

@@ -104,7 +104,7 @@ func newEnv(t testing.TB, sys *config.System) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.env = &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: e.s, OAuth2: e.srv}
+	e.env = &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: e.s}
 	return e
 }
 
@@ -136,7 +136,7 @@ type result struct {
 // run passes a request through the policy built from action.
 func (e *env) run(t testing.TB, action string, req *http.Request, scopes []string) result {
 	t.Helper()
-	p, err := oauth2.New(node(t, action), e.env)
+	p, err := oauth2.New(e.srv)(node(t, action), e.env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func bearer(tok string) *http.Request {
 }
 
 func TestNeedsTheServer(t *testing.T) {
-	_, err := oauth2.New(node(t, ""), &pipeline.Env{})
+	_, err := oauth2.New(nil)(node(t, ""), &pipeline.Env{})
 	if err == nil || !strings.Contains(err.Error(), "top-level policies") {
 		t.Errorf("err = %v", err)
 	}
@@ -228,7 +228,7 @@ func TestPolicy(t *testing.T) {
 				}
 			}
 			// Both names, saying opposite things: refused at load.
-			if _, err := oauth2.New(node(t, "{keepAuthorization: true, stripCredentials: true}"), e.env); err == nil ||
+			if _, err := oauth2.New(e.srv)(node(t, "{keepAuthorization: true, stripCredentials: true}"), e.env); err == nil ||
 				!strings.Contains(err.Error(), "action.keepAuthorization: contradicts stripCredentials") {
 				t.Errorf("contradicting options: %v", err)
 			}
@@ -333,7 +333,7 @@ func BenchmarkPolicy(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			e := newEnv(b, mode.sys)
 			tok, _ := e.token(b, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-password"}, "scope": {"read"}})
-			p, err := oauth2.New(node(b, ""), e.env)
+			p, err := oauth2.New(e.srv)(node(b, ""), e.env)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/expr"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 )
@@ -40,6 +41,7 @@ type policy struct {
 	prefix  string
 	log     *slog.Logger
 	limit   string
+	metrics *metrics.Metrics // nil: refusals are not counted
 	// lastWarn is when an outage was last logged (Unix seconds).
 	lastWarn atomic.Int64
 }
@@ -70,7 +72,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 	if env.RateLimiter == nil {
 		return nil, action.Errorf("", "rate-limit needs a limiter (the gateway provides one)")
 	}
-	p := &policy{o: o, limiter: env.RateLimiter, window: time.Duration(o.WindowMs), headers: o.Headers == nil || *o.Headers,
+	p := &policy{o: o, limiter: env.RateLimiter, metrics: env.Metrics, window: time.Duration(o.WindowMs), headers: o.Headers == nil || *o.Headers,
 		log: env.Logger, limit: strconv.Itoa(o.Max)}
 	if o.RateLimitBy != "" {
 		t, err := expr.CompileTemplate(o.RateLimitBy)
@@ -121,6 +123,9 @@ func (p *policy) Handle(w http.ResponseWriter, r *http.Request, next pipeline.Ha
 		return next.Handle(w, r)
 	}
 	retry := int((d.RetryAfter + time.Second - 1) / time.Second)
+	if p.metrics != nil {
+		p.metrics.RateLimited.WithLabelValues(st.Route.APIEndpoint).Inc()
+	}
 	return &pipeline.Rejection{Status: p.o.StatusCode, Code: "rate_limited", Message: p.o.Message,
 		Header: http.Header{"Retry-After": {strconv.Itoa(retry)}}}
 }
