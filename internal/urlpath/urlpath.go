@@ -210,28 +210,11 @@ func canonicalize(p string, f Flags) (Result, error) {
 		c := p[i]
 		switch {
 		case c == '%':
-			if i+2 >= len(p) || !ishex(p[i+1]) || !ishex(p[i+2]) {
-				return Result{}, ErrBadEscape
+			var err error
+			if seg, err = appendEscape(seg, p, i, f); err != nil {
+				return Result{}, err
 			}
-			b := unhex(p[i+1])<<4 | unhex(p[i+2])
 			i += 2
-			switch {
-			case b < 0x20 || b == 0x7f:
-				return Result{}, ErrControl
-			case b == '/':
-				if f&AllowEncodedSlash == 0 {
-					return Result{}, ErrEncodedSlash
-				}
-			case b == '\\':
-				return Result{}, ErrEncodedDivider
-			case b == '%' && i+2 < len(p) && ishex(p[i+1]) && ishex(p[i+2]):
-				return Result{}, ErrDoubleEncoded
-			}
-			if unreserved(b) {
-				seg = append(seg, b)
-			} else {
-				seg = append(seg, '%', upperHex[b>>4], upperHex[b&15])
-			}
 		case c < 0x20 || c == 0x7f:
 			return Result{}, ErrControl
 		case c == '\\':
@@ -255,6 +238,35 @@ func canonicalize(p string, f Flags) (Result, error) {
 	}
 	res.Path = p
 	return res, nil
+}
+
+// appendEscape appends the %XX escape at p[i] to seg: decoded when it is
+// an unreserved character, with upper-case hex digits otherwise. It
+// refuses a malformed escape, an encoded control character, backslash or
+// (without AllowEncodedSlash) slash, and a double encoding (%25 followed
+// by two hex digits). The caller skips the escape's three bytes.
+func appendEscape(seg []byte, p string, i int, f Flags) ([]byte, error) {
+	if i+2 >= len(p) || !ishex(p[i+1]) || !ishex(p[i+2]) {
+		return seg, ErrBadEscape
+	}
+	b := unhex(p[i+1])<<4 | unhex(p[i+2])
+	i += 2
+	switch {
+	case b < 0x20 || b == 0x7f:
+		return seg, ErrControl
+	case b == '/':
+		if f&AllowEncodedSlash == 0 {
+			return seg, ErrEncodedSlash
+		}
+	case b == '\\':
+		return seg, ErrEncodedDivider
+	case b == '%' && i+2 < len(p) && ishex(p[i+1]) && ishex(p[i+2]):
+		return seg, ErrDoubleEncoded
+	}
+	if unreserved(b) {
+		return append(seg, b), nil
+	}
+	return append(seg, '%', upperHex[b>>4], upperHex[b&15]), nil
 }
 
 // dots classifies a decoded segment: 1 for ".", 2 for "..", -1 for a dot
