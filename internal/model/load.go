@@ -284,33 +284,9 @@ func (l *loader) object(path string, node any, depth int) (map[string]*rawProp, 
 				l.errorf(p, "must be an object")
 			}
 		case "required":
-			list, ok := v.([]any)
-			if !ok {
-				l.errorf(p, "must be an array of property names")
-				continue
-			}
-			for i, e := range list {
-				s, ok := e.(string)
-				if !ok {
-					l.errorf(fmt.Sprintf("%s[%d]", p, i), "must be a string")
-					continue
-				}
-				required = append(required, s)
-			}
+			required = append(required, l.required(p, v)...)
 		case "properties":
-			m, ok := v.(map[string]any)
-			if !ok {
-				l.errorf(p, "must be an object")
-				continue
-			}
-			for _, name := range sortedKeys(m) {
-				ps, ok := m[name].(map[string]any)
-				if !ok {
-					l.errorf(join(p, name), "must be an object (the property's schema)")
-					continue
-				}
-				merge(props, name, &rawProp{join(p, name), ps})
-			}
+			l.properties(props, p, v)
 		case "allOf":
 			list, ok := v.([]any)
 			if !ok {
@@ -318,11 +294,7 @@ func (l *loader) object(path string, node any, depth int) (map[string]*rawProp, 
 				continue
 			}
 			for i, e := range list {
-				sub, req := l.object(fmt.Sprintf("%s[%d]", p, i), e, depth+1)
-				for _, name := range sortedKeys(sub) {
-					merge(props, name, sub[name])
-				}
-				required = append(required, req...)
+				required = append(required, l.include(props, fmt.Sprintf("%s[%d]", p, i), e, depth)...)
 			}
 		case "$ref":
 			ref, _ := v.(string)
@@ -332,11 +304,7 @@ func (l *loader) object(path string, node any, depth int) (map[string]*rawProp, 
 				l.errorf(p, "%s: only references to #/definitions/<name> of this file are supported", strconv.Quote(ref))
 				continue
 			}
-			sub, req := l.object("definitions."+name, def, depth+1)
-			for _, name := range sortedKeys(sub) {
-				merge(props, name, sub[name])
-			}
-			required = append(required, req...)
+			required = append(required, l.include(props, "definitions."+name, def, depth)...)
 		default:
 			if !slices.Contains(annotationKeys, k) {
 				l.errorf(p, "unsupported keyword (supported: %s)", strings.Join(append(slices.Clone(objectKeys), annotationKeys...), ", "))
@@ -344,6 +312,52 @@ func (l *loader) object(path string, node any, depth int) (map[string]*rawProp, 
 		}
 	}
 	return props, required
+}
+
+// required reads an object schema's required list.
+func (l *loader) required(path string, v any) []string {
+	list, ok := v.([]any)
+	if !ok {
+		l.errorf(path, "must be an array of property names")
+		return nil
+	}
+	var out []string
+	for i, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			l.errorf(fmt.Sprintf("%s[%d]", path, i), "must be a string")
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// properties merges an object schema's properties into props.
+func (l *loader) properties(props map[string]*rawProp, path string, v any) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		l.errorf(path, "must be an object")
+		return
+	}
+	for _, name := range sortedKeys(m) {
+		ps, ok := m[name].(map[string]any)
+		if !ok {
+			l.errorf(join(path, name), "must be an object (the property's schema)")
+			continue
+		}
+		merge(props, name, &rawProp{join(path, name), ps})
+	}
+}
+
+// include merges the properties of a schema an allOf branch or a $ref
+// names into props, and returns its required list.
+func (l *loader) include(props map[string]*rawProp, path string, node any, depth int) []string {
+	sub, req := l.object(path, node, depth+1)
+	for _, name := range sortedKeys(sub) {
+		merge(props, name, sub[name])
+	}
+	return req
 }
 
 // rawProp is a property's schema as written, and where (for errors).
@@ -375,29 +389,7 @@ func (l *loader) property(path, name string, raw map[string]any) *Property {
 		kp := join(path, k)
 		switch k {
 		case "type":
-			switch t := v.(type) {
-			case string:
-				p.Types = []string{t}
-			case []any:
-				for i, e := range t {
-					s, ok := e.(string)
-					if !ok {
-						l.errorf(fmt.Sprintf("%s[%d]", kp, i), "must be a string")
-						continue
-					}
-					p.Types = append(p.Types, s)
-				}
-				if len(t) == 0 {
-					l.errorf(kp, "must not be empty")
-				}
-			default:
-				l.errorf(kp, "must be a type name or an array of them")
-			}
-			for _, t := range p.Types {
-				if !slices.Contains(knownTypes, t) {
-					l.errorf(kp, "unknown type %q (supported: %s)", t, strings.Join(knownTypes, ", "))
-				}
-			}
+			p.Types = l.types(kp, v)
 		case "format":
 			s, _ := v.(string)
 			if !slices.Contains(knownFormats, s) {
@@ -411,16 +403,7 @@ func (l *loader) property(path, name string, raw map[string]any) *Property {
 			}
 			p.Mutable = b || !ok
 		case "items":
-			it, ok := v.(map[string]any)
-			if !ok || it["type"] != TypeString {
-				l.errorf(kp, `only {"type": "string"} is supported (arrays are arrays of strings)`)
-				continue
-			}
-			for ik := range it {
-				if ik != "type" && !slices.Contains(annotationKeys, ik) {
-					l.errorf(join(kp, ik), `unsupported keyword (items must be {"type": "string"})`)
-				}
-			}
+			l.items(kp, v)
 		case "default":
 		default:
 			if !slices.Contains(annotationKeys, k) {
@@ -451,6 +434,49 @@ func (l *loader) property(path, name string, raw map[string]any) *Property {
 		return nil
 	}
 	return p
+}
+
+// types reads a property's type: a name or a list of names, each known.
+func (l *loader) types(path string, v any) []string {
+	var types []string
+	switch t := v.(type) {
+	case string:
+		types = []string{t}
+	case []any:
+		for i, e := range t {
+			s, ok := e.(string)
+			if !ok {
+				l.errorf(fmt.Sprintf("%s[%d]", path, i), "must be a string")
+				continue
+			}
+			types = append(types, s)
+		}
+		if len(t) == 0 {
+			l.errorf(path, "must not be empty")
+		}
+	default:
+		l.errorf(path, "must be a type name or an array of them")
+	}
+	for _, t := range types {
+		if !slices.Contains(knownTypes, t) {
+			l.errorf(path, "unknown type %q (supported: %s)", t, strings.Join(knownTypes, ", "))
+		}
+	}
+	return types
+}
+
+// items checks an array property's items: strings only.
+func (l *loader) items(path string, v any) {
+	it, ok := v.(map[string]any)
+	if !ok || it["type"] != TypeString {
+		l.errorf(path, `only {"type": "string"} is supported (arrays are arrays of strings)`)
+		return
+	}
+	for ik := range it {
+		if ik != "type" && !slices.Contains(annotationKeys, ik) {
+			l.errorf(join(path, ik), `unsupported keyword (items must be {"type": "string"})`)
+		}
+	}
 }
 
 func quoteAny(v any) string {
