@@ -144,43 +144,57 @@ func cmdJWT(args []string) error {
 	if *out == "" || *n < 1 {
 		return errors.New("jwt: -out and a positive -n are required")
 	}
-	var (
-		method jwt.SigningMethod
-		key    any
-		keyID  string
-	)
-	switch *alg {
+	method, key, keyID, err := signingKey(*dir, *alg, *kid)
+	if err != nil {
+		return err
+	}
+	toks, err := mintJWTs(*n, method, key, keyID, *aud, *iss, *ttl)
+	if err != nil {
+		return err
+	}
+	return writeLines(*out, toks)
+}
+
+// signingKey reads the key `tokens keys` wrote for alg; keyID is the
+// key's id in jwks.json when withKID (HMAC keys have none).
+func signingKey(dir, alg string, withKID bool) (method jwt.SigningMethod, key any, keyID string, err error) {
+	switch alg {
 	case "HS256":
-		b, err := os.ReadFile(filepath.Join(*dir, "hs256.key"))
+		b, err := os.ReadFile(filepath.Join(dir, "hs256.key"))
 		if err != nil {
-			return err
+			return nil, nil, "", err
 		}
-		method, key = jwt.SigningMethodHS256, b
+		return jwt.SigningMethodHS256, b, "", nil
 	case "RS256", "ES256":
 		name, kidName := "rsa", kidRSA
 		method = jwt.SigningMethodRS256
-		if *alg == "ES256" {
+		if alg == "ES256" {
 			name, kidName, method = "ec", kidEC, jwt.SigningMethodES256
 		}
-		b, err := os.ReadFile(filepath.Join(*dir, name+".key"))
+		b, err := os.ReadFile(filepath.Join(dir, name+".key"))
 		if err != nil {
-			return err
+			return nil, nil, "", err
 		}
 		blk, _ := pem.Decode(b)
 		if blk == nil {
-			return fmt.Errorf("%s.key: not PEM", name)
+			return nil, nil, "", fmt.Errorf("%s.key: not PEM", name)
 		}
 		if key, err = x509.ParsePKCS8PrivateKey(blk.Bytes); err != nil {
-			return err
+			return nil, nil, "", err
 		}
-		if *kid {
+		if withKID {
 			keyID = kidName
 		}
-	default:
-		return fmt.Errorf("jwt: unsupported -alg %s", *alg)
+		return method, key, keyID, nil
 	}
+	return nil, nil, "", fmt.Errorf("jwt: unsupported -alg %s", alg)
+}
+
+// mintJWTs signs n tokens on every CPU (RS256 signing is slow), each with
+// its own sub and jti.
+func mintJWTs(n int, method jwt.SigningMethod, key any, keyID, aud, iss string, ttl time.Duration) ([]string, error) {
 	now := time.Now()
-	toks := make([]string, *n)
+	toks := make([]string, n)
 	var next atomic.Int64
 	var firstErr error
 	var once sync.Once
@@ -196,14 +210,14 @@ func cmdJWT(args []string) error {
 					"sub":   fmt.Sprintf("bench-user-%d", i),
 					"jti":   fmt.Sprintf("%d-%s", i, randHex(8)),
 					"iat":   now.Unix(),
-					"exp":   now.Add(*ttl).Unix(),
+					"exp":   now.Add(ttl).Unix(),
 					"scope": "read write",
 				}
-				if *aud != "" {
-					c["aud"] = *aud
+				if aud != "" {
+					c["aud"] = aud
 				}
-				if *iss != "" {
-					c["iss"] = *iss
+				if iss != "" {
+					c["iss"] = iss
 				}
 				t := jwt.NewWithClaims(method, c)
 				if keyID != "" {
@@ -220,9 +234,9 @@ func cmdJWT(args []string) error {
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return firstErr
+		return nil, firstErr
 	}
-	return writeLines(*out, toks)
+	return toks, nil
 }
 
 // cmdRandom writes n random opaque tokens.
