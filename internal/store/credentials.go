@@ -72,61 +72,87 @@ func (s *Store) CreateCredential(ctx context.Context, in CredentialInput) (*Cred
 		Type: in.Type, ConsumerID: consumer.ID(), Scopes: scopes, RedirectURIs: in.RedirectURIs,
 		IsActive: true, CreatedAt: now, UpdatedAt: now, Rev: randomRev(),
 	}
-	var plain string
+	plain, err := s.credentialSecret(in, &c, auto)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.insertCredential(ctx, &c); err != nil {
+		return nil, "", err
+	}
+	return &c, plain, nil
+}
+
+// credentialSecret fills c's id and secret hash from in by c's type, and
+// returns the plain secret (generated or given; "" for a public client).
+func (s *Store) credentialSecret(in CredentialInput, c *Credential, auto bool) (plain string, err error) {
 	switch in.Type {
 	case BasicAuth, OAuth2:
-		c.ID = consumer.ID()
+		c.ID = c.ConsumerID
 		c.PasswordKey = "password"
 		if in.Type == OAuth2 {
 			c.PasswordKey = "secret"
 		}
 		c.AutoGeneratePassword = auto
 		if in.KeyID != "" || in.KeySecret != "" {
-			return nil, "", invalid("keyId", "keyId and keySecret belong to key-auth and jwt credentials; use %s", c.PasswordKey)
+			return "", invalid("keyId", "keyId and keySecret belong to key-auth and jwt credentials; use %s", c.PasswordKey)
 		}
 		switch {
 		case in.Secret != "":
-			plain = in.Secret
-			if err := checkChosenSecret(in.Type, plain, s.minPasswd); err != nil {
-				return nil, "", err
-			}
-			if c.SecretHash, err = secret.HashSlow(plain, s.bcryptCost); err != nil {
-				return nil, "", err
-			}
+			return in.Secret, s.hashChosen(c, in.Secret)
 		case auto:
-			plain = secret.Generate(32)
-			c.SecretHash = secret.HashFast(plain)
+			return s.generateSecret(c), nil
 		case in.Type == OAuth2:
 			// No secret and no generation: a public client (RFC 6749 §2.1),
 			// which must use PKCE at the token endpoint.
+			return "", nil
 		default:
-			return nil, "", invalid(c.PasswordKey, "%s is required when autoGeneratePassword is false", c.PasswordKey)
+			return "", invalid(c.PasswordKey, "%s is required when autoGeneratePassword is false", c.PasswordKey)
 		}
 	case KeyAuth, JWT:
 		if in.Secret != "" {
-			return nil, "", invalid("password", "%s credentials have keyId and keySecret, not a password", in.Type)
+			return "", invalid("password", "%s credentials have keyId and keySecret, not a password", in.Type)
 		}
 		c.KeyID = in.KeyID
 		if c.KeyID == "" {
 			c.KeyID = secret.Generate(22)
 		} else if strings.ContainsAny(c.KeyID, ": \t\r\n/") || len(c.KeyID) > 200 {
-			return nil, "", invalid("keyId", "keyId must not contain ':', '/' or spaces and must be at most 200 characters")
+			return "", invalid("keyId", "keyId must not contain ':', '/' or spaces and must be at most 200 characters")
 		}
 		c.ID = c.KeyID
 		if in.KeySecret != "" {
-			plain = in.KeySecret
-			if err := checkChosenSecret(in.Type, plain, s.minPasswd); err != nil {
-				return nil, "", err
-			}
-			if c.SecretHash, err = secret.HashSlow(plain, s.bcryptCost); err != nil {
-				return nil, "", err
-			}
-		} else {
-			plain = secret.Generate(32)
-			c.SecretHash = secret.HashFast(plain)
+			return in.KeySecret, s.hashChosen(c, in.KeySecret)
 		}
+		return s.generateSecret(c), nil
 	}
-	err = s.update(ctx, func(tx *txn) error {
+	return "", nil
+}
+
+// hashChosen checks a secret the caller chose and stores its slow
+// (bcrypt) hash: it may be weak, unlike a generated one.
+func (s *Store) hashChosen(c *Credential, plain string) error {
+	if err := checkChosenSecret(c.Type, plain, s.minPasswd); err != nil {
+		return err
+	}
+	h, err := secret.HashSlow(plain, s.bcryptCost)
+	if err != nil {
+		return err
+	}
+	c.SecretHash = h
+	return nil
+}
+
+// generateSecret makes c a random secret with a fast hash (its 32
+// random characters need no key stretching) and returns it.
+func (s *Store) generateSecret(c *Credential) string {
+	plain := secret.Generate(32)
+	c.SecretHash = secret.HashFast(plain)
+	return plain
+}
+
+// insertCredential writes the new credential c and its set memberships,
+// replacing an inactive basic-auth/oauth2 credential of the consumer.
+func (s *Store) insertCredential(ctx context.Context, c *Credential) error {
+	return s.update(ctx, func(tx *txn) error {
 		if err := consumerExistsTx(tx, c.ConsumerID); err != nil {
 			return err
 		}
@@ -158,7 +184,7 @@ func (s *Store) CreateCredential(ctx context.Context, in CredentialInput) (*Cred
 				}
 			}
 		}
-		if err := tx.putJSON(credKey(c.Type, c.ID), &c, 0); err != nil {
+		if err := tx.putJSON(credKey(c.Type, c.ID), c, 0); err != nil {
 			return err
 		}
 		for _, sc := range c.Scopes {
@@ -168,10 +194,6 @@ func (s *Store) CreateCredential(ctx context.Context, in CredentialInput) (*Cred
 		}
 		return tx.SAdd(consumerCredsSet(c.ConsumerID), credRef(c.Type, c.ID))
 	})
-	if err != nil {
-		return nil, "", err
-	}
-	return &c, plain, nil
 }
 
 func consumerExistsTx(tx *txn, id string) error {

@@ -194,11 +194,6 @@ func (t *txn) putJSON(key string, v any, ttl time.Duration) error {
 	return t.Set(key, b, ttl)
 }
 
-func (t *txn) getString(key string) (string, bool, error) {
-	b, ok, err := t.Get(key)
-	return string(b), ok, err
-}
-
 // cached reads key through the object cache, decoding it with decode. A
 // missing key is cached too (as nil), so floods of unknown ids stay off the
 // backend; any write of the key invalidates it.

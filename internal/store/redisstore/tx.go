@@ -178,57 +178,8 @@ func (t *tx) commit(writes bool) (ok bool, err error) {
 	ctx := t.ctx
 	_, err = t.rt.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		if writes {
-			for _, k := range t.order {
-				e := t.kv[k]
-				var ttl time.Duration
-				if e != nil && !e.exp.IsZero() {
-					var ok bool
-					if ttl, ok = remaining(e.exp); !ok {
-						e = nil // expired before the commit
-					}
-				}
-				if e == nil {
-					p.Del(ctx, t.r.key(k))
-				} else {
-					p.Set(ctx, t.r.key(k), e.val, ttl)
-				}
-			}
-			var zkeys []string // addExpiring's KEYS and ARGV
-			var zargs []any
-			for set, members := range t.sets {
-				var add, expiring, rem []any
-				for m, pm := range members {
-					switch {
-					case !pm.in:
-						rem = append(rem, m)
-					case pm.exp.IsZero():
-						add = append(add, m)
-					default:
-						ttl, ok := remaining(pm.exp)
-						if !ok { // expired before the commit
-							rem = append(rem, m)
-							continue
-						}
-						expiring = append(expiring, ttl.Milliseconds(), m)
-					}
-				}
-				plain, zset := t.r.set(set), t.r.zset(set)
-				if len(add) > 0 {
-					p.SAdd(ctx, plain, add...)
-					p.ZRem(ctx, zset, add...)
-				}
-				if len(expiring) > 0 {
-					zkeys = append(zkeys, zset, plain)
-					zargs = append(append(zargs, len(expiring)/2), expiring...)
-				}
-				if len(rem) > 0 {
-					p.SRem(ctx, plain, rem...)
-					p.ZRem(ctx, zset, rem...)
-				}
-			}
-			if len(zkeys) > 0 {
-				p.Eval(ctx, addExpiring, zkeys, zargs...)
-			}
+			t.queueValues(p)
+			t.queueSets(p)
 			if len(t.order) > 0 {
 				msg, err := json.Marshal(t.order)
 				if err != nil {
@@ -255,6 +206,68 @@ func (t *tx) commit(writes bool) (ok bool, err error) {
 		}
 		t.fail = wrap(err)
 		return false, t.fail
+	}
+}
+
+// queueValues adds the buffered value writes to the transaction, in the
+// order they were first written.
+func (t *tx) queueValues(p redis.Pipeliner) {
+	for _, k := range t.order {
+		e := t.kv[k]
+		var ttl time.Duration
+		if e != nil && !e.exp.IsZero() {
+			var ok bool
+			if ttl, ok = remaining(e.exp); !ok {
+				e = nil // expired before the commit
+			}
+		}
+		if e == nil {
+			p.Del(t.ctx, t.r.key(k))
+		} else {
+			p.Set(t.ctx, t.r.key(k), e.val, ttl)
+		}
+	}
+}
+
+// queueSets adds the buffered set changes to the transaction: plain
+// members to the set, expiring ones through one addExpiring script for
+// all the sets, removals from both.
+func (t *tx) queueSets(p redis.Pipeliner) {
+	var zkeys []string // addExpiring's KEYS and ARGV
+	var zargs []any
+	for set, members := range t.sets {
+		var add, expiring, rem []any
+		for m, pm := range members {
+			switch {
+			case !pm.in:
+				rem = append(rem, m)
+			case pm.exp.IsZero():
+				add = append(add, m)
+			default:
+				ttl, ok := remaining(pm.exp)
+				if !ok { // expired before the commit
+					rem = append(rem, m)
+					continue
+				}
+				expiring = append(expiring, ttl.Milliseconds(), m)
+			}
+		}
+		plain, zset := t.r.set(set), t.r.zset(set)
+		if len(add) > 0 {
+			p.SAdd(t.ctx, plain, add...)
+			p.ZRem(t.ctx, zset, add...)
+		}
+		if len(expiring) > 0 {
+			zkeys = append(zkeys, zset, plain)
+			zargs = append(append(zargs, len(expiring)/2), expiring...)
+		}
+		if len(rem) > 0 {
+			p.SRem(t.ctx, plain, rem...)
+			p.ZRem(t.ctx, zset, rem...)
+		}
+	}
+	if len(zkeys) > 0 {
+		p.Eval(t.ctx, addExpiring, zkeys, zargs...)
 	}
 }
 

@@ -541,8 +541,16 @@ func testCascades(t *testing.T, nb NewBackend) {
 
 func testTokens(t *testing.T, nb NewBackend) {
 	s, clk := open(t, nb)
-	ctx := context.Background()
 	u := newUser(t, s, "kim")
+	refresh := testTokenRevocation(t, s, clk, u)
+	testFamilyRevocation(t, s, clk, u, refresh)
+	testTokenExpiry(t, s, clk, u)
+}
+
+// testTokenRevocation saves, verifies, lists and revokes u's access token
+// of family "fam1", and returns the live refresh token saved beside it.
+func testTokenRevocation(t *testing.T, s *store.Store, clk *clock, u *store.User) *store.Token {
+	ctx := context.Background()
 	var tok store.Token
 	plain := store.NewToken(&tok)
 	tok.Kind, tok.ConsumerID, tok.Scopes = store.AccessToken, u.ID, []string{"read"}
@@ -582,6 +590,13 @@ func testTokens(t *testing.T, nb NewBackend) {
 	if got, err := s.GetToken(ctx, tok.ID); err != nil || !got.Revoked {
 		t.Errorf("revoked token must stay readable as revoked: %v %+v", err, got)
 	}
+	return &t2
+}
+
+// testFamilyRevocation revokes family "fam1", whose refresh token t2 is
+// still live, and saves tokens derived from it.
+func testFamilyRevocation(t *testing.T, s *store.Store, clk *clock, u *store.User, t2 *store.Token) {
+	ctx := context.Background()
 	n, err := s.RevokeFamily(ctx, "fam1")
 	must(t, err)
 	if n != 1 {
@@ -603,7 +618,11 @@ func testTokens(t *testing.T, nb NewBackend) {
 	child.ParentID, child.FamilyID = "", "fam2"
 	child.ExpiresAt = clk.now().Add(time.Minute) // gone by the end of the test
 	must(t, s.SaveToken(ctx, &child))
-	// Expiry by the store clock.
+}
+
+// testTokenExpiry: tokens expire by the store's clock.
+func testTokenExpiry(t *testing.T, s *store.Store, clk *clock, u *store.User) {
+	ctx := context.Background()
 	var t3 store.Token
 	p3 := store.NewToken(&t3)
 	t3.Kind, t3.ConsumerID, t3.ExpiresAt = store.AccessToken, u.ID, clk.now().Add(time.Minute)
@@ -613,13 +632,15 @@ func testTokens(t *testing.T, nb NewBackend) {
 	if _, err := s.VerifyToken(ctx, id3, sec3); !errors.Is(err, store.ErrTokenInvalid) {
 		t.Errorf("expired token verified: %v", err)
 	}
-	_, err = s.RevokeToken(ctx, "nope")
+	_, err := s.RevokeToken(ctx, "nope")
 	wantKind(t, err, store.ErrNotFound, "revoke unknown token")
 	var t4 store.Token
 	store.NewToken(&t4)
 	t4.ConsumerID, t4.ExpiresAt = u.ID, clk.now().Add(-time.Second)
 	wantKind(t, s.SaveToken(ctx, &t4), store.ErrInvalid, "save an expired token")
-	n, err = s.RevokeConsumerTokens(ctx, u.ID)
+	// Every token of u is revoked or expired by now (testFamilyRevocation's
+	// fam2 token too).
+	n, err := s.RevokeConsumerTokens(ctx, u.ID)
 	must(t, err)
 	if n != 0 {
 		t.Errorf("RevokeConsumerTokens revoked %d live tokens, want 0", n)
