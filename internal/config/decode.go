@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -563,14 +562,4 @@ func (m *Named[T]) decodeNode(d *decoder, n *yaml.Node, path string) {
 		d.decode(kv[1], joinPath(path, e.Name), reflect.ValueOf(&e.Value).Elem())
 		*m = append(*m, e)
 	}
-}
-
-// sortedKeys is used where a Go map's order must not leak into messages.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
