@@ -1,6 +1,11 @@
 // Package app is the composition root: it loads the config directory, builds
 // the gateway, starts the listeners, reloads gateway.config.yml when it
-// changes, and shuts down gracefully.
+// changes, and shuts down gracefully. The policy environment and the
+// authorization server are built by one pair of functions (env.go) for
+// serve and config validate alike, on the store backend system.config.yml
+// names (identity.go, redis.go: the config's db block turned into the
+// backend's own options). Options.Now is the clock of everything that
+// expires.
 package app
 
 import (
@@ -19,7 +24,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/echo"
 	"github.com/gatehouse/gatehouse/internal/gateway"
@@ -27,7 +31,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/model"
 	"github.com/gatehouse/gatehouse/internal/oauth2server"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
-	"github.com/gatehouse/gatehouse/internal/policy/proxy"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -54,6 +57,12 @@ type Options struct {
 	// refuses below 10: for tests, which hash many passwords under the
 	// race detector. Production leaves it 0.
 	BcryptCost int
+	// Now is the clock of what expires: tokens, codes and sessions, JWTs'
+	// exp and nbf, the embedded and memory stores' keys, the per-process
+	// rate limits (Redis expires on its own clock). Default time.Now;
+	// tests move it forward instead of sleeping. Timers (polling,
+	// timeouts) keep the real time.
+	Now func() time.Time
 }
 
 // Server limits used when the config sets none.
@@ -95,78 +104,31 @@ type App struct {
 // Start loads the config, binds every listener and starts serving. It
 // returns once the listeners are bound; Shutdown stops them.
 func Start(opts Options) (*App, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if opts.Lookup == nil {
-		opts.Lookup = os.LookupEnv
-	}
-	if opts.ReloadInterval == 0 {
-		opts.ReloadInterval = 500 * time.Millisecond
-	}
-	if opts.ShutdownTimeout == 0 {
-		opts.ShutdownTimeout = 30 * time.Second
-	}
-	dir, err := filepath.Abs(opts.ConfigDir)
+	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
-	}
-	opts.ConfigDir = dir
-	if opts.DataDir == "" {
-		opts.DataDir = filepath.Join(dir, "data")
 	}
 	a := &App{opts: opts, log: opts.Logger, addrs: map[string]net.Addr{}, done: make(chan struct{}), metrics: metrics.New()}
-
-	sys, err := config.LoadSystem(dir, opts.Lookup)
+	if a.system, err = config.LoadSystem(opts.ConfigDir, opts.Lookup); err != nil {
+		return nil, err
+	}
+	// gateway.config.yml is parsed before the store opens, so that a bad
+	// file is reported without touching the data file or Redis.
+	cfg, data, err := a.readGateway()
 	if err != nil {
 		return nil, err
 	}
-	a.system = sys
-	a.env = pipeline.Env{Logger: opts.Logger, Now: time.Now, ConfigDir: dir, UpstreamProxy: proxy.Environment(opts.Lookup)}
-	if p := a.env.UpstreamProxy; p != nil {
-		a.log.Info("upstreams go through the environment's proxy (never for localhost and loopback addresses)", proxy.Describe(p)...)
-	}
-	// trustedProxies: whose X-Forwarded-For (or Forwarded) names the
-	// client. The listeners' per-client connection limit cannot use it: it
-	// counts TCP peers before any header is read.
-	if a.env.Clients, err = clientaddr.New(sys.TrustedProxies, string(sys.ForwardedHeader)); err != nil {
+	if err := a.startIdentity(context.Background()); err != nil {
 		return nil, err
 	}
-
-	a.watch, err = newWatcher(dir)
-	if err != nil {
-		return nil, err
-	}
-	g, data, err := a.watch.read()
-	if err != nil {
-		return nil, err
-	}
-	pre, err := config.ParseGateway(filepath.Base(a.watch.path), data, opts.Lookup)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.startIdentity(context.Background(), pre); err != nil {
-		return nil, err
-	}
-	rt, err := gateway.Load(filepath.Base(a.watch.path), data, opts.Lookup, &a.env, gateway.Policies())
+	rt, err := gateway.Build(cfg, &a.env, gateway.Policies(a.oauth))
 	if err != nil {
 		a.store.Close()
 		return nil, err
 	}
-	cfg := rt.Config
-	a.bound = listenerParts(cfg)
-	a.logWarnings(rt)
-	a.watch.accept(g)
-	a.gw = gateway.New(rt, opts.Logger, opts.AccessLog)
-	a.gw.Metrics = a.metrics
-	a.gw.AccessSample = opts.AccessSample
-	a.gw.Clients = a.env.Clients
-	a.oauthOn.Store(declares(cfg, "oauth2"))
-	a.gw.Pre = func(w http.ResponseWriter, r *http.Request) bool {
-		return a.oauthOn.Load() && a.oauth.Handle(w, r)
-	}
-
-	if err := a.listen(cfg); err != nil {
+	rt.Source = data
+	a.startGateway(rt)
+	if err := a.listen(rt.Config); err != nil {
 		a.Shutdown(context.Background())
 		return nil, err
 	}
@@ -175,6 +137,70 @@ func Start(opts Options) (*App, error) {
 		go a.poll()
 	}
 	return a, nil
+}
+
+// withDefaults fills in what the caller left unset, and makes the config
+// dir absolute.
+func (o Options) withDefaults() (Options, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Lookup == nil {
+		o.Lookup = os.LookupEnv
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ReloadInterval == 0 {
+		o.ReloadInterval = 500 * time.Millisecond
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	dir, err := filepath.Abs(o.ConfigDir)
+	if err != nil {
+		return o, err
+	}
+	o.ConfigDir = dir
+	if o.DataDir == "" {
+		o.DataDir = filepath.Join(dir, "data")
+	}
+	return o, nil
+}
+
+// readGateway starts watching gateway.config.yml and parses it once: Start
+// builds the runtime from the parsed config, the bytes are what it serves
+// (the config-editing Admin API's base).
+func (a *App) readGateway() (*config.Gateway, []byte, error) {
+	var err error
+	if a.watch, err = newWatcher(a.opts.ConfigDir); err != nil {
+		return nil, nil, err
+	}
+	g, data, err := a.watch.read()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := config.ParseGateway(filepath.Base(a.watch.path), data, a.opts.Lookup)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.watch.accept(g)
+	return cfg, data, nil
+}
+
+// startGateway makes rt the serving runtime of a new data plane, with the
+// OAuth2 endpoints in front while the config declares the oauth2 policy.
+func (a *App) startGateway(rt *gateway.Runtime) {
+	a.bound = listenerParts(rt.Config)
+	a.logWarnings(rt)
+	a.gw = gateway.New(rt, a.opts.Logger, a.opts.AccessLog)
+	a.gw.Metrics = a.metrics
+	a.gw.AccessSample = a.opts.AccessSample
+	a.gw.Clients = a.env.Clients
+	a.oauthOn.Store(declares(rt.Config, "oauth2"))
+	a.gw.Pre = func(w http.ResponseWriter, r *http.Request) bool {
+		return a.oauthOn.Load() && a.oauth.Handle(w, r)
+	}
 }
 
 func (a *App) listen(cfg *config.Gateway) error {
@@ -334,7 +360,7 @@ func (a *App) reload(force bool) error {
 		return nil // still being written: the next poll loads it
 	}
 	a.watch.accept(g) // a bad file is reported once, not on every poll
-	rt, err := gateway.Load(filepath.Base(a.watch.path), data, a.opts.Lookup, &a.env, gateway.Policies())
+	rt, err := gateway.Load(filepath.Base(a.watch.path), data, a.opts.Lookup, &a.env, gateway.Policies(a.oauth))
 	if err == nil {
 		a.oauthOn.Store(declares(rt.Config, "oauth2"))
 		old := a.gw.Swap(rt)

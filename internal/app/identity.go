@@ -16,9 +16,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/config"
-	"github.com/gatehouse/gatehouse/internal/lockout"
 	"github.com/gatehouse/gatehouse/internal/model"
-	"github.com/gatehouse/gatehouse/internal/oauth2server"
+	"github.com/gatehouse/gatehouse/internal/policy/proxy"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/boltstore"
@@ -29,38 +28,74 @@ import (
 // DataFile is the embedded store's file in the data directory.
 const DataFile = "gatehouse.db"
 
+// backend is an opened store backend and what comes with it.
+type backend struct {
+	b    store.Backend
+	desc string // for the log
+	// limiter counts the rate-limit policy's requests and the failure
+	// limits: on the backend's Redis, so that every node on it shares the
+	// counts; per process otherwise.
+	limiter ratelimit.Limiter
+}
+
 // openBackend picks the store the way an unchanged Express Gateway
 // system.config.yml expects: no db block → the embedded file store in the
-// data dir; db.redis.emulate → memory; db.redis with a host → Redis.
-func openBackend(ctx context.Context, sys *config.System, dataDir, configDir string, log *slog.Logger) (store.Backend, string, error) {
+// data dir; db.redis.emulate → memory; db.redis with a host → Redis. now
+// is the clock of the embedded and memory stores' expiries (Redis
+// expires on its own clock).
+func openBackend(ctx context.Context, sys *config.System, dataDir, configDir string, now func() time.Time, log *slog.Logger) (backend, error) {
 	if sys.DB == nil || sys.DB.Redis == nil {
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, "", fmt.Errorf("data dir: %w", err)
+			return backend{}, fmt.Errorf("data dir: %w", err)
 		}
 		p := filepath.Join(dataDir, DataFile)
-		b, err := boltstore.Open(p, boltstore.Options{})
+		b, err := boltstore.Open(p, boltstore.Options{Now: now})
 		if err != nil {
-			return nil, "", err
+			return backend{}, err
 		}
-		return b, "embedded file " + p, nil
+		return backend{b: b, desc: "embedded file " + p, limiter: ratelimit.NewLocal(now)}, nil
 	}
 	r := sys.DB.Redis
 	if r.Emulate {
-		return memstore.New(nil), "memory (db.redis.emulate: nothing is kept across restarts)", nil
+		return backend{b: memstore.New(now), desc: "memory (db.redis.emulate: nothing is kept across restarts)",
+			limiter: ratelimit.NewLocal(now)}, nil
 	}
-	opts, err := redisstore.FromConfig(r, configDir)
+	opts, err := redisOptions(r, configDir)
 	if err != nil {
-		return nil, "", err
+		return backend{}, err
 	}
 	opts.Logger = log
 	b, err := redisstore.New(ctx, opts)
 	if err != nil {
-		return nil, "", err
+		return backend{}, err
 	}
+	desc := "redis " + opts.Addr
 	if len(r.Cluster) > 0 {
-		return b, "redis cluster " + strings.Join(r.Cluster, ","), nil
+		desc = "redis cluster " + strings.Join(r.Cluster, ",")
 	}
-	return b, "redis " + opts.Addr, nil
+	// Limits are shared by every node on the same Redis.
+	return backend{b: b, desc: desc, limiter: ratelimit.NewRedis(b.Client(), "{"+b.Namespace()+"}:rl:")}, nil
+}
+
+// storeOptions are the identity store's options from system.config.yml's
+// crypto and failureLimits blocks, and the process's clock and log.
+func storeOptions(sys *config.System, opts Options, log *slog.Logger) store.Options {
+	cost, minPassword := 10, 0 // 0: store.DefaultMinPasswordLength
+	if c := sys.Crypto; c != nil {
+		if c.SaltRounds > 0 {
+			cost = c.SaltRounds
+		}
+		minPassword = c.MinPasswordLength
+	}
+	if opts.BcryptCost > 0 {
+		cost = opts.BcryptCost
+	}
+	so := store.Options{Now: opts.Now, BcryptCost: cost, MinPasswordLength: minPassword, Logger: log}
+	if f := sys.FailureLimits; f != nil && f.PasswordChecks != nil {
+		// The CPU bound on bcrypt checks (failureLimits.passwordChecks).
+		so.PasswordChecks, so.PasswordCheckWait = f.PasswordChecks.Concurrency, time.Duration(f.PasswordChecks.MaxWait)
+	}
+	return so
 }
 
 // outboundClient is the client policies use for JWKS and introspection:
@@ -95,30 +130,53 @@ func outboundClient(env *httpproxy.Config) *http.Client {
 	}
 }
 
-// startIdentity opens the store and builds the OAuth2 server (when oauth2
-// is among the declared policies) and the Admin API handler.
-func (a *App) startIdentity(ctx context.Context, cfg *config.Gateway) error {
-	b, desc, err := openBackend(ctx, a.system, a.opts.DataDir, a.opts.ConfigDir, a.log)
+// startIdentity opens the store, and builds on it the policy environment,
+// the OAuth2 server and the models the Admin API validates with.
+func (a *App) startIdentity(ctx context.Context) error {
+	be, err := openBackend(ctx, a.system, a.opts.DataDir, a.opts.ConfigDir, a.opts.Now, a.log)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	cost, minPassword := 10, 0 // 0: store.DefaultMinPasswordLength
-	if c := a.system.Crypto; c != nil {
-		if c.SaltRounds > 0 {
-			cost = c.SaltRounds
-		}
-		minPassword = c.MinPasswordLength
+	a.store = store.New(be.b, storeOptions(a.system, a.opts, a.log))
+	a.log.Info("identity store", "backend", be.desc)
+	a.registerCacheMetrics()
+	if err := a.buildEnv(ctx, be.limiter); err != nil {
+		a.store.Close()
+		return err
 	}
-	if a.opts.BcryptCost > 0 {
-		cost = a.opts.BcryptCost
+	models, err := model.Load(a.opts.ConfigDir)
+	if err != nil {
+		a.store.Close()
+		return err
 	}
-	so := store.Options{BcryptCost: cost, MinPasswordLength: minPassword, Logger: a.log}
-	if f := a.system.FailureLimits; f != nil && f.PasswordChecks != nil {
-		// The CPU bound on bcrypt checks (failureLimits.passwordChecks).
-		so.PasswordChecks, so.PasswordCheckWait = f.PasswordChecks.Concurrency, time.Duration(f.PasswordChecks.MaxWait)
+	a.models = models
+	return nil
+}
+
+// buildEnv builds the policy environment and the OAuth2 server on the
+// opened store, as config validate does on its stand-in.
+func (a *App) buildEnv(ctx context.Context, limiter ratelimit.Limiter) error {
+	p := envParams{system: a.system, configDir: a.opts.ConfigDir, lookup: a.opts.Lookup, now: a.opts.Now, log: a.log,
+		store: a.store, limiter: limiter, metrics: a.metrics}
+	env, err := policyEnv(p)
+	if err != nil {
+		return err
 	}
-	a.store = store.New(b, so)
-	a.log.Info("identity store", "backend", desc)
+	if up := env.UpstreamProxy; up != nil {
+		a.log.Info("upstreams go through the environment's proxy (never for localhost and loopback addresses)", proxy.Describe(up)...)
+	}
+	// The server always exists, so that a reload may enable the oauth2
+	// policy; its endpoints answer only while the config declares it.
+	srv, err := authServer(ctx, p, &env)
+	if err != nil {
+		return fmt.Errorf("oauth2: %w", err)
+	}
+	a.env, a.oauth = env, srv
+	return nil
+}
+
+// registerCacheMetrics exports the store's cache hit and miss counts.
+func (a *App) registerCacheMetrics() {
 	stat := func(i int) func() float64 {
 		return func() float64 {
 			h, m, vh, vm := a.store.CacheStats()
@@ -127,33 +185,6 @@ func (a *App) startIdentity(ctx context.Context, cfg *config.Gateway) error {
 	}
 	a.metrics.RegisterCache("records", stat(0), stat(1))
 	a.metrics.RegisterCache("secrets", stat(2), stat(3))
-	a.env.Metrics = a.metrics
-	if rb, ok := b.(*redisstore.Redis); ok {
-		// Limits are shared by every node on the same Redis.
-		a.env.RateLimiter = ratelimit.NewRedis(rb.Client(), "{"+rb.Namespace()+"}:rl:")
-	} else {
-		a.env.RateLimiter = ratelimit.NewLocal(nil)
-	}
-	a.env.Identity = a.store
-	a.env.HTTPClient = outboundClient(a.env.UpstreamProxy)
-	// Failed authentications are counted on the same limiter: on Redis
-	// every node shares the counts (failureLimits).
-	a.env.Lockout = lockout.NewSet(a.env.RateLimiter, a.system.FailureLimits)
-
-	// The server always exists, so that a reload may enable the oauth2
-	// policy; its endpoints answer only while the config declares it.
-	srv, err := oauth2server.New(ctx, oauth2server.Options{Store: a.store, System: a.system, Logger: a.log, ConfigDir: a.opts.ConfigDir, Limiter: a.env.RateLimiter, Lockout: a.env.Lockout, Metrics: a.metrics})
-	if err != nil {
-		return fmt.Errorf("oauth2: %w", err)
-	}
-	a.oauth = srv
-	a.env.OAuth2 = srv
-	models, err := model.Load(a.opts.ConfigDir)
-	if err != nil {
-		return err
-	}
-	a.models = models
-	return nil
 }
 
 func declares(cfg *config.Gateway, name string) bool {

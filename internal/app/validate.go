@@ -2,7 +2,7 @@ package app
 
 import (
 	"context"
-	"io"
+	"github.com/gatehouse/gatehouse/internal/accesstoken"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -10,13 +10,10 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/model"
-	"github.com/gatehouse/gatehouse/internal/oauth2server"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
-	"github.com/gatehouse/gatehouse/internal/policy/proxy"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/memstore"
-	"github.com/gatehouse/gatehouse/internal/store/redisstore"
 )
 
 // Validate checks a config directory the way serve loads it: both files,
@@ -34,47 +31,53 @@ func Validate(dir string, lookup config.Lookup) ([]string, error) {
 	if sys.DB != nil && sys.DB.Redis != nil && !sys.DB.Redis.Emulate {
 		// The settings serve checks before it connects (TLS files, port);
 		// validate never connects.
-		if _, err := redisstore.FromConfig(sys.DB.Redis, dir); err != nil {
+		if _, err := redisOptions(sys.DB.Redis, dir); err != nil {
 			errs = append(errs, config.AsErrors(err)...)
 		}
 	}
 	if _, err := model.Load(dir); err != nil {
 		errs = append(errs, config.AsErrors(err)...)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := store.New(memstore.New(nil), store.Options{BcryptCost: 4})
 	defer s.Close()
-	limiter := ratelimit.NewLocal(nil)
-	outbound := proxy.Environment(lookup)
-	env := pipeline.Env{Logger: log, Now: time.Now, ConfigDir: dir, Identity: s, HTTPClient: outboundClient(outbound), RateLimiter: limiter,
-		UpstreamProxy: outbound}
-	srv, err := oauth2server.New(context.Background(), oauth2server.Options{Store: s, System: sys, Logger: log, ConfigDir: dir, Limiter: limiter})
+	p := envParams{system: sys, configDir: dir, lookup: lookup, now: time.Now, log: slog.New(slog.DiscardHandler),
+		store: s, limiter: ratelimit.NewLocal(nil)}
+	env, err := policyEnv(p)
 	if err != nil {
+		return nil, append(errs, config.AsErrors(err)...).Err()
+	}
+	var tokens accesstoken.Verifier // nil when the server cannot be built
+	if srv, err := authServer(context.Background(), p, &env); err != nil {
 		errs = append(errs, config.AsErrors(err)...)
 	} else {
-		env.OAuth2 = srv
+		tokens = srv
 	}
-	var warnings []string
+	warnings, gerrs := validateGateway(dir, lookup, &env, tokens)
+	return warnings, append(errs, gerrs...).Err()
+}
+
+// validateGateway builds gateway.config.yml's pipelines on env, and checks
+// the listeners as serve would.
+func validateGateway(dir string, lookup config.Lookup, env *pipeline.Env, tokens accesstoken.Verifier) ([]string, config.Errors) {
 	p, err := config.FindFile(dir, config.GatewayBase)
-	if err == nil {
-		var data []byte
-		if data, err = config.ReadFile(p); err == nil {
-			var rt *gateway.Runtime
-			if rt, err = gateway.Load(filepath.Base(p), data, lookup, &env, gateway.Policies()); err == nil {
-				warnings = rt.Warnings
-				err = CheckTLS(rt.Config, dir)
-				if rt.Config.Admin != nil {
-					// serve refuses a key-less Admin API off loopback.
-					if _, _, _, aerr := adminListener(rt.Config, lookup); aerr != nil {
-						errs = append(errs, config.AsErrors(aerr)...)
-					}
-				}
-				rt.Close()
-			}
+	if err != nil {
+		return nil, config.AsErrors(err)
+	}
+	data, err := config.ReadFile(p)
+	if err != nil {
+		return nil, config.AsErrors(err)
+	}
+	rt, err := gateway.Load(filepath.Base(p), data, lookup, env, gateway.Policies(tokens))
+	if err != nil {
+		return nil, config.AsErrors(err)
+	}
+	defer rt.Close()
+	var errs config.Errors
+	if rt.Config.Admin != nil {
+		// serve refuses a key-less Admin API off loopback.
+		if _, _, _, err := adminListener(rt.Config, lookup); err != nil {
+			errs = append(errs, config.AsErrors(err)...)
 		}
 	}
-	if err != nil {
-		errs = append(errs, config.AsErrors(err)...)
-	}
-	return warnings, errs.Err()
+	return rt.Warnings, append(errs, config.AsErrors(CheckTLS(rt.Config, dir))...)
 }

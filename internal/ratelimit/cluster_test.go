@@ -11,7 +11,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store/redisstore"
 	"github.com/gatehouse/gatehouse/internal/store/redisstore/redistest"
@@ -33,11 +32,7 @@ func TestRedisClusterSharedLimit(t *testing.T) {
 		t.Run(prefix, func(t *testing.T) {
 			var nodes []*ratelimit.Redis
 			for range 2 { // as the gateway does: the store backend's client
-				o, err := redisstore.FromConfig(&config.Redis{Cluster: addrs, Namespace: ns}, "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, err := redisstore.New(context.Background(), o)
+				b, err := redisstore.New(context.Background(), redisstore.Options{Cluster: addrs, Namespace: ns})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/redisstore"
 	"github.com/gatehouse/gatehouse/internal/store/redisstore/redistest"
@@ -23,33 +21,24 @@ import (
 // three redis-server processes in cluster mode started by the test binary.
 
 // clusterBackend opens a backend on the cluster at addrs, namespace ns,
-// through FromConfig (db.redis.cluster). It is closed, its cluster client
-// too, and its keys deleted when t ends.
+// with the options db.redis.cluster gives (internal/app turns the config
+// into them). It is closed, its cluster client too, and its keys deleted
+// when t ends.
 func clusterBackend(t *testing.T, addrs []string, ns string) *redisstore.Redis {
 	t.Helper()
-	return openFromConfig(t, &config.Redis{Cluster: addrs, Namespace: ns})
+	return openCluster(t, redisstore.Options{Cluster: addrs, Namespace: ns})
 }
 
-func openFromConfig(t *testing.T, rc *config.Redis) *redisstore.Redis {
+func openCluster(t *testing.T, o redisstore.Options) *redisstore.Redis {
 	t.Helper()
-	o, err := redisstore.FromConfig(rc, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Addr != "" {
-		t.Fatalf("FromConfig with cluster: Addr %q, want none", o.Addr)
-	}
 	r, err := redisstore.New(context.Background(), o)
 	if err != nil {
-		if o.Client != nil {
-			_ = o.Client.Close()
-		}
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = r.Close()
-		_ = r.Client().Close() // FromConfig's caller owns the cluster client (closing it twice is harmless)
-		if err := redistest.PurgeCluster(rc.Cluster, r.Namespace()); err != nil {
+		_ = r.Client().Close() // closing it twice is harmless
+		if err := redistest.PurgeCluster(o.Cluster, r.Namespace()); err != nil {
 			t.Logf("deleting namespace %s: %v", r.Namespace(), err)
 		}
 	})
@@ -105,102 +94,58 @@ func TestClusterInvalidation(t *testing.T) {
 	}
 }
 
-// TestClusterSystemConfig goes from system.config.yml's db.redis.cluster,
-// as a list and as one ${VAR} string, to a working backend, and checks
-// that a namespace's keys all live on the one master of its hash tag.
-func TestClusterSystemConfig(t *testing.T) {
+// TestClusterNamespaceSlot checks that a namespace's keys all live on the
+// one master of its hash tag (the app's tests check that
+// db.redis.cluster, as a list or one ${VAR} string, gives these options).
+func TestClusterNamespaceSlot(t *testing.T) {
 	addrs := redistest.Cluster(t)
 	c := clusterClient(t, addrs)
-	for _, form := range []string{"list", "variable"} {
-		t.Run(form, func(t *testing.T) {
-			ns := redistest.Namespace()
-			yaml := fmt.Sprintf("db:\n  redis:\n    cluster: [%s]\n    namespace: %s\n", strings.Join(addrs, ", "), ns)
-			vars := map[string]string{}
-			if form == "variable" {
-				yaml = fmt.Sprintf("db:\n  redis:\n    cluster: ${NODES}\n    namespace: %s\n", ns)
-				vars["NODES"] = strings.Join(addrs, ",")
-			}
-			sys, err := config.ParseSystem("system.config.yml", []byte(yaml), func(k string) (string, bool) {
-				v, ok := vars[k]
-				return v, ok
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(sys.DB.Redis.Cluster, addrs) {
-				t.Fatalf("cluster = %q, want %q", sys.DB.Redis.Cluster, addrs)
-			}
-			r := openFromConfig(t, sys.DB.Redis)
-			if err := r.Ping(ctx); err != nil {
-				t.Fatal(err)
-			}
-			for i := range 20 {
-				set(t, r, fmt.Sprintf("user:%d", i), "{}", 0)
-			}
-			if err := r.Update(ctx, func(tx store.Tx) error { return tx.SAdd("users", "0", "1", "2") }); err != nil {
-				t.Fatal(err)
-			}
-			if v, ok := get(t, r, "user:7"); !ok || v != "{}" {
-				t.Fatalf("user:7 = %q %v", v, ok)
-			}
-			if m, err := r.Members(ctx, "users"); err != nil || !slices.Equal(m, []string{"0", "1", "2"}) {
-				t.Fatalf("users = %q %v", m, err)
-			}
-			// Every key is on the master of {ns}, none elsewhere.
-			home := masterOf(t, c, "{"+ns+"}")
-			var mu sync.Mutex
-			counts := map[string]int{}
-			err = c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-				keys, err := n.Keys(ctx, "{"+ns+"}:*").Result()
-				mu.Lock()
-				counts[n.Options().Addr] += len(keys)
-				mu.Unlock()
-				return err
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for addr, n := range counts {
-				if want := map[bool]int{true: 21, false: 0}[addr == home]; n != want {
-					t.Errorf("master %s holds %d keys of the namespace, want %d (its keys live on %s)", addr, n, want, home)
-				}
-			}
-		})
+	ns := redistest.Namespace()
+	r := clusterBackend(t, addrs, ns)
+	if err := r.Ping(ctx); err != nil {
+		t.Fatal(err)
 	}
-}
-
-func TestClusterFromConfig(t *testing.T) {
-	for _, rc := range []*config.Redis{
-		{Cluster: []string{"a:7000"}, Host: "h"},
-		{Cluster: []string{"a:7000"}, Port: 6379},
-		{Cluster: []string{"a:7000"}, DB: 1},
-		{Cluster: []string{"a"}},
-		{Cluster: []string{"a:0"}},
-		{Cluster: []string{"a:7000"}, TLS: &config.RedisTLS{CAFile: "missing.pem"}},
-	} {
-		if o, err := redisstore.FromConfig(rc, t.TempDir()); err == nil {
-			if o.Client != nil {
-				_ = o.Client.Close()
-			}
-			t.Errorf("FromConfig(%+v): no error", rc)
-		}
+	for i := range 20 {
+		set(t, r, fmt.Sprintf("user:%d", i), "{}", 0)
 	}
-	// TLS: no fixed server name, so that each node is checked against its
-	// own address.
-	o, err := redisstore.FromConfig(&config.Redis{Cluster: []string{"10.0.0.1:7000"}, TLS: &config.RedisTLS{}}, "")
+	if err := r.Update(ctx, func(tx store.Tx) error { return tx.SAdd("users", "0", "1", "2") }); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := get(t, r, "user:7"); !ok || v != "{}" {
+		t.Fatalf("user:7 = %q %v", v, ok)
+	}
+	if m, err := r.Members(ctx, "users"); err != nil || !slices.Equal(m, []string{"0", "1", "2"}) {
+		t.Fatalf("users = %q %v", m, err)
+	}
+	// Every key is on the master of {ns}, none elsewhere.
+	home := masterOf(t, c, "{"+ns+"}")
+	var mu sync.Mutex
+	counts := map[string]int{}
+	err := c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		keys, err := n.Keys(ctx, "{"+ns+"}:*").Result()
+		mu.Lock()
+		counts[n.Options().Addr] += len(keys)
+		mu.Unlock()
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Client != nil {
-		_ = o.Client.Close()
+	for addr, n := range counts {
+		if want := map[bool]int{true: 21, false: 0}[addr == home]; n != want {
+			t.Errorf("master %s holds %d keys of the namespace, want %d (its keys live on %s)", addr, n, want, home)
+		}
 	}
-	if o.TLS == nil || o.TLS.ServerName != "" || o.Namespace != redisstore.DefaultNamespace {
-		t.Errorf("cluster options: TLS %+v, namespace %q", o.TLS, o.Namespace)
-	}
+}
 
-	// The cluster client has the single-node client's settings.
+// TestClusterClientOptions: the cluster client has the single-node
+// client's settings, and a db other than 0 is refused.
+func TestClusterClientOptions(t *testing.T) {
+	if _, err := redisstore.New(ctx, redisstore.Options{Cluster: []string{"127.0.0.1:1"}, DB: 1}); err == nil {
+		t.Error("cluster with db 1 accepted")
+	}
 	addrs := redistest.Cluster(t)
-	r := openFromConfig(t, &config.Redis{Cluster: addrs, Username: "default", Password: "", Namespace: redistest.Namespace()})
+	r := openCluster(t, redisstore.Options{Cluster: addrs, Username: "default", Password: "", Namespace: redistest.Namespace()})
 	co := r.Client().(*redis.ClusterClient).Options()
 	if !slices.Equal(co.Addrs, addrs) || co.Username != "default" || co.TLSConfig != nil {
 		t.Errorf("cluster options: %+v", co)

@@ -1,6 +1,9 @@
 // Package redisstore is the Redis store backend (Express Gateway's
 // `db.redis` without `emulate`): the identity data lives in Redis and is
 // shared by every gateway process pointed at the same Redis and namespace.
+// It takes its own Options (addresses, credentials, a *tls.Config,
+// namespace); internal/app turns system.config.yml's db.redis block into
+// them, so the backend knows nothing of the config tree.
 //
 // # Key layout
 //
@@ -194,48 +197,10 @@ func New(ctx context.Context, o Options) (*Redis, error) {
 	if r.summaryEvery <= 0 {
 		r.summaryEvery = SummaryEvery
 	}
-	lctx, cancel := context.WithCancel(context.Background())
-	r.bg, r.cancel = lctx, cancel
-	if r.c == nil && len(o.Cluster) > 0 {
-		if o.DB != 0 {
-			return nil, fmt.Errorf("redisstore: db %d: Redis Cluster has only db 0", o.DB)
-		}
-		c := redis.NewClusterClient(clusterOptions(o.Cluster, o))
-		r.brk = &breaker{r: r}
-		// The cluster-level hook bounds a command with its redirections and
-		// retries; transactions (Watch) and pipelines run on the node
-		// clients, which get the hook too.
-		c.AddHook(r.brk)
-		c.OnNewNode(func(n *redis.Client) { n.AddHook(r.brk) })
-		r.c, r.ownsClient = c, true
-	}
 	if r.c == nil {
-		addr := o.Addr
-		if addr == "" {
-			addr = "localhost:6379"
+		if err := r.ownClient(o); err != nil {
+			return nil, err
 		}
-		ro := &redis.Options{
-			Addr:                  addr,
-			Username:              o.Username,
-			Password:              o.Password,
-			DB:                    o.DB,
-			TLSConfig:             o.TLS,
-			DialTimeout:           DialTimeout,
-			ReadTimeout:           ReadTimeout,
-			WriteTimeout:          WriteTimeout,
-			PoolTimeout:           PoolTimeout,
-			ContextTimeoutEnabled: true,
-			// One dial per attempt and one retry (a pooled connection may
-			// have died with a Redis restart), all within CommandTimeout:
-			// go-redis's defaults (5 dials per attempt, 3 retries) would
-			// take ~40s on a blackholed address.
-			DialerRetries: 1,
-			MaxRetries:    1,
-		}
-		c := redis.NewClient(ro)
-		r.brk = &breaker{r: r}
-		c.AddHook(r.brk) // fail fast while Redis is away (breaker.go)
-		r.c, r.ownsClient = c, true
 	}
 	if _, plain := r.c.(*redis.Client); !plain {
 		// Cluster and ring clients pick the node of a transaction by its
@@ -243,6 +208,8 @@ func New(ctx context.Context, o Options) (*Redis, error) {
 		r.anchor = []string{"{" + ns + "}:tx"}
 	}
 
+	lctx, cancel := context.WithCancel(context.Background())
+	r.bg, r.cancel = lctx, cancel
 	r.ps = r.c.Subscribe(lctx) // the listener subscribes (no I/O here)
 	r.wg.Add(2)
 	go r.listen(lctx)

@@ -2,19 +2,11 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,7 +17,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/redisstore"
 	"github.com/gatehouse/gatehouse/internal/store/redisstore/redistest"
@@ -741,68 +732,4 @@ func TestNamespace(t *testing.T) {
 	if r.Namespace() != "EG" {
 		t.Fatalf("default namespace %q", r.Namespace())
 	}
-}
-
-func TestFromConfig(t *testing.T) {
-	o, err := redisstore.FromConfig(nil, "")
-	if err != nil || o.Addr != "localhost:6379" || o.Namespace != "EG" || o.TLS != nil {
-		t.Fatalf("defaults: %+v %v", o, err)
-	}
-	o, err = redisstore.FromConfig(&config.Redis{Host: "::1", Port: 7000, Password: "pw", Username: "u", DB: 2, Namespace: "GW"}, "")
-	if err != nil || o.Addr != "[::1]:7000" || o.Password != "pw" || o.Username != "u" || o.DB != 2 || o.Namespace != "GW" {
-		t.Fatalf("fields: %+v %v", o, err)
-	}
-	if _, err := redisstore.FromConfig(&config.Redis{Port: 70000}, ""); err == nil {
-		t.Fatal("port 70000 accepted")
-	}
-
-	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t)
-	_ = os.WriteFile(filepath.Join(dir, "ca.pem"), certPEM, 0o600)
-	_ = os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600)
-	_ = os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
-	o, err = redisstore.FromConfig(&config.Redis{Host: "redis.example", TLS: &config.RedisTLS{
-		CAFile: "ca.pem", CertFile: "cert.pem", KeyFile: filepath.Join(dir, "key.pem"),
-	}}, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.TLS == nil || o.TLS.RootCAs == nil || len(o.TLS.Certificates) != 1 || o.TLS.ServerName != "redis.example" || o.TLS.InsecureSkipVerify {
-		t.Fatalf("TLS: %+v", o.TLS)
-	}
-	o, err = redisstore.FromConfig(&config.Redis{TLS: &config.RedisTLS{InsecureSkipVerify: true}}, dir)
-	if err != nil || o.TLS == nil || !o.TLS.InsecureSkipVerify {
-		t.Fatalf("empty tls block: %+v %v", o.TLS, err)
-	}
-	for name, tc := range map[string]*config.RedisTLS{
-		"missing CA":       {CAFile: "nope.pem"},
-		"CA without PEM":   {CAFile: "key.pem"},
-		"cert without key": {CertFile: "cert.pem"},
-	} {
-		if _, err := redisstore.FromConfig(&config.Redis{TLS: tc}, dir); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-}
-
-func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "redis.example"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"redis.example"}, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
