@@ -101,6 +101,12 @@ pipelines:
 // dir.
 func startOAuth(t *testing.T, systemYAML string, files ...map[string]string) *oauthGateway {
 	t.Helper()
+	return startOAuthWith(t, systemYAML, files, nil)
+}
+
+// startOAuthWith is startOAuth with app options (a clock) set by opt.
+func startOAuthWith(t *testing.T, systemYAML string, files []map[string]string, opt func(*app.Options)) *oauthGateway {
+	t.Helper()
 	up := echoServer(t, "upstream")
 	dir := t.TempDir()
 	gw := oauthGatewayYAML(up.URL)
@@ -121,7 +127,13 @@ func startOAuth(t *testing.T, systemYAML string, files ...map[string]string) *oa
 	}
 	// bcrypt at its lowest cost (crypto.saltRounds refuses it): the tests
 	// hash and check passwords a lot, under the race detector.
-	g := startGateway(t, gw, func(o *app.Options) { o.ConfigDir = dir; o.BcryptCost = 4 })
+	g := startGateway(t, gw, func(o *app.Options) {
+		o.ConfigDir = dir
+		o.BcryptCost = 4
+		if opt != nil {
+			opt(o)
+		}
+	})
 	g.dir = dir
 	og := &oauthGateway{gatewayUnderTest: g, ctx: context.Background(), s: g.app.Store(), upstream: up.URL}
 	og.seed(t)

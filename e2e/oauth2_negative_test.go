@@ -141,7 +141,8 @@ func TestOAuth2AuthorizationRequestErrors(t *testing.T) {
 
 func TestOAuth2ExpiredCode(t *testing.T) {
 	t.Parallel()
-	g := startOAuth(t, "authorizationCodes:\n  timeToExpiry: 2000\n")
+	clock := &fakeClock{}
+	g := startOAuthWith(t, "authorizationCodes:\n  timeToExpiry: 2000\n", nil, withClock(clock))
 	conf := g.webConfig("read")
 	v := oauth2.GenerateVerifier()
 	b := newBrowser(t, g.base)
@@ -149,7 +150,7 @@ func TestOAuth2ExpiredCode(t *testing.T) {
 		t.Fatal("login failed")
 	}
 	code := g.authorizeCode(t, b, conf, "alice", "alice-password", oauth2.S256ChallengeOption(v))
-	time.Sleep(2500 * time.Millisecond)
+	clock.Advance(2500 * time.Millisecond) // past the code's two seconds
 	_, err := conf.Exchange(clientCtx(t), code, oauth2.VerifierOption(v))
 	retrieveErr(t, err, 400, "invalid_grant")
 	// A fresh code exchanged at once works.

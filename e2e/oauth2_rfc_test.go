@@ -310,13 +310,14 @@ func TestOAuth2Policy(t *testing.T) {
 // is refused with token_expired.
 func TestOAuth2JWTExpiredReason(t *testing.T) {
 	t.Parallel()
-	g := startOAuth(t, "accessTokens:\n  tokenType: jwt\n  timeToExpiry: 3000\n")
+	clock := &fakeClock{}
+	g := startOAuthWith(t, "accessTokens:\n  tokenType: jwt\n  timeToExpiry: 3000\n", nil, withClock(clock))
 	tok, err := (&clientcredentials.Config{ClientID: g.svc.ID, ClientSecret: svcSecret, TokenURL: g.base + "/oauth2/token"}).Token(clientCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.upstreamSees(t, "/read", tok.AccessToken)
-	time.Sleep(8500 * time.Millisecond)
+	clock.Advance(8500 * time.Millisecond) // past exp and the 5 s leeway
 	g.refused(t, "/read", tok.AccessToken, 401, "token_expired")
 	st, _, body := g.postForm(t, "/oauth2/introspect", url.Values{"token": {tok.AccessToken}}, g.svc.ID, svcSecret)
 	if st != 200 || body["active"] != false {

@@ -174,7 +174,8 @@ func testGrants(t *testing.T, g *oauthGateway, jwtMode bool) {
 // TestOAuth2RefreshAfterExpiry: access tokens that live three seconds; after
 // they expire the gateway refuses them, golang.org/x/oauth2's TokenSource
 // refreshes (the refresh token rotates), the new token works, and a reuse
-// of the rotated refresh token revokes the family.
+// of the rotated refresh token revokes the family. The gateway's clock is
+// moved past the expiry instead of waiting for it.
 func TestOAuth2RefreshAfterExpiry(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []struct {
@@ -187,7 +188,8 @@ func TestOAuth2RefreshAfterExpiry(t *testing.T) {
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
-			g := startOAuth(t, mode.system)
+			clock := &fakeClock{}
+			g := startOAuthWith(t, mode.system, nil, withClock(clock))
 			ctx := clientCtx(t)
 			conf := g.webConfig("read", "write")
 			v := oauth2.GenerateVerifier()
@@ -200,7 +202,7 @@ func TestOAuth2RefreshAfterExpiry(t *testing.T) {
 				t.Errorf("expires_in = %d, want 3 (accessTokens.timeToExpiry is in milliseconds)", first.ExpiresIn)
 			}
 			g.upstreamSees(t, "/api", first.AccessToken)
-			time.Sleep(mode.wait)
+			clock.Advance(mode.wait)
 			g.refused(t, "/api", first.AccessToken, 401, mode.expiredReason)
 
 			ts := conf.TokenSource(ctx, first)
