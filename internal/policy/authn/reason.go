@@ -148,12 +148,6 @@ func BearerScheme(scheme string) Challenge {
 	return Challenge{scheme: scheme}
 }
 
-// Bearer reports whether c is an RFC 6750 challenge.
-func (c Challenge) Bearer() bool { return c.scheme != "" }
-
-// Scheme is c's auth scheme for a bearer challenge, "" otherwise.
-func (c Challenge) Scheme() string { return c.scheme }
-
 // bearer is an RFC 6750 §3 challenge under c's scheme.
 func (c Challenge) bearer(errCode, description, scope string) string {
 	v := BearerChallenge(errCode, description, scope)
