@@ -55,7 +55,7 @@ type keyring struct {
 	hmac    []byte      // configured HS* secret
 	alg     string
 	set     []*signingKey // generated keys, newest first
-	store   *store.Store
+	store   store.RecordUpdater
 	now     func() time.Time
 	tokenTL time.Duration
 
@@ -88,7 +88,7 @@ func (kr *keyring) maybeReload() {
 	_ = kr.refresh(ctx) // on failure the keys in memory keep serving
 }
 
-func loadKeyring(ctx context.Context, s *store.Store, at *config.AccessTokens, dir string, now func() time.Time, ttl time.Duration) (*keyring, error) {
+func loadKeyring(ctx context.Context, s store.RecordUpdater, at *config.AccessTokens, dir string, now func() time.Time, ttl time.Duration) (*keyring, error) {
 	kr := &keyring{store: s, now: now, tokenTL: ttl, alg: at.Algorithm}
 	material := at.SecretOrPrivateKey
 	if at.SecretOrPrivateKeyFile != "" {
@@ -112,9 +112,6 @@ func loadKeyring(ctx context.Context, s *store.Store, at *config.AccessTokens, d
 		return nil, fmt.Errorf("accessTokens.algorithm %s needs secretOrPrivateKey or secretOrPrivateKeyFile (generated keys are ES256)", kr.alg)
 	}
 	kr.alg = "ES256"
-	if s == nil {
-		return nil, errors.New("accessTokens: generated signing keys are kept with the store's atomic record update, which only *store.Store has: configure secretOrPrivateKey or secretOrPrivateKeyFile")
-	}
 	if err := kr.refresh(ctx); err != nil {
 		if errors.Is(err, store.ErrUnavailable) {
 			// The store (Redis) is down at start: the node starts all the
@@ -394,9 +391,15 @@ func (kr *keyring) JWKS() []jwk {
 		j := jwk{Use: "sig", Alg: k.Alg, KID: k.KID}
 		switch pk := k.private.Public().(type) {
 		case *ecdsa.PublicKey:
-			size := (pk.Curve.Params().BitSize + 7) / 8
+			// Bytes is the uncompressed point 0x04 || X || Y, each
+			// coordinate padded to the curve's size (RFC 7518 §6.2.1.2).
+			pt, err := pk.Bytes()
+			if err != nil {
+				continue
+			}
+			size := (len(pt) - 1) / 2
 			j.Kty, j.Crv = "EC", pk.Curve.Params().Name
-			j.X, j.Y = b64(pad(pk.X, size)), b64(pad(pk.Y, size))
+			j.X, j.Y = b64(pt[1:1+size]), b64(pt[1+size:])
 		case *rsa.PublicKey:
 			j.Kty, j.N, j.E = "RSA", b64(pk.N.Bytes()), b64(big.NewInt(int64(pk.E)).Bytes())
 		case ed25519.PublicKey:
@@ -409,10 +412,3 @@ func (kr *keyring) JWKS() []jwk {
 	return out
 }
 
-func pad(n *big.Int, size int) []byte {
-	b := n.Bytes()
-	if len(b) >= size {
-		return b
-	}
-	return append(make([]byte, size-len(b)), b...)
-}

@@ -131,7 +131,6 @@ type Server struct {
 	// noIssuerOnce warns, once, that accessTokens.issuer is not set;
 	// refusedOnce logs the first 421 at warning level.
 	noIssuerOnce, refusedOnce sync.Once
-	mu                        sync.Mutex
 	mux                       *http.ServeMux
 	// signInRedirect is where a sign-in no application started lands
 	// (oauth2.signInRedirect; default the account page).
@@ -185,8 +184,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		srv.signInRedirect = sys.OAuth2.SignInRedirect
 	}
 	if srv.jwtMode {
-		records, _ := o.Store.(*store.Store) // for the generated keys' atomic update (Storage)
-		kr, err := loadKeyring(ctx, records, sys.AccessTokens, o.ConfigDir, o.Now, srv.life.access)
+		kr, err := loadKeyring(ctx, o.Store, sys.AccessTokens, o.ConfigDir, o.Now, srv.life.access)
 		if errors.Is(err, store.ErrUnavailable) && kr != nil {
 			o.Logger.Warn("oauth2: the JWT signing keys could not be loaded: the store is unavailable; token requests answer 503 until it is back", "error", err)
 		} else if err != nil {

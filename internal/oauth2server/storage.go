@@ -59,6 +59,10 @@ type Records interface {
 	GetRecord(ctx context.Context, kind, id string, v any) (bool, error)
 	TakeRecord(ctx context.Context, kind, id string, v any) (bool, error)
 	DeleteRecord(ctx context.Context, kind, id string) error
+	// The generated JWT signing keys are created and rotated with an
+	// atomic read-modify-write (store.UpdateRecord), so that of several
+	// nodes starting at once exactly one creates them.
+	store.RecordUpdater
 }
 
 // Scopes names the scopes a client may ask for and what they mean (the
@@ -69,14 +73,6 @@ type Scopes interface {
 }
 
 // Storage is every role the server uses.
-//
-// The generated JWT signing keys are the exception: they are created and
-// rotated with store.UpdateRecord, an atomic read-modify-write that is a
-// generic function of *store.Store (a method cannot have type parameters),
-// so no role can name it. With a Storage that is not a *store.Store the
-// server runs with opaque tokens or a configured key
-// (accessTokens.secretOrPrivateKey), and refuses to start for generated
-// keys.
 type Storage interface {
 	Consumers
 	Credentials

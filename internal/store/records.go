@@ -75,25 +75,61 @@ func (s *Store) DeleteRecord(ctx context.Context, kind, id string) error {
 	return s.update(ctx, func(tx *txn) error { return tx.Del(recordKey(kind, id)) })
 }
 
+// RecordUpdater is what UpdateRecord works through: the atomic update of
+// one record's JSON. *Store has it; role interfaces of the store's users
+// (the authorization server's) name it, so they need no *Store.
+type RecordUpdater interface {
+	UpdateRecordJSON(ctx context.Context, kind, id string, fn func(cur json.RawMessage) (json.RawMessage, time.Duration, error)) (json.RawMessage, error)
+}
+
 // UpdateRecord changes a record atomically: fn gets the current value (nil
 // when there is none) and returns the value to store (nil: leave it) and its
 // ttl. Concurrent callers on several nodes serialise, so exactly one of
 // them creates a missing record.
-func UpdateRecord[T any](ctx context.Context, s *Store, kind, id string, fn func(cur *T) (*T, time.Duration, error)) (*T, error) {
+func UpdateRecord[T any](ctx context.Context, s RecordUpdater, kind, id string, fn func(cur *T) (*T, time.Duration, error)) (*T, error) {
 	var out *T
+	_, err := s.UpdateRecordJSON(ctx, kind, id, func(raw json.RawMessage) (json.RawMessage, time.Duration, error) {
+		var in *T
+		if raw != nil {
+			var cur T
+			if err := json.Unmarshal(raw, &cur); err != nil {
+				return nil, 0, err
+			}
+			in = &cur
+		}
+		next, ttl, err := fn(in)
+		if err != nil || next == nil {
+			out = in
+			return nil, 0, err
+		}
+		b, err := json.Marshal(next)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = next
+		return b, ttl, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UpdateRecordJSON is UpdateRecord on the record's JSON: fn gets the
+// current value (nil when there is none or it expired) and returns the
+// JSON to store (nil: leave it) and its ttl. It returns what the record
+// holds afterwards. A transaction retried on conflict calls fn again.
+func (s *Store) UpdateRecordJSON(ctx context.Context, kind, id string, fn func(cur json.RawMessage) (json.RawMessage, time.Duration, error)) (json.RawMessage, error) {
+	var out json.RawMessage
 	err := s.update(ctx, func(tx *txn) error {
 		var e envelope
 		found, err := tx.getJSON(recordKey(kind, id), &e)
 		if err != nil {
 			return err
 		}
-		var in *T
+		var in json.RawMessage
 		if found && s.live(&e) {
-			var cur T
-			if err := json.Unmarshal(e.V, &cur); err != nil {
-				return err
-			}
-			in = &cur
+			in = e.V
 		}
 		next, ttl, err := fn(in)
 		if err != nil {
