@@ -133,12 +133,6 @@ func (c *Client) UpdateUser(ctx context.Context, idOrName string, props map[stri
 	return c.object(ctx, http.MethodPut, path("users", idOrName), props)
 }
 
-// SetUserActive activates or deactivates a user. The status is Express
-// Gateway's: Activated, Deactivated, or Active / Inactive when unchanged.
-func (c *Client) SetUserActive(ctx context.Context, idOrName string, active bool) (string, error) {
-	return c.status(ctx, path("users", idOrName, "status"), active)
-}
-
 // AppRef names an application in a status answer.
 type AppRef struct {
 	ID   string `json:"id"`
@@ -328,19 +322,6 @@ func (c *Client) DescribeScope(ctx context.Context, name, description string) (S
 	return out, nil
 }
 
-// ListScopes lists every scope.
-func (c *Client) ListScopes(ctx context.Context) ([]string, error) {
-	list, err := c.ListScopeDetails(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, sc := range list {
-		out = append(out, sc.Name)
-	}
-	return out, nil
-}
-
 // ListScopeDetails lists every scope with its description.
 func (c *Client) ListScopeDetails(ctx context.Context) ([]Scope, error) {
 	var out struct {
@@ -355,12 +336,6 @@ func (c *Client) ListScopeDetails(ctx context.Context) ([]Scope, error) {
 		list = append(list, Scope{Name: name, Description: out.Descriptions[name]})
 	}
 	return list, nil
-}
-
-// GetScope checks that a scope exists and returns its name.
-func (c *Client) GetScope(ctx context.Context, scope string) (string, error) {
-	sc, err := c.GetScopeDetails(ctx, scope)
-	return sc.Name, err
 }
 
 // GetScopeDetails reads a scope with its description.

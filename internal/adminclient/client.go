@@ -157,9 +157,6 @@ func New(o Options) (*Client, error) {
 	return &Client{base: base, key: o.APIKey, header: o.Header.Clone(), http: hc, trace: o.Trace}, nil
 }
 
-// URL is the base URL the client talks to.
-func (c *Client) URL() string { return c.base }
-
 // path joins escaped segments: path("credentials", typ, id) is
 // /credentials/<typ>/<id> with each part escaped ('|' and '/' included).
 func path(segments ...string) string {

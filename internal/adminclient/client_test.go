@@ -92,7 +92,7 @@ func TestNewRejectsBadURL(t *testing.T) {
 		}
 	}
 	c, err := New(Options{URL: " http://h:1/ "})
-	if err != nil || c.URL() != "http://h:1" {
+	if err != nil || c.base != "http://h:1" {
 		t.Fatalf("New = %v, %v", c, err)
 	}
 }
@@ -146,7 +146,7 @@ func TestConnectionRefused(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	c, _ := New(Options{URL: "http://" + addr})
-	_, err = c.ListScopes(context.Background())
+	_, err = c.ListScopeDetails(context.Background())
 	want := "cannot reach the Admin API at http://" + addr + ": is `gatehouse serve` running?"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
@@ -164,14 +164,14 @@ func TestTimeoutAndCancel(t *testing.T) {
 	defer srv.Close()
 	defer close(block)
 	c, _ := New(Options{URL: srv.URL, HTTPClient: &http.Client{Timeout: 50 * time.Millisecond}})
-	_, err := c.ListScopes(context.Background())
+	_, err := c.ListScopeDetails(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "did not answer within 50ms") {
 		t.Fatalf("timeout err = %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	c2, _ := New(Options{URL: srv.URL})
-	if _, err := c2.ListScopes(ctx); !errors.Is(err, context.Canceled) {
+	if _, err := c2.ListScopeDetails(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancel err = %v", err)
 	}
 }
@@ -210,14 +210,14 @@ func TestRequests(t *testing.T) {
 	if err != nil || len(users) != 2 || users[1].Str("username") != "b" {
 		t.Fatalf("AllUsers = %v, %v", users, err)
 	}
-	if st, err := c.SetUserActive(ctx, "a b", false); err != nil || st != "Deactivated" {
-		t.Fatalf("SetUserActive = %q, %v", st, err)
+	if st, err := c.SetUserStatus(ctx, "a b", false); err != nil || st.Status != "Deactivated" {
+		t.Fatalf("SetUserStatus = %+v, %v", st, err)
 	}
 	if _, err := c.GetCredential(ctx, "key-auth", "missing"); !IsNotFound(err) || err.Error() != "No credential found with id: missing" {
 		t.Fatalf("GetCredential(null) err = %v", err)
 	}
-	if s, err := c.ListScopes(ctx); err != nil || s != nil {
-		t.Fatalf("ListScopes = %v, %v", s, err)
+	if s, err := c.ListScopeDetails(ctx); err != nil || len(s) != 0 {
+		t.Fatalf("ListScopeDetails = %v, %v", s, err)
 	}
 	if err := c.SetCredentialScopes(ctx, "jwt", "k", nil); err != nil {
 		t.Fatal(err)
