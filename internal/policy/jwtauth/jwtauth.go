@@ -9,7 +9,6 @@ package jwtauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/headervalue"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -91,7 +91,7 @@ type claimsHeaders []claimHeader
 func (hs claimsHeaders) Accepted(r *http.Request, id *pipeline.Identity) {
 	for _, h := range hs {
 		if v, ok := id.Claims[h.claim]; ok && v != nil {
-			r.Header[h.header] = []string{sanitize(claimString(v))}
+			r.Header[h.header] = []string{headervalue.Sanitize(headervalue.FromClaim(v, ","))}
 		} else {
 			delete(r.Header, h.header)
 		}
@@ -379,8 +379,8 @@ func (a *authenticator) identify(ctx context.Context, c *Claims) (*pipeline.Iden
 		// store's consumers. The subject and issuer go upstream as
 		// eg-token-sub and eg-token-iss. Values become eg-* headers: no
 		// control characters.
-		return &pipeline.Identity{AuthType: store.JWT, TokenID: sanitize(c.ID),
-			TokenSubject: sanitize(c.Subject), TokenIssuer: sanitize(c.Issuer),
+		return &pipeline.Identity{AuthType: store.JWT, TokenID: headervalue.Sanitize(c.ID),
+			TokenSubject: headervalue.Sanitize(c.Subject), TokenIssuer: headervalue.Sanitize(c.Issuer),
 			Scopes: c.Scopes, ExpiresAt: c.ExpiresAt, Claims: c.Raw}, nil
 	}
 	refuse := func(reason authn.Reason, detail string) error {
@@ -413,7 +413,7 @@ func (a *authenticator) identify(ctx context.Context, c *Claims) (*pipeline.Iden
 		return nil, authn.StoreError(err)
 	}
 	id := authn.ConsumerIdentity(consumer, store.JWT, cred)
-	id.Claims, id.TokenID, id.ExpiresAt = c.Raw, sanitize(c.ID), c.ExpiresAt
+	id.Claims, id.TokenID, id.ExpiresAt = c.Raw, headervalue.Sanitize(c.ID), c.ExpiresAt
 	if c.HasScopes {
 		// A token may narrow the credential's scopes, never widen them: its
 		// signer may be the consumer itself.
@@ -430,37 +430,6 @@ func intersect(granted, asked []string) []string {
 		}
 	}
 	return out
-}
-
-// claimString renders a claim for a header: strings as they are, numbers
-// and booleans as JSON, lists joined with ",", objects as compact JSON.
-func claimString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case json.Number:
-		return x.String()
-	case bool:
-		if x {
-			return "true"
-		}
-		return "false"
-	case []any:
-		parts := make([]string, 0, len(x))
-		for _, e := range x {
-			if s, ok := e.(string); ok {
-				parts = append(parts, s)
-				continue
-			}
-			b, _ := json.Marshal(e)
-			parts = append(parts, string(b))
-		}
-		return strings.Join(parts, ",")
-	case nil:
-		return ""
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // reservedHeaders cannot be set from claims: they frame the request,
@@ -485,24 +454,6 @@ func validToken(s string) bool {
 		}
 	}
 	return true
-}
-
-// sanitize drops control characters (but tab) so a claim can never split
-// a header (the headers policy does the same).
-func sanitize(v string) string {
-	bad := func(c byte) bool { return c < ' ' && c != '\t' || c == 0x7f }
-	for i := 0; i < len(v); i++ {
-		if bad(v[i]) {
-			b := make([]byte, 0, len(v))
-			for j := 0; j < len(v); j++ {
-				if !bad(v[j]) {
-					b = append(b, v[j])
-				}
-			}
-			return string(b)
-		}
-	}
-	return v
 }
 
 func isLoopback(host string) bool {

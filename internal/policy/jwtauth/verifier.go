@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/gatehouse/gatehouse/internal/headervalue"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
@@ -495,7 +496,7 @@ func (v *Verifier) scopes(mc jwt.MapClaims) ([]string, bool, error) {
 // characters (scopes become the eg-token-scopes header upstream).
 func scopeFields(out []string, s string) []string {
 	for _, f := range strings.Fields(s) {
-		if f = sanitize(f); f != "" {
+		if f = headervalue.Sanitize(f); f != "" {
 			out = append(out, f)
 		}
 	}
@@ -509,10 +510,10 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// Rejection turns a Verify failure into the response: 401 with an RFC 6750
+// rejection turns a Verify failure into the response: 401 with an RFC 6750
 // §3 challenge (no error attribute when the token is missing, §3.1), 503
-// when the key set has never been fetched. scheme is the challenge's auth
-// scheme ("Bearer" unless the token comes from another scheme).
+// when the key set has never been fetched. c is the policy's challenge
+// (its scheme is "Bearer" unless the token comes from another scheme).
 //
 // The client gets the reason code and PublicMessage(reason), in the body
 // and as the challenge's error_description: never the Error's Message,
@@ -520,10 +521,6 @@ func minTime(a, b time.Time) time.Time {
 // algorithms, types, required claims, clock tolerance, size limit). That
 // detail is the Rejection's Err, which the gateway logs and never sends
 // (issue #11 §2).
-func Rejection(err error, scheme string) *pipeline.Rejection {
-	return rejection(err, authn.BearerScheme(scheme))
-}
-
 func rejection(err error, c authn.Challenge) *pipeline.Rejection {
 	var e *Error
 	if !errors.As(err, &e) {
