@@ -281,7 +281,7 @@ func TestBrowserCLIRequestsPass(t *testing.T) {
 				if _, err := c.UpdateUser(ctx, "ann", map[string]any{"firstname": "B"}); err != nil {
 					t.Fatalf("update user: %v", err)
 				}
-				if _, err := c.SetUserActive(ctx, "ann", false); err != nil {
+				if _, err := c.SetUserStatus(ctx, "ann", false); err != nil {
 					t.Fatalf("status: %v", err)
 				}
 				if err := c.CreateScopes(ctx, "read"); err != nil {

@@ -30,7 +30,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/model"
 	"github.com/gatehouse/gatehouse/internal/oauth2server"
-	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -80,7 +80,7 @@ type App struct {
 	system  *config.System
 	servers []*http.Server
 	addrs   map[string]net.Addr
-	env     pipeline.Env
+	env     policyenv.Env
 	watch   *watcher
 	store   *store.Store
 	models  *model.Models

@@ -16,7 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/configedit"
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/oauth2server"
-	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/memstore"
@@ -76,7 +76,7 @@ func TestPolicySchemasMatchDecoders(t *testing.T) {
 	s := store.New(memstore.New(nil), store.Options{BcryptCost: 4})
 	defer s.Close()
 	limiter := ratelimit.NewLocal(nil)
-	env := &pipeline.Env{Logger: log, Now: time.Now, ConfigDir: t.TempDir(), Identity: s, HTTPClient: outboundClient(nil), RateLimiter: limiter}
+	env := &policyenv.Env{Logger: log, Now: time.Now, ConfigDir: t.TempDir(), Identity: s, HTTPClient: outboundClient(nil), RateLimiter: limiter}
 	srv, err := oauth2server.New(context.Background(), oauth2server.Options{Store: s, System: &config.System{}, Logger: log, ConfigDir: env.ConfigDir, Limiter: limiter})
 	if err != nil {
 		t.Fatal(err)

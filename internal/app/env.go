@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/oauth2server"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/proxy"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -34,18 +35,18 @@ type envParams struct {
 // policyEnv builds the environment the pipelines are built with. serve
 // and config validate both build it here, so that what validate accepts is
 // what serve builds.
-func policyEnv(p envParams) (pipeline.Env, error) {
+func policyEnv(p envParams) (policyenv.Env, error) {
 	// trustedProxies: whose X-Forwarded-For (or Forwarded) names the
 	// client. The listeners' per-client connection limit cannot use it: it
 	// counts TCP peers before any header is read.
 	clients, err := clientaddr.New(p.system.TrustedProxies, string(p.system.ForwardedHeader))
 	if err != nil {
-		return pipeline.Env{}, err
+		return policyenv.Env{}, err
 	}
 	// Read once, through the app's Lookup: the proxy policy's upstreams
 	// and the JWKS and introspection calls go through the same one.
 	outbound := proxy.Environment(p.lookup)
-	return pipeline.Env{
+	return policyenv.Env{
 		Logger:        p.log,
 		Now:           p.now,
 		ConfigDir:     p.configDir,
@@ -66,7 +67,7 @@ func policyEnv(p envParams) (pipeline.Env, error) {
 // policies use); it verifies the access tokens it issues for the oauth2
 // policy (gateway.Policies). serve and config validate both call it after
 // policyEnv.
-func authServer(ctx context.Context, p envParams, env *pipeline.Env) (*oauth2server.Server, error) {
+func authServer(ctx context.Context, p envParams, env *policyenv.Env) (*oauth2server.Server, error) {
 	srv, err := oauth2server.New(ctx, oauth2server.Options{Store: p.store, System: p.system, Logger: env.Logger, Now: env.Now,
 		ConfigDir: env.ConfigDir, Limiter: env.RateLimiter, Lockout: env.Lockout, Metrics: env.Metrics, ClientAddr: pipeline.ClientIP})
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 )
 
 // TestPolicyEnvComplete: policyEnv and authServer fill every field of
-// pipeline.Env but the ones the gateway sets per build, so that a field
+// policyenv.Env but the ones the gateway sets per build, so that a field
 // added to it is filled here, for serve and config validate at once, or
 // this test fails. The clock is the caller's.
 func TestPolicyEnvComplete(t *testing.T) {
@@ -45,7 +45,7 @@ func TestPolicyEnvComplete(t *testing.T) {
 	v := reflect.ValueOf(env)
 	for i := range v.NumField() {
 		if name := v.Type().Field(i).Name; !setByGateway[name] && v.Field(i).IsZero() {
-			t.Errorf("pipeline.Env.%s is not set by policyEnv or authServer", name)
+			t.Errorf("policyenv.Env.%s is not set by policyEnv or authServer", name)
 		}
 	}
 	if !env.Now().Equal(clock) {

@@ -2,15 +2,16 @@ package app
 
 import (
 	"context"
-	"github.com/gatehouse/gatehouse/internal/accesstoken"
 	"log/slog"
 	"path/filepath"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/accesstoken"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
+
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/model"
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/memstore"
@@ -58,7 +59,7 @@ func Validate(dir string, lookup config.Lookup) ([]string, error) {
 
 // validateGateway builds gateway.config.yml's pipelines on env, and checks
 // the listeners as serve would.
-func validateGateway(dir string, lookup config.Lookup, env *pipeline.Env, tokens accesstoken.Verifier) ([]string, config.Errors) {
+func validateGateway(dir string, lookup config.Lookup, env *policyenv.Env, tokens accesstoken.Verifier) ([]string, config.Errors) {
 	p, err := config.FindFile(dir, config.GatewayBase)
 	if err != nil {
 		return nil, config.AsErrors(err)

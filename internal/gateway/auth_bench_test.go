@@ -10,7 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/metrics"
-	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/memstore"
 )
@@ -32,7 +32,7 @@ func BenchmarkKeyAuthStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: s}
+	env := &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: s}
 	rt, err := Build(g, env, Policies(nil))
 	if err != nil {
 		b.Fatal(err)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/gateway"
-	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/memstore"
 )
@@ -30,7 +30,7 @@ func BenchmarkKeyAuthProxy(b *testing.B) {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rt, err := gateway.Build(cfg, &pipeline.Env{Logger: log, Now: time.Now, Identity: s}, gateway.Policies(nil))
+	rt, err := gateway.Build(cfg, &policyenv.Env{Logger: log, Now: time.Now, Identity: s}, gateway.Policies(nil))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // benchConfig routes /bench and /bench/* to pipeline "bench" whose single
@@ -50,7 +51,7 @@ pipelines:
 `
 
 // benchGateway builds a Gateway from benchConfig with the given factories.
-func benchGateway(b *testing.B, policy, action, upstream string, factories map[string]pipeline.Factory, access *slog.Logger) *gateway.Gateway {
+func benchGateway(b *testing.B, policy, action, upstream string, factories map[string]policyenv.Factory, access *slog.Logger) *gateway.Gateway {
 	b.Helper()
 	src := strings.NewReplacer("POLICY", policy, "ACTION", action, "UPSTREAM", upstream).Replace(benchConfig)
 	cfg, err := config.ParseGateway("gateway.config.yml", []byte(src), func(string) (string, bool) { return "", false })
@@ -58,7 +59,7 @@ func benchGateway(b *testing.B, policy, action, upstream string, factories map[s
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rt, err := gateway.Build(cfg, &pipeline.Env{Logger: log, Now: time.Now}, factories)
+	rt, err := gateway.Build(cfg, &policyenv.Env{Logger: log, Now: time.Now}, factories)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,8 +69,8 @@ func benchGateway(b *testing.B, policy, action, upstream string, factories map[s
 
 // noContent is a policy that answers 204 itself: the pipeline's cost with
 // no work in it.
-var noContent = map[string]pipeline.Factory{
-	"no-content": {Terminal: true, New: func(pipeline.Decoder, *pipeline.Env) (pipeline.Policy, error) {
+var noContent = map[string]policyenv.Factory{
+	"no-content": {Terminal: true, New: func(policyenv.Decoder, *policyenv.Env) (pipeline.Policy, error) {
 		return pipeline.PolicyFunc(func(w http.ResponseWriter, _ *http.Request, _ pipeline.Handler) error {
 			w.WriteHeader(http.StatusNoContent)
 			return nil

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"github.com/gatehouse/gatehouse/internal/accesstoken"
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/basicauth"
 	"github.com/gatehouse/gatehouse/internal/policy/cors"
 	"github.com/gatehouse/gatehouse/internal/policy/headers"
@@ -15,14 +14,15 @@ import (
 	"github.com/gatehouse/gatehouse/internal/policy/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/policy/rewrite"
 	"github.com/gatehouse/gatehouse/internal/policy/terminate"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // Policies is the table of built-in policies. Adding a policy is one package,
 // one line here and one docs page. tokens verifies the authorization
 // server's access tokens for the oauth2 policy (nil: there is no server,
 // and a pipeline with an oauth2 step does not build).
-func Policies(tokens accesstoken.Verifier) map[string]pipeline.Factory {
-	return map[string]pipeline.Factory{
+func Policies(tokens accesstoken.Verifier) map[string]policyenv.Factory {
+	return map[string]policyenv.Factory{
 		"proxy":     {New: proxy.New, Terminal: true, Options: proxy.Options{}},
 		"terminate": {New: terminate.New, Terminal: true, Options: terminate.Options{}},
 		"cors":      {New: cors.New, Options: cors.Options{}},

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/condition"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/router"
 )
 
@@ -53,7 +54,7 @@ type Closer interface{ Close() }
 
 // Build checks g against the known policies and compiles it. Every problem
 // is reported at once as config.Errors.
-func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.Factory) (*Runtime, error) {
+func Build(g *config.Gateway, env *policyenv.Env, factories map[string]policyenv.Factory) (*Runtime, error) {
 	var errs config.Errors
 	add := func(err error) { errs = append(errs, config.AsErrors(err)...) }
 	at := func(line int, path, format string, args ...any) {
@@ -78,7 +79,7 @@ func Build(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.F
 
 // checkDeclared reports the declared policies Gatehouse does not know: an
 // error when a pipeline uses one, a warning otherwise.
-func (rt *Runtime) checkDeclared(g *config.Gateway, factories map[string]pipeline.Factory, at func(int, string, string, ...any)) {
+func (rt *Runtime) checkDeclared(g *config.Gateway, factories map[string]policyenv.Factory, at func(int, string, string, ...any)) {
 	used := map[string]bool{}
 	for _, pe := range g.Pipelines {
 		for _, use := range pe.Value.Policies {
@@ -108,7 +109,7 @@ type served struct {
 
 // buildPipelines builds every pipeline and returns, for each apiEndpoint,
 // the first pipeline that lists it, and every policy built.
-func (rt *Runtime) buildPipelines(g *config.Gateway, env *pipeline.Env, factories map[string]pipeline.Factory,
+func (rt *Runtime) buildPipelines(g *config.Gateway, env *policyenv.Env, factories map[string]policyenv.Factory,
 	add func(error), at func(int, string, string, ...any)) (map[string]served, []pipeline.Policy) {
 	var policies []pipeline.Policy
 	byEndpoint := map[string]served{}
@@ -170,7 +171,7 @@ func addRoutes(b *router.Builder[*route], g *config.Gateway, byEndpoint map[stri
 	}
 }
 
-func buildPipeline(file, name string, p config.Pipeline, env *pipeline.Env, factories map[string]pipeline.Factory,
+func buildPipeline(file, name string, p config.Pipeline, env *policyenv.Env, factories map[string]policyenv.Factory,
 	add func(error), at func(int, string, string, ...any)) (pipeline.Handler, []func(), []pipeline.Policy) {
 	var steps []pipeline.Step
 	var policies []pipeline.Policy
@@ -235,7 +236,7 @@ func positioned(err error, action config.Node, s config.Step) error {
 	return errs
 }
 
-func knownNames(m map[string]pipeline.Factory) []string {
+func knownNames(m map[string]policyenv.Factory) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -257,7 +258,7 @@ func (rt *Runtime) Routes() int { return rt.router.Len() }
 // Load parses gateway.config.yml and builds it. When the file has errors
 // the policies are still built from what could be read, so that every
 // problem (structure, references, policy options) is reported at once.
-func Load(name string, data []byte, lookup config.Lookup, env *pipeline.Env, factories map[string]pipeline.Factory) (*Runtime, error) {
+func Load(name string, data []byte, lookup config.Lookup, env *policyenv.Env, factories map[string]policyenv.Factory) (*Runtime, error) {
 	g, perr := config.ParseGateway(name, data, lookup)
 	if perr != nil && g == nil {
 		return nil, perr

@@ -10,10 +10,11 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
-func testEnv() *pipeline.Env {
-	return &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+func testEnv() *policyenv.Env {
+	return &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func build(t *testing.T, yml string) (*Runtime, error) {
@@ -204,7 +205,7 @@ func TestPanicBecomes500(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := map[string]pipeline.Factory{"boom": {New: func(pipeline.Decoder, *pipeline.Env) (pipeline.Policy, error) { return panicPolicy{}, nil }}}
+	f := map[string]policyenv.Factory{"boom": {New: func(policyenv.Decoder, *policyenv.Env) (pipeline.Policy, error) { return panicPolicy{}, nil }}}
 	rt, err := Build(g, testEnv(), f)
 	if err != nil {
 		t.Fatal(err)

@@ -411,4 +411,3 @@ func (kr *keyring) JWKS() []jwk {
 	}
 	return out
 }
-

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/lockout"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 )
 
@@ -33,7 +34,7 @@ func Busy(err error) *pipeline.Rejection {
 // Guard returns the policy's guard from the gateway's set, or, for a
 // policy built without one (tests of a single policy), a guard of its own
 // with the defaults, counting in this process.
-func Guard(env *pipeline.Env, pick func(*lockout.Set) *lockout.Guard, name string, def lockout.Limits) *lockout.Guard {
+func Guard(env *policyenv.Env, pick func(*lockout.Set) *lockout.Guard, name string, def lockout.Limits) *lockout.Guard {
 	if env.Lockout != nil {
 		if g := pick(env.Lockout); g != nil {
 			return g

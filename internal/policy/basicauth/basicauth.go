@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/lockout"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -34,13 +35,13 @@ var source = authn.Source{Header: "Authorization", Scheme: "Basic"}
 
 // authenticator checks the Basic credentials; authn.Policy does the rest.
 type authenticator struct {
-	store     pipeline.IdentityStore
+	store     policyenv.IdentityStore
 	challenge authn.Challenge
 	guard     *lockout.Guard // failureLimits.basicAuth
 }
 
 // New builds a basic-auth step.
-func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) {
 	o := Options{Realm: "gatehouse"}
 	if err := action.Decode(&o); err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/basicauth"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/memstore"
 )
@@ -71,7 +72,7 @@ func TestBasicAuth(t *testing.T) {
 		{name: "stripCredentials removes the header", action: "{stripCredentials: true}", auth: basic("bob", "pass:word-1"), status: 200, consumer: u.ID},
 		{name: "stripCredentials false forwards it", action: "{stripCredentials: false}", auth: basic("bob", "pass:word-1"), status: 200, consumer: u.ID},
 	}
-	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: s}
+	env := &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: s}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := basicauth.New(node(t, tt.action), env)
@@ -127,7 +128,7 @@ func TestOneCredential(t *testing.T) {
 	defer s.Close()
 	u, _ := s.CreateUser(ctx, store.User{Username: "bob", Firstname: "B", Lastname: "B"})
 	s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth, Secret: "bob-password"})
-	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: s}
+	env := &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: s}
 	for name, values := range map[string][]string{
 		"two headers":             {basic("bob", "bob-password"), basic("eve", "x")},
 		"the same header twice":   {basic("bob", "bob-password"), basic("bob", "bob-password")},

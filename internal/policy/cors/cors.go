@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // Options are the cors npm module's options.
@@ -44,7 +45,7 @@ type policy struct {
 }
 
 // New builds a cors step.
-func New(action pipeline.Decoder, _ *pipeline.Env) (pipeline.Policy, error) {
+func New(action policyenv.Decoder, _ *policyenv.Env) (pipeline.Policy, error) {
 	o := Options{Origin: "*", OptionsSuccessStatus: http.StatusNoContent}
 	if err := action.Decode(&o); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/expr"
 	"github.com/gatehouse/gatehouse/internal/headervalue"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // Options are Express Gateway's headers options.
@@ -25,7 +26,7 @@ type header struct {
 }
 
 // New builds a headers step.
-func New(action pipeline.Decoder, _ *pipeline.Env) (pipeline.Policy, error) {
+func New(action policyenv.Decoder, _ *policyenv.Env) (pipeline.Policy, error) {
 	var o Options
 	if err := action.Decode(&o); err != nil {
 		return nil, err

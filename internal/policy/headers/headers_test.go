@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 const actionPath = "pipelines.p.policies[0].headers[0].action"
@@ -23,8 +24,8 @@ func action(t *testing.T, src string) config.Node {
 	return configtest.Node(t, actionPath, src)
 }
 
-func env() *pipeline.Env {
-	return &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+func env() *policyenv.Env {
+	return &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 // run sends a request with the client headers in, through the policy, and

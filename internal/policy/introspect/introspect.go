@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // Options are Express Gateway's oauth2-introspect options, plus a few.
@@ -94,7 +95,7 @@ type policy struct {
 }
 
 // New builds an oauth2-introspect step.
-func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) {
 	o := Options{Timeout: config.Duration(10 * time.Second), CacheSize: 100_000, MaxTokenBytes: DefaultMaxTokenBytes}
 	if err := action.Decode(&o); err != nil {
 		return nil, err

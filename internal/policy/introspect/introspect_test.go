@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/introspect"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 func node(t *testing.T, src string) config.Node {
@@ -48,11 +49,11 @@ func newAuthServer(t *testing.T) *authServer {
 			time.Sleep(time.Duration(d))
 		}
 		if a.down.Load() {
-			http.Error(w, "down", 500)
+			http.Error(w, "down", http.StatusInternalServerError)
 			return
 		}
 		if a.wantAuth != "" && r.Header.Get("Authorization") != a.wantAuth {
-			http.Error(w, `{"error":"invalid_client"}`, 401)
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 			return
 		}
 		r.ParseForm()
@@ -110,7 +111,7 @@ func build(t *testing.T, as *authServer, extra string) pipeline.Policy {
 // buildAt builds the policy on the clock now (nil: the real one).
 func buildAt(t *testing.T, as *authServer, extra string, now func() time.Time) pipeline.Policy {
 	t.Helper()
-	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HTTPClient: &http.Client{}, Now: now}
+	env := &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HTTPClient: &http.Client{}, Now: now}
 	p, err := introspect.New(node(t, fmt.Sprintf("{endpoint: '%s', authorization_value: 'Basic YXBpMTpzZWNyZXQ='%s}", as.URL, extra)), env)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +217,7 @@ func TestCacheLookupsCounted(t *testing.T) {
 	as := newAuthServer(t)
 	as.set("good", map[string]any{"active": true, "exp": float64(time.Now().Add(time.Hour).Unix())})
 	m := metrics.New()
-	env := &pipeline.Env{Logger: slog.New(slog.DiscardHandler), HTTPClient: &http.Client{}, Metrics: m}
+	env := &policyenv.Env{Logger: slog.New(slog.DiscardHandler), HTTPClient: &http.Client{}, Metrics: m}
 	p, err := introspect.New(node(t, fmt.Sprintf("{endpoint: '%s'}", as.URL)), env)
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +238,7 @@ func TestCacheLookupsCounted(t *testing.T) {
 func TestWrongGatewayCredentials(t *testing.T) {
 	as := newAuthServer(t)
 	as.wantAuth = "Basic right"
-	env := &pipeline.Env{Logger: slog.New(slog.DiscardHandler), HTTPClient: &http.Client{}}
+	env := &policyenv.Env{Logger: slog.New(slog.DiscardHandler), HTTPClient: &http.Client{}}
 	p, err := introspect.New(node(t, fmt.Sprintf("{endpoint: '%s', authorization_value: 'Basic wrong'}", as.URL)), env)
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +286,7 @@ func TestCacheNeverOutlivesExp(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	env := &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for src, want := range map[string]string{
 		"{ttl: 5}":                        "gateway.config.yml:1: action.endpoint: is required: the http(s) URL of the RFC 7662 introspection endpoint",
 		"{endpoint: 'ftp://x'}":           "gateway.config.yml:1: action.endpoint: is required: the http(s) URL of the RFC 7662 introspection endpoint",

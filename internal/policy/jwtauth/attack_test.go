@@ -15,8 +15,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // TestAttacks: the classic JWT attacks, against a static secret, a static
@@ -24,7 +24,7 @@ import (
 func TestAttacks(t *testing.T) {
 	k := keys(t)
 	dir := keyDir(t)
-	env := &pipeline.Env{Logger: discard(), Now: time.Now, ConfigDir: dir, HTTPClient: http.DefaultClient}
+	env := &policyenv.Env{Logger: discard(), Now: time.Now, ConfigDir: dir, HTTPClient: http.DefaultClient}
 	now := time.Now()
 	good := claimsAt(now, "aud", "api")
 
@@ -125,7 +125,7 @@ func TestAttacks(t *testing.T) {
 // TestHugeTokenRefusedFast: a 1 MB token is refused on its length, before
 // any decoding: no allocation grows with it.
 func TestHugeTokenRefusedFast(t *testing.T) {
-	env := &pipeline.Env{Logger: discard(), Now: func() time.Time { return t0 }}
+	env := &policyenv.Env{Logger: discard(), Now: func() time.Time { return t0 }}
 	p := newPolicy(t, "{secretOrPublicKey: '"+secret+"', checkCredentialExistence: false}", env)
 	huge := strings.Repeat("a", 1<<20/3) + "." + strings.Repeat("b", 1<<20/3) + "." + strings.Repeat("c", 1<<20/3)
 	r := serve(p, bearer(huge))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // poolSize distinct tokens are cycled through with a cache of half that
@@ -91,7 +92,7 @@ func BenchmarkVerify(b *testing.B) {
 // identity) as a pipeline runs it.
 func BenchmarkPolicy(b *testing.B) {
 	f := setupStore(b)
-	env := &pipeline.Env{Logger: discard(), Now: func() time.Time { return t0 }, Identity: f.s}
+	env := &policyenv.Env{Logger: discard(), Now: func() time.Time { return t0 }, Identity: f.s}
 	next := pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	for _, c := range []struct{ name, action, sub string }{
 		{"uncontrolled", "{secretOrPublicKey: '" + secret + "', checkCredentialExistence: false}", "user-1"},

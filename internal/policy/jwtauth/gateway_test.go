@@ -13,9 +13,9 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/echo"
 	"github.com/gatehouse/gatehouse/internal/gateway"
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
 	"github.com/gatehouse/gatehouse/internal/policy/proxy"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // TestThroughTheGateway runs the policy in a real Runtime (config parse,
@@ -59,8 +59,8 @@ pipelines:
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &pipeline.Env{Logger: discard(), Now: func() time.Time { return t0 }, Identity: f.s}
-	factories := map[string]pipeline.Factory{"jwt": {New: jwtauth.New}, "proxy": {New: proxy.New, Terminal: true}}
+	env := &policyenv.Env{Logger: discard(), Now: func() time.Time { return t0 }, Identity: f.s}
+	factories := map[string]policyenv.Factory{"jwt": {New: jwtauth.New}, "proxy": {New: proxy.New, Terminal: true}}
 	rt, err := gateway.Build(g, env, factories)
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,6 +31,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/memstore"
 )
@@ -333,7 +333,7 @@ func closeLater(t testing.TB, p pipeline.Policy) {
 	}
 }
 
-func newPolicy(t testing.TB, action string, env *pipeline.Env) pipeline.Policy {
+func newPolicy(t testing.TB, action string, env *policyenv.Env) pipeline.Policy {
 	t.Helper()
 	p, err := jwtauth.New(node(t, action), env)
 	if err != nil {
@@ -342,14 +342,3 @@ func newPolicy(t testing.TB, action string, env *pipeline.Env) pipeline.Policy {
 	closeLater(t, p)
 	return p
 }
-
-func contains(s string, subs ...string) bool {
-	for _, x := range subs {
-		if !strings.Contains(s, x) {
-			return false
-		}
-	}
-	return true
-}
-
-func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

@@ -9,16 +9,16 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // TestHMACKeyTooShortRefused: an HMAC secret shorter than the algorithm's
 // hash is a load error naming the rule (RFC 7518 §3.2), where it used to
 // load with a warning (issue #11 §3).
 func TestHMACKeyTooShortRefused(t *testing.T) {
-	env := &pipeline.Env{Logger: discard(), Now: func() time.Time { return t0 }}
+	env := &policyenv.Env{Logger: discard(), Now: func() time.Time { return t0 }}
 	k40 := strings.Repeat("k", 40)
 	for _, tt := range []struct {
 		name, action, want string

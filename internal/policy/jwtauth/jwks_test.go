@@ -11,13 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	jose "github.com/go-jose/go-jose/v4"
-
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
-func jwksEnv() *pipeline.Env {
-	return &pipeline.Env{Logger: discard(), HTTPClient: &http.Client{Timeout: 5 * time.Second}}
+func jwksEnv() *policyenv.Env {
+	return &policyenv.Env{Logger: discard(), HTTPClient: &http.Client{Timeout: 5 * time.Second}}
 }
 
 func jwksAction(uri string, extra string) string {
@@ -263,7 +262,7 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestJWKSCloseStopsRefreshing(t *testing.T) {
 	k := keys(t)
 	i := newIDP(t, jwksOf(t, jwk(&k.rsa.PublicKey, "k1", "RS256")))
-	envOf := func(c *countingTransport) *pipeline.Env {
+	envOf := func(c *countingTransport) *policyenv.Env {
 		e := jwksEnv()
 		e.HTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: c}
 		return e

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/headervalue"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -105,7 +106,7 @@ type authenticator struct {
 	extract    extractor
 	challenge  authn.Challenge
 	controlled bool
-	store      pipeline.IdentityStore
+	store      policyenv.IdentityStore
 }
 
 // policy is the jwt step: the shared auth steps, and the key set it
@@ -117,7 +118,7 @@ type policy struct {
 }
 
 // New builds a jwt step.
-func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) {
 	o := Options{JWTExtractor: ExtractAuthBearer}
 	if err := action.Decode(&o); err != nil {
 		return nil, err
@@ -162,7 +163,7 @@ func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
 
 // extractorOf checks jwtExtractor and jwtExtractorField: where the token
 // is.
-func extractorOf(o Options, action pipeline.Decoder) (extractor, error) {
+func extractorOf(o Options, action policyenv.Decoder) (extractor, error) {
 	switch o.JWTExtractor {
 	case ExtractAuthBearer:
 	case ExtractAuthScheme, ExtractHeader, ExtractQuery:
@@ -181,7 +182,7 @@ func extractorOf(o Options, action pipeline.Decoder) (extractor, error) {
 
 // verifierConfig checks what the Verifier checks, and the key; it returns
 // the key option that was set (a jwksUri is fetched by the caller, last).
-func verifierConfig(o Options, action pipeline.Decoder, env *pipeline.Env) (Config, string, error) {
+func verifierConfig(o Options, action policyenv.Decoder, env *policyenv.Env) (Config, string, error) {
 	cfg := Config{
 		Audiences: o.Audience, Issuers: o.Issuer, MaxAge: time.Duration(o.MaxAge),
 		RequiredClaims: o.RequiredClaims, AllowMissingExp: o.RequireExp != nil && !*o.RequireExp,
@@ -226,7 +227,7 @@ func verifierConfig(o Options, action pipeline.Decoder, env *pipeline.Env) (Conf
 
 // keySource is the one key option set: secretOrPublicKey,
 // secretOrPublicKeyFile or jwksUri.
-func keySource(o Options, action pipeline.Decoder) (string, error) {
+func keySource(o Options, action policyenv.Decoder) (string, error) {
 	var sources []string
 	for name, set := range map[string]bool{"secretOrPublicKey": o.SecretOrPublicKey != "", "secretOrPublicKeyFile": o.SecretOrPublicKeyFile != "", "jwksUri": o.JWKSURI != ""} {
 		if set {
@@ -244,7 +245,7 @@ func keySource(o Options, action pipeline.Decoder) (string, error) {
 }
 
 // staticKey parses the secretOrPublicKey(File) key; nil for a jwksUri.
-func staticKey(o Options, keyOption string, action pipeline.Decoder, configDir string) (any, error) {
+func staticKey(o Options, keyOption string, action policyenv.Decoder, configDir string) (any, error) {
 	switch keyOption {
 	case "secretOrPublicKey":
 		k, err := parseKey([]byte(o.SecretOrPublicKey), false)
@@ -272,7 +273,7 @@ func staticKey(o Options, keyOption string, action pipeline.Decoder, configDir s
 
 // claimHeaders checks claimsToHeaders; tokenHeader is the header the
 // token travels in, which no claim may set.
-func claimHeaders(o Options, action pipeline.Decoder, tokenHeader string) (claimsHeaders, error) {
+func claimHeaders(o Options, action policyenv.Decoder, tokenHeader string) (claimsHeaders, error) {
 	var hs claimsHeaders
 	for _, e := range o.ClaimsToHeaders {
 		h := e.Value
@@ -298,7 +299,7 @@ func claimHeaders(o Options, action pipeline.Decoder, tokenHeader string) (claim
 }
 
 // remoteKeys starts the key set of jwksUri.
-func remoteKeys(o Options, action pipeline.Decoder, env *pipeline.Env) (*RemoteKeySet, error) {
+func remoteKeys(o Options, action policyenv.Decoder, env *policyenv.Env) (*RemoteKeySet, error) {
 	log := env.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -10,7 +10,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -42,7 +42,7 @@ func TestPolicy(t *testing.T) {
 	k := keys(t)
 	dir := keyDir(t)
 	f := setupStore(t)
-	env := &pipeline.Env{Logger: discard(), Now: func() time.Time { return t0 }, ConfigDir: dir, Identity: f.s}
+	env := &policyenv.Env{Logger: discard(), Now: func() time.Time { return t0 }, ConfigDir: dir, Identity: f.s}
 	now := t0
 	hs := func(c map[string]any) string { return mint(t, jose.HS256, []byte(secret), c, nil) }
 	rs := func(c map[string]any) string { return mint(t, jose.RS256, k.rsa, c, nil) }

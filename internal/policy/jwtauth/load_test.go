@@ -4,20 +4,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // TestLoadErrors: a bad action fails at load with its file, line and path.
 func TestLoadErrors(t *testing.T) {
 	dir := keyDir(t)
 	f := setupStore(t)
-	env := &pipeline.Env{Logger: discard(), Now: func() time.Time { return t0 }, ConfigDir: dir, Identity: f.s}
+	env := &policyenv.Env{Logger: discard(), Now: func() time.Time { return t0 }, ConfigDir: dir, Identity: f.s}
 	const s = "secretOrPublicKey: " + secret + "\n"
 	tests := []struct {
 		name   string
 		action string
-		env    *pipeline.Env
+		env    *policyenv.Env
 		want   string
 	}{
 		{"no key", "checkCredentialExistence: false\n", env,
@@ -92,7 +92,7 @@ func TestLoadErrors(t *testing.T) {
 			`gateway.config.yml:2: action.types: entry 0, "application/", is not a media type (e.g. at+jwt, JWT, application/jose)`},
 		{"types twice the same", s + "types: [at+jwt, Application/AT+JWT]\n", env,
 			`gateway.config.yml:2: action.types: entry 1, "Application/AT+JWT", is the same type as "at+jwt" (compared case-insensitively, application/ optional)`},
-		{"controlled mode without a store", s, &pipeline.Env{Logger: discard()},
+		{"controlled mode without a store", s, &policyenv.Env{Logger: discard()},
 			"gateway.config.yml:1: action.checkCredentialExistence: needs the identity store, which is not available here; set checkCredentialExistence: false to trust the token's claims"},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // mintTyp signs an HS256 token whose typ header is typ ("" for none: a
@@ -45,7 +46,7 @@ func request(target string, header ...string) *http.Request {
 // invalid_request, never verified, never passed on, passThrough or not
 // (issue #10 §3, RFC 6750 §2 and §3.1).
 func TestOneCredential(t *testing.T) {
-	env := &pipeline.Env{Logger: discard(), Now: func() time.Time { return t0 }}
+	env := &policyenv.Env{Logger: discard(), Now: func() time.Time { return t0 }}
 	good := hsToken(t)
 	other := mintTyp(t, "JWT", claimsAt(t0, "sub", "someone-else"))
 	const base = "secretOrPublicKey: '" + secret + "', checkCredentialExistence: false"
@@ -118,7 +119,7 @@ func TestOneCredential(t *testing.T) {
 // unless stripCredentials: false; the Authorization header does, unless
 // stripCredentials: true.
 func TestStripDefaults(t *testing.T) {
-	env := &pipeline.Env{Logger: discard(), Now: func() time.Time { return t0 }}
+	env := &policyenv.Env{Logger: discard(), Now: func() time.Time { return t0 }}
 	good := hsToken(t)
 	const base = "secretOrPublicKey: '" + secret + "', checkCredentialExistence: false"
 	const query = base + ", jwtExtractor: query, jwtExtractorField: access_token"
@@ -154,7 +155,7 @@ func TestStripDefaults(t *testing.T) {
 
 // TestTypesOption: types lists the accepted typ values (RFC 8725 §3.11).
 func TestTypesOption(t *testing.T) {
-	env := &pipeline.Env{Logger: discard(), Now: func() time.Time { return t0 }}
+	env := &policyenv.Env{Logger: discard(), Now: func() time.Time { return t0 }}
 	claims := claimsAt(t0)
 	const base = "secretOrPublicKey: '" + secret + "', checkCredentialExistence: false"
 	for _, c := range []struct {
@@ -204,7 +205,7 @@ func hsToken(t testing.TB) string {
 // TestFindAllocations: the duplicate checks cost nothing on the common
 // path (one Authorization header, with or without an unrelated query).
 func TestFindAllocations(t *testing.T) {
-	p := newPolicy(t, "{secretOrPublicKey: '"+secret+"', checkCredentialExistence: false}", &pipeline.Env{Logger: discard(), Now: func() time.Time { return t0 }})
+	p := newPolicy(t, "{secretOrPublicKey: '"+secret+"', checkCredentialExistence: false}", &policyenv.Env{Logger: discard(), Now: func() time.Time { return t0 }})
 	next := pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	for _, target := range []string{"http://api.test/x", "http://api.test/x?page=2&q=a%20b"} {
 		req := request(target, "Authorization", "Bearer "+hsToken(t))

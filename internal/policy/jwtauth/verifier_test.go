@@ -13,9 +13,9 @@ import (
 	"github.com/MicahParks/jwkset"
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -138,7 +138,7 @@ func TestVerifierCache(t *testing.T) {
 // signature, never the controlled-mode store checks or the scope check.
 func TestCachedTokenStillChecksIdentityAndScopes(t *testing.T) {
 	f := setupStore(t)
-	env := &pipeline.Env{Logger: discard(), Now: func() time.Time { return t0 }, Identity: f.s}
+	env := &policyenv.Env{Logger: discard(), Now: func() time.Time { return t0 }, Identity: f.s}
 	p := newPolicy(t, "{secretOrPublicKey: '"+secret+"'}", env)
 	tok := mint(t, jose.HS256, []byte(secret), claimsAt(t0, "sub", f.keyID), nil)
 	ctx := context.Background()

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/lockout"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -34,13 +35,13 @@ type Options struct {
 
 // authenticator checks an API key; authn.Policy does the rest.
 type authenticator struct {
-	store     pipeline.IdentityStore
+	store     policyenv.IdentityStore
 	challenge authn.Challenge
 	guard     *lockout.Guard // failureLimits.keyAuth
 }
 
 // New builds a key-auth step.
-func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) {
 	o := Options{APIKeyHeader: "Authorization", APIKeyHeaderScheme: "apiKey", APIKeyField: "apiKey"}
 	if err := action.Decode(&o); err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/keyauth"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/memstore"
 )
@@ -73,7 +74,7 @@ type result struct {
 
 func run(t *testing.T, f fixture, action string, scopes []string, req *http.Request) result {
 	t.Helper()
-	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: f.s}
+	env := &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: f.s}
 	p, err := keyauth.New(node(t, action), env)
 	if err != nil {
 		t.Fatalf("load: %v", err)
@@ -181,7 +182,7 @@ func TestKeyAuth(t *testing.T) {
 
 func TestKeyAuthLoadErrors(t *testing.T) {
 	f := setup(t)
-	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: f.s}
+	env := &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: f.s}
 	for src, want := range map[string]string{
 		"{disableHeaders: true, disableQueryParam: true}": "gateway.config.yml:1: action.disableQueryParam: disableHeaders and disableQueryParam together leave no place for the key",
 		"{apiKeyHeadr: X}": "gateway.config.yml:1: action.apiKeyHeadr: unknown key (expected one of: passThrough, apiKeyHeader, apiKeyHeaderScheme, apiKeyField, disableHeaders, disableHeadersScheme, disableQueryParam, stripCredentials)",

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/expr"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // Options are Express Gateway's log options, plus a level.
@@ -19,7 +20,7 @@ type Options struct {
 }
 
 // New builds a log step.
-func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) {
 	var o Options
 	if err := action.Decode(&o); err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 const actionPath = "pipelines.p.policies[0].log[0].action"
@@ -82,7 +83,7 @@ func TestLog(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			env := &pipeline.Env{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: tt.minLevel}))}
+			env := &policyenv.Env{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: tt.minLevel}))}
 			p, err := New(action(t, tt.action), env)
 			if err != nil {
 				t.Fatalf("New: %v", err)
@@ -144,7 +145,7 @@ func TestNewErrors(t *testing.T) {
 		{"message: x\nlevels: info\n", at(2, "levels", "unknown key (expected one of: message, level)")},
 	}
 	for _, tt := range tests {
-		env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		env := &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		p, err := New(action(t, tt.action), env)
 		if err == nil {
 			t.Errorf("New(%q) accepted it", tt.action)

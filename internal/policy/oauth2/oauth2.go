@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -38,14 +39,14 @@ type Options struct {
 // authenticator checks the access token; authn.Policy does the rest.
 type authenticator struct {
 	tokens accesstoken.Verifier
-	store  pipeline.IdentityStore
+	store  policyenv.IdentityStore
 }
 
 // New returns the oauth2 policy's New on tokens, the verifier of the
 // authorization server's access tokens (nil: the server is not there, and
 // the policy cannot be built).
-func New(tokens accesstoken.Verifier) func(pipeline.Decoder, *pipeline.Env) (pipeline.Policy, error) {
-	return func(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+func New(tokens accesstoken.Verifier) func(policyenv.Decoder, *policyenv.Env) (pipeline.Policy, error) {
+	return func(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) {
 		var o Options
 		if err := action.Decode(&o); err != nil {
 			return nil, err

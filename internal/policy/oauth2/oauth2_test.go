@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/oauth2server"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/oauth2"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/memstore"
 )
@@ -63,7 +64,7 @@ type env struct {
 	s         *store.Store
 	backend   *flaky
 	srv       *oauth2server.Server
-	env       *pipeline.Env
+	env       *policyenv.Env
 	user      *store.User // owns the app
 	bob       *store.User // signs in with the password grant
 	app       *store.App
@@ -104,7 +105,7 @@ func newEnv(t testing.TB, sys *config.System) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.env = &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: e.s}
+	e.env = &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: e.s}
 	return e
 }
 
@@ -167,7 +168,7 @@ func bearer(tok string) *http.Request {
 }
 
 func TestNeedsTheServer(t *testing.T) {
-	_, err := oauth2.New(nil)(node(t, ""), &pipeline.Env{})
+	_, err := oauth2.New(nil)(node(t, ""), &policyenv.Env{})
 	if err == nil || !strings.Contains(err.Error(), "top-level policies") {
 		t.Errorf("err = %v", err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/headervalue"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // Options are the proxy action's options (Express Gateway's names).
@@ -75,7 +76,7 @@ const (
 )
 
 // New builds a proxy step.
-func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) {
 	var o Options
 	if err := action.Decode(&o); err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // seen is what an upstream received.
@@ -60,8 +61,8 @@ func (u *upstream) seen() *seen {
 	return u.last
 }
 
-func testEnv(seURL string) *pipeline.Env {
-	return &pipeline.Env{
+func testEnv(seURL string) *policyenv.Env {
+	return &policyenv.Env{
 		Logger:           slog.New(slog.DiscardHandler),
 		ServiceEndpoints: config.Named[config.ServiceEndpoint]{{Name: "s", Value: config.ServiceEndpoint{URL: seURL}}},
 	}
@@ -69,7 +70,7 @@ func testEnv(seURL string) *pipeline.Env {
 
 // newTestProxy builds a step proxying to the service endpoint s at seURL,
 // with the action's other options (YAML flow-mapping entries).
-func newTestProxy(t *testing.T, action, seURL string, env func(*pipeline.Env)) *Proxy {
+func newTestProxy(t *testing.T, action, seURL string, env func(*policyenv.Env)) *Proxy {
 	t.Helper()
 	e := testEnv(seURL)
 	if env != nil {
@@ -131,7 +132,7 @@ func TestUpstreamRequest(t *testing.T) {
 		target  string // appended to the upstream's URL
 		path    string // the client's request target
 		header  http.Header
-		env     func(*pipeline.Env)
+		env     func(*policyenv.Env)
 		state   pipeline.State
 		method  string // the client's method (default GET)
 		body    string
@@ -163,7 +164,7 @@ func TestUpstreamRequest(t *testing.T) {
 			name: "xfwd behind a trusted proxy: the vouched-for chain, then the peer", action: "xfwd: true",
 			path: "/api/x", uri: "/api/x",
 			header: http.Header{"X-Forwarded-For": {"6.6.6.6, 203.0.113.7"}},
-			env:    func(e *pipeline.Env) { e.Clients = trusted },
+			env:    func(e *policyenv.Env) { e.Clients = trusted },
 			want:   map[string]string{"X-Forwarded-For": "203.0.113.7, 192.0.2.1"},
 		},
 		{

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/expr"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 )
 
@@ -47,7 +48,7 @@ type policy struct {
 }
 
 // New builds a rate-limit step.
-func New(action pipeline.Decoder, env *pipeline.Env) (pipeline.Policy, error) {
+func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) {
 	o := Options{Max: 5, WindowMs: config.Duration(time.Minute), StatusCode: http.StatusTooManyRequests,
 		Message: "Too many requests, please try again later."}
 	if err := action.Decode(&o); err != nil {

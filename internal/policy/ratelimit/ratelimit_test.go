@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	rl "github.com/gatehouse/gatehouse/internal/policy/ratelimit"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 )
 
@@ -27,7 +28,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func TestRateLimit(t *testing.T) {
 	c := &clock{t: time.Unix(5000, 0)}
-	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RateLimiter: ratelimit.NewLocal(c.now)}
+	env := &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RateLimiter: ratelimit.NewLocal(c.now)}
 	p, err := rl.New(node(t, "{max: 3, windowMs: 3000, rateLimitBy: '${req.headers.x-client}'}"), env)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +66,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestRateLimitLoad(t *testing.T) {
-	env := &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RateLimiter: ratelimit.NewLocal(nil)}
+	env := &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RateLimiter: ratelimit.NewLocal(nil)}
 	for src, want := range map[string]string{
 		"{max: -1}":                   "gateway.config.yml:1: action.max: must not be negative (0 turns the limit off)",
 		"{delayAfter: 1}":             "gateway.config.yml:1: action.delayAfter: delayAfter and delayMs (slowing requests down) are not supported: use max and windowMs to refuse past a rate",

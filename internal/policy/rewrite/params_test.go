@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // TestParamNamesDoNotClash: :id must not be replaced inside :idx.
@@ -19,7 +20,7 @@ func TestParamNamesDoNotClash(t *testing.T) {
 	if err := yaml.Unmarshal([]byte("{match: '/a/:id/:idx', rewrite: '/b/:idx/:id/:other'}"), &n); err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(config.Node{File: "f", Path: "action", Y: n.Content[0]}, &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := New(config.Node{File: "f", Path: "action", Y: n.Content[0]}, &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestRewriteNeverLeavesTheHost(t *testing.T) {
 	if err := yaml.Unmarshal([]byte("{match: '^/go/(.*)$', rewrite: '/$1', redirect: 302}"), &n); err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(config.Node{File: "f", Path: "action", Y: n.Content[0]}, &pipeline.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := New(config.Node{File: "f", Path: "action", Y: n.Content[0]}, &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 	"github.com/gatehouse/gatehouse/internal/router"
 	"github.com/gatehouse/gatehouse/internal/urlpath"
 )
@@ -97,7 +98,7 @@ func bracedGroups(target string) string {
 }
 
 // New builds a rewrite step.
-func New(action pipeline.Decoder, _ *pipeline.Env) (pipeline.Policy, error) {
+func New(action policyenv.Decoder, _ *policyenv.Env) (pipeline.Policy, error) {
 	var o Options
 	if err := action.Decode(&o); err != nil {
 		return nil, err

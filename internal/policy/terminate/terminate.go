@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/policyenv"
 )
 
 // Options are Express Gateway's terminate options.
@@ -15,7 +16,7 @@ type Options struct {
 }
 
 // New builds a terminate step.
-func New(action pipeline.Decoder, _ *pipeline.Env) (pipeline.Policy, error) {
+func New(action policyenv.Decoder, _ *policyenv.Env) (pipeline.Policy, error) {
 	o := Options{StatusCode: http.StatusBadRequest, Message: "Terminated"}
 	if err := action.Decode(&o); err != nil {
 		return nil, err
