@@ -1,6 +1,13 @@
-// Package pipeline is the contract between the gateway and its policies: a
-// Policy handles a request and passes it on, or stops the pipeline by
-// returning an error that one renderer turns into the response.
+// Package pipeline is the request-time contract between the gateway and
+// its policies: a Policy handles a request and passes it on, or stops the
+// pipeline by returning an error (a *Rejection, or anything else for a 500)
+// that one renderer, WriteError, turns into the response. A request's
+// State carries what every step needs (request id, client address, the
+// matched Route, the Identity) and a Record of what the access log and the
+// metrics say of it. The package imports nothing of the gateway's services:
+// what a policy is built with (its Factory and Env) is internal/policyenv,
+// the expression language internal/expr, token verification
+// internal/accesstoken.
 package pipeline
 
 import (
