@@ -163,24 +163,28 @@ func consumerCreateVerb(o *identityOpts, k consumerKind) *cobra.Command {
 	return create
 }
 
+// printCreated prints, with --json, what was created: the object, or for
+// --stdin (many) an array; nothing otherwise (the text lines were printed
+// as each was created).
+func (o *identityOpts) printCreated(created []adminclient.Object, many bool) error {
+	switch {
+	case !o.json || len(created) == 0:
+		return nil
+	case many:
+		return o.printJSON(created)
+	}
+	return o.printJSON(created[0])
+}
+
 // createEach creates every input in order and prints "Created <id>" and the
 // object (EG), or the id with -q. With --json it prints the object, or, for
 // --stdin (many), an array.
 func (o *identityOpts) createEach(inputs []map[string]any, many bool, create func(map[string]any) (adminclient.Object, error)) error {
 	var created []adminclient.Object
-	flush := func() error {
-		switch {
-		case !o.json || len(created) == 0:
-			return nil
-		case many:
-			return o.printJSON(created)
-		}
-		return o.printJSON(created[0])
-	}
 	for _, in := range inputs {
 		obj, err := create(in)
 		if err != nil {
-			_ = flush()
+			_ = o.printCreated(created, many)
 			return o.explain(err)
 		}
 		created = append(created, obj)
@@ -193,7 +197,7 @@ func (o *identityOpts) createEach(inputs []map[string]any, many bool, create fun
 			o.printObject(obj)
 		}
 	}
-	return flush()
+	return o.printCreated(created, many)
 }
 
 // consumerListVerb is list: the first page, or every page with -a.

@@ -210,19 +210,10 @@ func stdinCredentials(cmd *cobra.Command, consumer, typ string, p map[string]any
 // credential, or, for --stdin (many), an array.
 func (o *identityOpts) createCredentials(cmd *cobra.Command, c *adminclient.Client, inputs []credentialInput, many bool) error {
 	var created []adminclient.Object
-	flush := func() error {
-		switch {
-		case !o.json || len(created) == 0:
-			return nil
-		case many:
-			return o.printJSON(created)
-		}
-		return o.printJSON(created[0])
-	}
 	for _, in := range inputs {
 		obj, err := c.CreateCredential(ctx(cmd), in.consumer, in.typ, in.cred)
 		if err != nil {
-			_ = flush()
+			_ = o.printCreated(created, many)
 			return o.explain(err)
 		}
 		if obj.Str("type") == "" {
@@ -241,7 +232,7 @@ func (o *identityOpts) createCredentials(cmd *cobra.Command, c *adminclient.Clie
 			}
 		}
 	}
-	return flush()
+	return o.printCreated(created, many)
 }
 
 // credentialsListVerb is credentials list: a consumer's credentials, by
