@@ -127,12 +127,17 @@ func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) 
 		return nil, action.Errorf("serviceEndpoint", "%v", err)
 	}
 	p.transport = tr
+	if fwd == nil {
+		// Plain-HTTP upstreams reached directly go through the
+		// synchronous pool (conns.go); everything else through tr.
+		p.transport = newConnPool(tr.DialContext, tr.ResponseHeaderTimeout, tr)
+	}
 	p.metrics = env.Metrics
 	p.clients = env.Clients
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		ModifyResponse: p.observe,
-		Transport:      tr,
+		Transport:      p.transport,
 		BufferPool:     &bufferPool{},
 		ErrorHandler:   p.errorHandler,
 		ErrorLog:       slog.NewLogLogger(env.Logger.Handler(), slog.LevelWarn),
@@ -203,10 +208,16 @@ func resolve(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
+// roundTripCloser is the step's transport.
+type roundTripCloser interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
 // Proxy is one configured proxy step.
 type Proxy struct {
 	rp           *httputil.ReverseProxy
-	transport    *http.Transport
+	transport    roundTripCloser // *connPool, or the *http.Transport alone
 	log          *slog.Logger
 	clients      *clientaddr.Resolver // for xfwd's X-Forwarded-For
 	targets      []*url.URL
