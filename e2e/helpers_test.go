@@ -26,6 +26,9 @@ import (
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
+	// flush, when set, writes out what the writer still holds before a
+	// read: the access log is written asynchronously.
+	flush func()
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
@@ -35,6 +38,9 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 
 func (s *syncBuffer) String() string {
+	if s.flush != nil {
+		s.flush()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -66,7 +72,7 @@ func startGateway(t *testing.T, gatewayYAML string, opts ...func(*app.Options)) 
 	o := app.Options{
 		ConfigDir:      dir,
 		Logger:         slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		AccessLog:      slog.New(slog.NewJSONHandler(acc, nil)),
+		AccessLog:      acc,
 		ReloadInterval: 50 * time.Millisecond,
 		Lookup:         func(string) (string, bool) { return "", false },
 	}
@@ -77,6 +83,7 @@ func startGateway(t *testing.T, gatewayYAML string, opts ...func(*app.Options)) 
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
+	acc.flush = a.FlushAccessLog
 	g := &gatewayUnderTest{app: a, dir: dir, logs: logs, acc: acc}
 	if addr := a.Addr("http"); addr != nil {
 		g.base = "http://" + addr.String()

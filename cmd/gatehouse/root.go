@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse/gatehouse/internal/accesslog"
 	"github.com/gatehouse/gatehouse/internal/app"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/store/redisstore"
@@ -77,6 +78,7 @@ type serveFlags struct {
 	dir, dataDir, logFormat, logLevel, accessLog, echoAddr string
 	reload                                                 time.Duration
 	sample                                                 float64
+	queue                                                  int
 }
 
 func newServe(env cliEnv) *cobra.Command {
@@ -96,6 +98,7 @@ func newServe(env cliEnv) *cobra.Command {
 	f.StringVar(&sf.logLevel, "log-level", env.envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	f.StringVar(&sf.accessLog, "access-log", "stderr", "where access logs go: stderr, stdout, off, or a file path")
 	f.Float64Var(&sf.sample, "access-log-sample", 1, "fraction (0-1] of successful requests written to the access log; refusals and errors are always written")
+	f.IntVar(&sf.queue, "access-log-queue", accesslog.DefaultQueue, "access-log lines that may wait for the log's writer; beyond it lines are dropped (and counted), never the requests delayed")
 	f.StringVar(&sf.echoAddr, "echo-upstream", "", "also serve a demo echo upstream on this address (make run: 127.0.0.1:${EG_ECHO_PORT:-9100}, the port examples/quickstart proxies to)")
 	f.DurationVar(&sf.reload, "reload-interval", 500*time.Millisecond, "how often gateway.config.yml is checked for changes (0 or less: only on SIGHUP)")
 	return cmd
@@ -118,13 +121,16 @@ func serve(env cliEnv, sf serveFlags) error {
 	if env.getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
 	}
-	access, closeAccess, err := accessLogger(stderr, sf.accessLog, sf.logFormat)
+	access, accessFormat, closeAccess, err := accessLogger(stderr, sf.accessLog, sf.logFormat)
 	if err != nil {
 		return err
 	}
 	defer closeAccess()
 	if sf.sample <= 0 || sf.sample > 1 {
 		return fmt.Errorf("--access-log-sample must be greater than 0 and at most 1, not %v", sf.sample)
+	}
+	if sf.queue <= 0 {
+		return fmt.Errorf("--access-log-queue must be at least 1, not %d", sf.queue)
 	}
 	// Express Gateway turns watching off for any non-empty value.
 	reload := sf.reload
@@ -142,8 +148,9 @@ func serve(env cliEnv, sf serveFlags) error {
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	a, err := app.Start(app.Options{
-		ConfigDir: sf.dir, DataDir: sf.dataDir, Logger: log, AccessLog: access, Lookup: env.lookup,
-		EchoUpstream: sf.echoAddr, ReloadInterval: reload, AccessSample: sf.sample,
+		ConfigDir: sf.dir, DataDir: sf.dataDir, Logger: log, Lookup: env.lookup,
+		AccessLog: access, AccessFormat: accessFormat, AccessQueue: sf.queue, AccessSample: sf.sample,
+		EchoUpstream: sf.echoAddr, ReloadInterval: reload,
 	})
 	if err != nil {
 		signal.Stop(sig)
@@ -222,12 +229,14 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return slog.New(h), nil
 }
 
-func accessLogger(stderr io.Writer, dest, format string) (*slog.Logger, func(), error) {
+// accessLogger is where the access log goes (nil: off) and in which
+// format, as newHandler chooses it for the application log.
+func accessLogger(stderr io.Writer, dest, format string) (io.Writer, accesslog.Format, func(), error) {
 	var w io.Writer
 	closeFn := func() {}
 	switch dest {
 	case "off", "":
-		return nil, closeFn, nil
+		return nil, accesslog.JSON, closeFn, nil
 	case "stderr":
 		w = stderr
 	case "stdout":
@@ -235,18 +244,26 @@ func accessLogger(stderr io.Writer, dest, format string) (*slog.Logger, func(), 
 	default:
 		f, err := os.OpenFile(dest, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--access-log: %w", err)
+			return nil, 0, nil, fmt.Errorf("--access-log: %w", err)
 		}
 		w, closeFn = f, func() { f.Close() }
 		if format == "auto" {
 			format = "json"
 		}
 	}
-	h, err := newHandler(w, format, slog.LevelInfo)
-	if err != nil {
-		return nil, nil, err
+	switch format {
+	case "json":
+		return w, accesslog.JSON, closeFn, nil
+	case "text":
+		return w, accesslog.Text, closeFn, nil
+	case "auto", "":
+		if textLog(w, format) {
+			return w, accesslog.Text, closeFn, nil
+		}
+		return w, accesslog.JSON, closeFn, nil
 	}
-	return slog.New(h), closeFn, nil
+	closeFn()
+	return nil, 0, nil, fmt.Errorf("--log-format must be text, json or auto, not %q", format)
 }
 
 func newConfig(env cliEnv) *cobra.Command {

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/accesslog"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/echo"
 	"github.com/gatehouse/gatehouse/internal/gateway"
@@ -39,8 +40,16 @@ type Options struct {
 	ConfigDir string
 	DataDir   string
 	Logger    *slog.Logger
-	// AccessLog receives one line per request; nil disables access logs.
-	AccessLog *slog.Logger
+	// AccessLog receives one line per request, written by a goroutine of
+	// its own (internal/accesslog); nil disables access logs. Shutdown
+	// writes out the queued lines; it does not close the writer.
+	AccessLog io.Writer
+	// AccessFormat is the access log's line format (accesslog.JSON, the
+	// zero value, or accesslog.Text).
+	AccessFormat accesslog.Format
+	// AccessQueue is how many lines may wait for the access log's writer;
+	// lines beyond it are dropped and counted. 0: accesslog.DefaultQueue.
+	AccessQueue int
 	// AccessSample is the fraction of successful requests logged (refusals
 	// and errors always are); 0 or 1 logs everything.
 	AccessSample float64
@@ -77,6 +86,7 @@ type App struct {
 	opts    Options
 	log     *slog.Logger
 	gw      *gateway.Gateway
+	access  *accesslog.Logger // nil: no access log
 	system  *config.System
 	servers []*http.Server
 	addrs   map[string]net.Addr
@@ -127,6 +137,10 @@ func Start(opts Options) (*App, error) {
 		return nil, err
 	}
 	rt.Source = data
+	if opts.AccessLog != nil {
+		a.access = accesslog.New(opts.AccessLog, accesslog.Options{Format: opts.AccessFormat,
+			Queue: opts.AccessQueue, Dropped: a.metrics.AccessLogDropped, Log: a.log})
+	}
 	a.startGateway(rt)
 	if err := a.listen(rt.Config); err != nil {
 		a.Shutdown(context.Background())
@@ -193,7 +207,7 @@ func (a *App) readGateway() (*config.Gateway, []byte, error) {
 func (a *App) startGateway(rt *gateway.Runtime) {
 	a.bound = listenerParts(rt.Config)
 	a.logWarnings(rt)
-	a.gw = gateway.New(rt, a.opts.Logger, a.opts.AccessLog)
+	a.gw = gateway.New(rt, a.opts.Logger, a.access)
 	a.gw.Metrics = a.metrics
 	a.gw.AccessSample = a.opts.AccessSample
 	a.gw.Clients = a.env.Clients
@@ -262,7 +276,7 @@ func (a *App) serve(name, addr string, h http.Handler, l *config.Listener, tlsCo
 	}
 	if l != nil {
 		lim := resolveLimits(l)
-		access := a.opts.AccessLog
+		access := a.access
 		if name == "admin" {
 			access = nil // the admin listener has no access log
 		}
@@ -290,6 +304,11 @@ func (a *App) Addr(name string) net.Addr { return a.addrs[name] }
 
 // Store is the identity store, for tests.
 func (a *App) Store() *store.Store { return a.store }
+
+// FlushAccessLog returns once the access-log lines of the requests
+// answered so far are written (tests read the log right after a
+// response; Shutdown flushes on its own).
+func (a *App) FlushAccessLog() { a.access.Flush() }
 
 // Gateway is the data plane, for tests.
 func (a *App) Gateway() *gateway.Gateway { return a.gw }
@@ -321,6 +340,10 @@ func (a *App) shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	a.wg.Wait()
+	// The requests are done: their lines go out before Shutdown returns
+	// (a graceful stop loses none). A hijacked connection's handler that
+	// ends later writes its line directly.
+	a.access.Close()
 	if a.gw != nil {
 		a.gw.Current().Close()
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/accesslog"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/connlimit"
 	"github.com/gatehouse/gatehouse/internal/framing"
@@ -130,7 +131,7 @@ type guard struct {
 	next   http.Handler
 	lim    clientLimits
 	log    *slog.Logger
-	access *slog.Logger // nil: no access log (the admin listener)
+	access *accesslog.Logger // nil: no access log (the admin listener)
 }
 
 // deadliner is what http.ResponseController uses, on HTTP/1.x and
@@ -219,16 +220,10 @@ func (g *guard) refuse(w http.ResponseWriter, r *http.Request, rej *pipeline.Rej
 	if dl, ok := w.(deadliner); ok && r.ContentLength != 0 {
 		g.linger(dl)
 	}
-	if g.access != nil {
-		g.access.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("request_id", st.RequestID),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", rej.Status),
-			slog.Duration("duration", time.Since(st.Record.Start)),
-			slog.String("remote", r.RemoteAddr),
-			slog.String("reason", rej.Code))
-	}
+	// No bytes: the refusal's size is not counted here.
+	g.access.Log(accesslog.Entry{RequestID: st.RequestID, Method: r.Method, Path: r.URL.Path,
+		Status: rej.Status, Bytes: -1, Duration: time.Since(st.Record.Start), Remote: r.RemoteAddr,
+		Reason: rej.Code})
 }
 
 // earliest is the earlier of d and limit; a zero limit is none.

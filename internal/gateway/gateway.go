@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/accesslog"
 	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/metrics"
@@ -27,7 +28,7 @@ type Gateway struct {
 	current atomic.Pointer[Runtime]
 	writers sync.Pool // *responseWriter, reused across requests
 	log     *slog.Logger
-	access  *slog.Logger // nil: no access log
+	access  AccessLog // nil: no access log
 	// Pre handles requests before routing when it claims them (the OAuth2
 	// server's /oauth2/* and /login pages); nil when there is none.
 	Pre func(w http.ResponseWriter, r *http.Request) bool
@@ -42,8 +43,15 @@ type Gateway struct {
 	Clients *clientaddr.Resolver
 }
 
+// AccessLog takes one entry per request the sample keeps, without
+// waiting on I/O: *accesslog.Logger (or a stand-in in benchmarks).
+type AccessLog interface{ Log(accesslog.Entry) }
+
 // New returns a Gateway serving rt. access may be nil to disable access logs.
-func New(rt *Runtime, log, access *slog.Logger) *Gateway {
+func New(rt *Runtime, log *slog.Logger, access AccessLog) *Gateway {
+	if l, ok := access.(*accesslog.Logger); ok && l == nil {
+		access = nil // a nil *Logger is no access log: skip building entries
+	}
 	g := &Gateway{log: log, access: access}
 	g.current.Store(rt)
 	return g
@@ -132,6 +140,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// accessEntry is the request's access-log line. remote is the TCP peer's
+// address and port; when a trusted proxy forwarded the request, the client
+// it names, and peer the proxy.
+func accessEntry(rw *responseWriter, r *http.Request, st *pipeline.State) accesslog.Entry {
+	e := accesslog.Entry{
+		RequestID: st.RequestID, Method: r.Method, Path: r.URL.Path,
+		Status: rw.Status(), Bytes: rw.bytes, Duration: time.Since(st.Record.Start),
+		Remote: r.RemoteAddr, Reason: st.Record.Reason, Policy: st.Record.Policy,
+		AuthPolicy: st.Record.AuthPolicy, AuthResult: st.Record.AuthResult, Upstream: st.Record.Upstream,
+	}
+	if st.ClientIP.IsValid() && st.ClientIP != clientaddr.Peer(r.RemoteAddr) {
+		e.Remote, e.Peer = st.ClientIP.String(), r.RemoteAddr
+	}
+	if rt := st.Route; rt != nil {
+		e.APIEndpoint, e.Pipeline = rt.APIEndpoint, rt.Pipeline
+	}
+	if st.Identity != nil {
+		e.Identified, e.ConsumerID = true, st.Identity.ConsumerID
+	}
+	return e
+}
+
 // headerRequestID is eg-request-id in canonical form.
 const headerRequestID = "Eg-Request-Id"
 
@@ -147,43 +177,7 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, st *pipeline.State
 		record(m, st, rw.Status())
 	}
 	if g.access != nil && g.sampled(rw.Status()) {
-		// remote is the TCP peer's address and port; when a trusted proxy
-		// forwarded the request, the client it names, and peer the proxy.
-		remote, peer := r.RemoteAddr, ""
-		if st.ClientIP.IsValid() && st.ClientIP != clientaddr.Peer(r.RemoteAddr) {
-			remote, peer = st.ClientIP.String(), r.RemoteAddr
-		}
-		attrs := []slog.Attr{
-			slog.String("request_id", st.RequestID),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", rw.Status()),
-			slog.Int64("bytes", rw.bytes),
-			slog.Duration("duration", time.Since(st.Record.Start)),
-			slog.String("remote", remote),
-		}
-		if peer != "" {
-			attrs = append(attrs, slog.String("peer", peer))
-		}
-		if rt := st.Route; rt != nil && rt.APIEndpoint != "" {
-			attrs = append(attrs, slog.String("api_endpoint", rt.APIEndpoint), slog.String("pipeline", rt.Pipeline))
-		}
-		if st.Identity != nil {
-			attrs = append(attrs, slog.String("consumer_id", st.Identity.ConsumerID))
-		}
-		if st.Record.Reason != "" {
-			attrs = append(attrs, slog.String("reason", st.Record.Reason))
-		}
-		if st.Record.Policy != "" {
-			attrs = append(attrs, slog.String("policy", st.Record.Policy))
-		}
-		if st.Record.AuthResult != "" {
-			attrs = append(attrs, slog.String("auth", st.Record.AuthPolicy+":"+st.Record.AuthResult))
-		}
-		if st.Record.Upstream != "" {
-			attrs = append(attrs, slog.String("upstream", st.Record.Upstream))
-		}
-		g.access.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		g.access.Log(accessEntry(rw, r, st))
 	}
 	rw.reset(nil)
 	g.writers.Put(rw)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/accesslog"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/metrics"
@@ -51,7 +52,7 @@ pipelines:
 `
 
 // benchGateway builds a Gateway from benchConfig with the given factories.
-func benchGateway(b *testing.B, policy, action, upstream string, factories map[string]policyenv.Factory, access *slog.Logger) *gateway.Gateway {
+func benchGateway(b *testing.B, policy, action, upstream string, factories map[string]policyenv.Factory, access gateway.AccessLog) *gateway.Gateway {
 	b.Helper()
 	src := strings.NewReplacer("POLICY", policy, "ACTION", action, "UPSTREAM", upstream).Replace(benchConfig)
 	cfg, err := config.ParseGateway("gateway.config.yml", []byte(src), func(string) (string, bool) { return "", false })
@@ -163,9 +164,11 @@ func BenchmarkEmptyPipelineParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkEmptyPipelineAccessLog adds a JSON access log line per request.
+// BenchmarkEmptyPipelineAccessLog adds a JSON access log line per request
+// (accesslog_bench_test.go compares it with no log and slog's handler).
 func BenchmarkEmptyPipelineAccessLog(b *testing.B) {
-	access := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	access := accesslog.New(io.Discard, accesslog.Options{})
+	b.Cleanup(func() { access.Close() })
 	g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, access)
 	measureServe(b, g, "http://api.example.com/bench/items/42", http.StatusNoContent)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/internal/accesslog"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policyenv"
@@ -228,11 +229,14 @@ func TestAccessLogSampling(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf strings.Builder
-	gw := New(rt, slog.New(slog.NewTextHandler(io.Discard, nil)), slog.New(slog.NewTextHandler(&buf, nil)))
+	access := accesslog.New(&buf, accesslog.Options{Format: accesslog.Text})
+	defer access.Close()
+	gw := New(rt, slog.New(slog.NewTextHandler(io.Discard, nil)), access)
 	gw.AccessSample = 0.05
 	for i := 0; i < 400; i++ {
 		gw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/ok", nil))
 	}
+	access.Flush()
 	ok := strings.Count(buf.String(), "status=200")
 	if ok == 0 || ok > 60 {
 		t.Errorf("%d of 400 successful requests logged at a 5%% sample", ok)
@@ -240,6 +244,7 @@ func TestAccessLogSampling(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		gw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/missing", nil))
 	}
+	access.Flush()
 	if n := strings.Count(buf.String(), "status=404"); n != 50 {
 		t.Errorf("%d of 50 refusals logged, want all", n)
 	}

@@ -33,6 +33,9 @@ type Metrics struct {
 	Reloads          *prometheus.CounterVec // result
 	StoreErrors      prometheus.Counter
 	RateLimited      *prometheus.CounterVec // api_endpoint
+	// AccessLogDropped counts access-log lines dropped because the writer
+	// fell behind (internal/accesslog).
+	AccessLogDropped prometheus.Counter
 }
 
 // New registers every metric in a fresh registry, with the Go runtime and
@@ -63,9 +66,11 @@ func New() *Metrics {
 			Help: "Identity store calls that failed because the store was unavailable."}),
 		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_rate_limited_total",
 			Help: "Requests refused by rate-limit, by apiEndpoint."}, []string{"api_endpoint"}),
+		AccessLogDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_access_log_dropped_total",
+			Help: "Access-log lines dropped because the log's writer could not keep up."}),
 	}
 	r.MustRegister(m.Requests, m.Duration, m.UpstreamDuration, m.UpstreamErrors, m.AuthDecisions,
-		m.TokensIssued, m.TokensRevoked, m.Reloads, m.StoreErrors, m.RateLimited)
+		m.TokensIssued, m.TokensRevoked, m.Reloads, m.StoreErrors, m.RateLimited, m.AccessLogDropped)
 	return m
 }
 

@@ -1,0 +1,121 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/accesslog"
+	"github.com/gatehouse/gatehouse/internal/gateway"
+)
+
+// slogAccess is the access log as the gateway wrote it before
+// internal/accesslog: the attributes built per request and handed to
+// slog's JSON handler, synchronously, on the request's goroutine. It is
+// kept here so that the cost of the old path is measured in the same run.
+type slogAccess struct{ l *slog.Logger }
+
+func (s slogAccess) Log(e accesslog.Entry) {
+	attrs := []slog.Attr{
+		slog.String("request_id", e.RequestID),
+		slog.String("method", e.Method),
+		slog.String("path", e.Path),
+		slog.Int("status", e.Status),
+		slog.Int64("bytes", e.Bytes),
+		slog.Duration("duration", e.Duration),
+		slog.String("remote", e.Remote),
+	}
+	if e.Peer != "" {
+		attrs = append(attrs, slog.String("peer", e.Peer))
+	}
+	if e.APIEndpoint != "" {
+		attrs = append(attrs, slog.String("api_endpoint", e.APIEndpoint), slog.String("pipeline", e.Pipeline))
+	}
+	if e.Identified {
+		attrs = append(attrs, slog.String("consumer_id", e.ConsumerID))
+	}
+	if e.Reason != "" {
+		attrs = append(attrs, slog.String("reason", e.Reason))
+	}
+	if e.Policy != "" {
+		attrs = append(attrs, slog.String("policy", e.Policy))
+	}
+	if e.AuthResult != "" {
+		attrs = append(attrs, slog.String("auth", e.AuthPolicy+":"+e.AuthResult))
+	}
+	if e.Upstream != "" {
+		attrs = append(attrs, slog.String("upstream", e.Upstream))
+	}
+	s.l.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+}
+
+// accessLogVariants are the three ways a request can be logged, measured
+// side by side: no access log, the old synchronous slog line, and
+// internal/accesslog's asynchronous line (writing to io.Discard, so the
+// figures are the request goroutine's share plus the writer's CPU).
+func accessLogVariants(b *testing.B) []struct {
+	name string
+	log  gateway.AccessLog
+} {
+	async := accesslog.New(io.Discard, accesslog.Options{Dropped: &droppedLines})
+	b.Cleanup(func() { async.Close() })
+	return []struct {
+		name string
+		log  gateway.AccessLog
+	}{
+		{"off", nil},
+		{"slog", slogAccess{slog.New(slog.NewJSONHandler(io.Discard, nil))}},
+		{"async", async},
+	}
+}
+
+// droppedLines counts the async log's drops: a drop is a line the
+// figures did not pay for in full, so the benchmarks report them.
+var droppedLines dropCounter
+
+type dropCounter struct{ n atomic.Int64 }
+
+func (c *dropCounter) Inc() { c.n.Add(1) }
+
+// reportDrops reports the lines dropped per request while f ran.
+func reportDrops(b *testing.B, f func()) {
+	before := droppedLines.n.Load()
+	f()
+	b.ReportMetric(float64(droppedLines.n.Load()-before)/float64(b.N), "dropped/op")
+}
+
+// BenchmarkAccessLog serves a request through a one-step pipeline with
+// each access log; issue #14's target is async at ≥ 0.9× off's rate. Run
+// it with -count to interleave the variants.
+func BenchmarkAccessLog(b *testing.B) {
+	for _, v := range accessLogVariants(b) {
+		b.Run(v.name, func(b *testing.B) {
+			g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, v.log)
+			reportDrops(b, func() { measureServe(b, g, "http://api.example.com/bench/items/42", http.StatusNoContent) })
+		})
+	}
+}
+
+// BenchmarkAccessLogParallel is the same on every CPU: the queue is shared
+// by every request goroutine, as under load.
+func BenchmarkAccessLogParallel(b *testing.B) {
+	for _, v := range accessLogVariants(b) {
+		b.Run(v.name, func(b *testing.B) {
+			g := benchGateway(b, "no-content", "{}", "http://127.0.0.1:1", noContent, v.log)
+			checkServe(b, g, benchRequest(b, "http://api.example.com/bench/items/42"), http.StatusNoContent)
+			b.ReportAllocs()
+			reportDrops(b, func() {
+				b.RunParallel(func(pb *testing.PB) {
+					r := benchRequest(b, "http://api.example.com/bench/items/42")
+					w := &discardWriter{h: http.Header{}}
+					for pb.Next() {
+						serve(g, w, r)
+					}
+				})
+			})
+		})
+	}
+}
