@@ -121,6 +121,10 @@ func serve(env cliEnv, sf serveFlags) error {
 	if env.getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
 	}
+	// In a container, a soft memory limit under the cgroup's (unless
+	// GOMEMLIMIT says otherwise): the collector works harder near it
+	// instead of the kernel killing the process.
+	setMemoryLimit(env.getenv, cgroupRoot, log)
 	access, accessFormat, closeAccess, err := accessLogger(stderr, sf.accessLog, sf.logFormat)
 	if err != nil {
 		return err
