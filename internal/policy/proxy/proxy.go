@@ -18,7 +18,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,7 +25,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/config"
-	"github.com/gatehouse/gatehouse/internal/headervalue"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policyenv"
@@ -133,6 +131,7 @@ func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) 
 		p.transport = newConnPool(tr.DialContext, tr.ResponseHeaderTimeout, tr)
 	}
 	p.metrics = env.Metrics
+	p.identities = newIdentityCache()
 	p.clients = env.Clients
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -231,6 +230,7 @@ type Proxy struct {
 	timeout      time.Duration
 	tunnels      bool // an https target goes through an outbound proxy (CONNECT)
 	metrics      *metrics.Metrics
+	identities   *identityCache
 	// faults holds the client body read errors of requests in flight, by
 	// their *pipeline.State (see clientBody).
 	faults sync.Map
@@ -333,7 +333,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	out.Header["Eg-Request-Id"] = []string{st.RequestID} // Header.Set("eg-request-id"), without canonicalizing per request
 	if id := st.Identity; id != nil {
-		setIdentityHeaders(out.Header, id)
+		p.identities.set(out.Header, id)
 	} else if st.Anonymous {
 		// passThrough let an unauthenticated request on: say so upstream
 		// (Express Gateway put it on the response by mistake, B-17).
@@ -391,74 +391,6 @@ func joinURLPath(t *url.URL, path, rawPath string) (string, string) {
 		rp = (&url.URL{Path: path}).EscapedPath()
 	}
 	return joined, rb + "/" + strings.TrimPrefix(rp, "/")
-}
-
-// setIdentityHeaders sends who the request was authenticated as upstream,
-// with the names Express Gateway documents (seed 002): eg-consumer-* for
-// the consumer, eg-token-* for the token or credential. Client-sent eg-*
-// headers were removed when the request arrived.
-func setIdentityHeaders(h http.Header, id *pipeline.Identity) {
-	// One backing array for every value: a []string per header would be
-	// a dozen allocations on every authenticated request. Each header gets
-	// a one-element slice of it, capped so an Add cannot spill into the
-	// next header's value.
-	vals := make([]string, 0, 18)
-	set := func(k, v string) {
-		if v != "" {
-			vals = append(vals, headervalue.Sanitize(v))
-			n := len(vals)
-			h[k] = vals[n-1 : n : n]
-		}
-	}
-	ms := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return strconv.FormatInt(t.UnixMilli(), 10)
-	}
-	set("Eg-Consumer-Id", id.ConsumerID)
-	set("Eg-Consumer-Type", id.ConsumerType)
-	set("Eg-Consumer-Name", id.ConsumerName)
-	set("Eg-Consumer-User-Id", id.UserID)
-	set("Eg-Consumer-Redirect-Uri", id.RedirectURI)
-	set("Eg-Consumer-Created-At", ms(id.CreatedAt))
-	set("Eg-Consumer-Updated-At", ms(id.UpdatedAt))
-	if id.ConsumerType != "" {
-		set("Eg-Consumer-Is-Active", strconv.FormatBool(id.IsActive))
-	}
-	for k, v := range id.Properties {
-		if validName(k) {
-			set("Eg-Consumer-"+http.CanonicalHeaderKey(k), v)
-		}
-	}
-	set("Eg-Token-Auth-Type", id.AuthType)
-	set("Eg-Token-Id", id.TokenID)
-	if id.TokenID != "" {
-		set("Eg-Token-Consumer-Id", id.ConsumerID)
-	}
-	set("Eg-Token-Authenticated-User-Id", id.AuthenticatedUserID)
-	// A token not tied to a store consumer (jwt without
-	// checkCredentialExistence) names its subject and issuer here, never
-	// in eg-consumer-id.
-	set("Eg-Token-Sub", id.TokenSubject)
-	set("Eg-Token-Iss", id.TokenIssuer)
-	set("Eg-Token-Redirect-Uri", id.TokenRedirect)
-	set("Eg-Token-Expires-At", ms(id.ExpiresAt))
-	if len(id.Scopes) > 0 {
-		set("Eg-Token-Scopes", strings.Join(id.Scopes, " "))
-	}
-}
-
-func validName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for _, c := range []byte(k) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // observe records how long the upstream took to answer (headers).
