@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -104,6 +105,16 @@ func (c *upConn) Read(b []byte) (int, error) {
 func (c *upConn) abort() { _ = c.Conn.SetDeadline(aLongTimeAgo) }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+// errHeaderTimeout is proxyTimeout passing before the response headers,
+// in http.Transport's words.
+var errHeaderTimeout error = headerTimeoutError{}
+
+type headerTimeoutError struct{}
+
+func (headerTimeoutError) Error() string   { return "net/http: timeout awaiting response headers" }
+func (headerTimeoutError) Timeout() bool   { return true }
+func (headerTimeoutError) Temporary() bool { return true }
 
 // errStale is a reused connection that failed before any response byte:
 // the upstream closed it while it was idle.
@@ -383,6 +394,9 @@ func (c *upConn) fail(err error, stop func() bool, ctx context.Context, wrote ch
 	}
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
+	}
+	if c.pool.headerTimeout > 0 && !c.headersIn && errors.Is(err, os.ErrDeadlineExceeded) {
+		return errHeaderTimeout // what the log said through http.Transport
 	}
 	if c.nread == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)) {
 		return fmt.Errorf("%w: %w", errStale, err)

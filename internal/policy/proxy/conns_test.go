@@ -144,6 +144,12 @@ func TestPoolTimeouts(t *testing.T) {
 	if resp, _ := get(t, f.Client(), newReq(t, "GET", f.URL+"/slow-headers", nil)); resp.StatusCode != 504 {
 		t.Errorf("headers later than proxyTimeout: %d, want 504", resp.StatusCode)
 	}
+	// The log's cause is the one docs/policies/proxy.md shows.
+	req := httptest.NewRequest("GET", "http://front.test/slow-headers", nil)
+	req.URL.Scheme, req.URL.Host = "http", strings.TrimPrefix(up.URL, "http://")
+	if _, err := p.transport.RoundTrip(req); err == nil || err.Error() != "net/http: timeout awaiting response headers" {
+		t.Errorf("error %v, want http.Transport's header timeout", err)
+	}
 }
 
 // TestPool1xx: informational responses reach the client (RFC 9110 §15.2):

@@ -1,6 +1,10 @@
 // Package proxy is the proxy policy: it forwards the request to a service
 // endpoint with httputil.ReverseProxy (Rewrite, never Director) and streams
-// the answer back.
+// the answer back. Plain-HTTP upstreams reached directly go through a
+// synchronous connection pool (conns.go), everything else through the
+// step's http.Transport; the eg-* identity headers are rendered once per
+// identity (identity.go); forward.go decides the outbound proxy, body.go
+// tells a client's body failure from an upstream's.
 package proxy
 
 import (
