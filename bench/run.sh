@@ -7,10 +7,16 @@
 #   bare-proxy      a bare httputil.ReverseProxy in front of it (the floor of
 #                   any Go proxy),
 #   gatehouse:NAME  gatehouse running scenario NAME (see scenario_* below),
-#   eg:NAME         Express Gateway (npm) running the same scenario.
-# Prints requests/s, p50, p99 and CPU per request per target, the ratios to
-# bare-proxy, upstream and Express Gateway, and writes them to bench/results/
-# (git-ignored).
+#   eg:NAME         Express Gateway (npm) running the same scenario,
+#   haproxy:NAME    HAProxy (Debian's haproxy) doing the same job: proxy,
+#                   jwt-hs256 and jwt-rs256 (jwt_verify on every request),
+#                   key-auth (a map of keys); see peer_haproxy,
+#   nginx:NAME      nginx (Debian's nginx): proxy and key-auth (a map),
+#   nopgo:NAME      gatehouse built with -pgo=off running scenario NAME, to
+#                   measure cmd/gatehouse/default.pgo's gain in the same run.
+# Prints requests/s, p50, p99, p99.9 and CPU per request per target, the
+# ratios to bare-proxy, upstream, Express Gateway, HAProxy and nginx, and
+# writes them to bench/results/ (git-ignored).
 #
 # Usage: bash bench/run.sh            (from anywhere)
 #        BENCH_SCENARIOS="proxy jwt-hs256 eg:proxy eg:jwt-hs256" bash bench/run.sh
@@ -22,9 +28,11 @@
 #   BENCH_ROUNDS       interleaved rounds per target          (default 3)
 #   BENCH_PICK         best (highest req/s) or median round   (default best)
 #   BENCH_SCENARIOS    targets, space-separated: NAME runs gatehouse with
-#                      scenario NAME, eg:NAME runs Express Gateway with it
-#                      (default: proxy; `all` = every gatehouse scenario,
-#                      `eg-all` = the Express Gateway comparisons)
+#                      scenario NAME, eg:NAME runs Express Gateway with it,
+#                      haproxy:NAME and nginx:NAME the C peers, nopgo:NAME
+#                      gatehouse without PGO (default: proxy; `all` = every
+#                      gatehouse scenario, `eg-all` = the Express Gateway
+#                      comparisons, `peers` = every HAProxy and nginx target)
 #   BENCH_PORT_BASE    first port used on 127.0.0.1           (default 28100)
 #   BENCH_TARGET       minimum gatehouse/bare req/s ratio of the proxy
 #                      scenario                               (default 0.90)
@@ -41,6 +49,17 @@
 #   BENCH_RESULTS_DIR  where results go                       (default bench/results)
 #   BENCH_EG_DIR       where Express Gateway is installed (bench/eg/setup.sh)
 #   BENCH_EG_WARMUP    warm-up of the eg:NAME targets (JIT)   (default 5s)
+#   BENCH_PGO          off: build gatehouse with -pgo=off     (default: the
+#                      go command's default, cmd/gatehouse/default.pgo)
+#   BENCH_PROFILE      a folder: gatehouse targets run as bench/profserve
+#                      (the same gateway with a CPU and an allocation
+#                      profile of the run), written there as
+#                      cpu-NAME.pprof and allocs-NAME.pprof (make pgo)
+#   BENCH_STRACE       1: after the rounds, count each target's system calls
+#                      (strace -c -f) during one more wrk run of
+#                      BENCH_STRACE_DURATION (default 3s) and report them
+#                      per request (strace slows the target: only the
+#                      counts mean something, not that run's speed)
 #
 # Adding a scenario: write a function scenario_NAME that takes a config dir,
 # writes gateway.config.yml (and whatever else it needs) into it and sets
@@ -70,16 +89,22 @@ STRICT=${BENCH_STRICT:-0}
 PAIRED=${BENCH_PAIRED:-1}
 RESULTS_DIR=${BENCH_RESULTS_DIR:-$ROOT/bench/results}
 EG_WARMUP=${BENCH_EG_WARMUP:-5s}
+PGO=${BENCH_PGO:-auto}
+PROFILE_DIR=${BENCH_PROFILE:-}
+STRACE=${BENCH_STRACE:-0}
+STRACE_DURATION=${BENCH_STRACE_DURATION:-3s}
 
 # Named sets for BENCH_SCENARIOS.
 ALL_SCENARIOS="proxy jwt-hs256 jwt-rs256 jwt-es256 jwt-jwks key-auth basic-auth oauth2-introspect oauth2 oauth2-jwt
   jwt-hs256-cold jwt-rs256-cold oauth2-cold token token-mem token-jwt"
 EG_SCENARIOS="eg:proxy eg:jwt-hs256 eg:key-auth eg:basic-auth eg:oauth2"
+PEER_SCENARIOS="haproxy:proxy haproxy:jwt-hs256 haproxy:jwt-rs256 haproxy:key-auth nginx:proxy nginx:key-auth"
 expanded=
 for sc in $SCENARIOS; do
 	case $sc in
 	all) expanded+=" $ALL_SCENARIOS" ;;
 	eg-all) expanded+=" $EG_SCENARIOS" ;;
+	peers) expanded+=" $PEER_SCENARIOS" ;;
 	*) expanded+=" $sc" ;;
 	esac
 done
@@ -537,6 +562,205 @@ authorizationCodes:
 YAML
 }
 
+# ---------------------------------------------------------------- HAProxy and nginx
+
+# The C proxies a team would put in front of an API instead of a gateway,
+# doing the same job as the gatehouse scenario of the same name, in front of
+# the same upstream: a pool of keep-alive upstream connections, no access
+# log, as many threads/workers as CPUs. The auth targets refuse a request
+# without a valid credential (401), remove the credential before forwarding
+# and send the caller's identity upstream in a header, as the gateway does.
+
+# peer_install KIND: installs Debian's haproxy or nginx with apt-get when it
+# is missing. PEER_ERROR says why when that fails (the targets of that
+# KIND are then skipped, not fatal).
+declare -A PEER_ERROR
+peer_install() {
+	local kind=$1 sudo=
+	[[ -n ${PEER_ERROR[$kind]+set} ]] && return 0
+	PEER_ERROR[$kind]=
+	command -v "$kind" >/dev/null && return 0
+	[[ $(id -u) == 0 ]] || sudo=sudo
+	log "$kind not found: installing it (apt-get install -y $kind)"
+	if ! { $sudo apt-get install -y "$kind" >"$TMP/logs/apt-$kind.log" 2>&1 ||
+		{ $sudo apt-get update >/dev/null 2>&1 && $sudo apt-get install -y "$kind" >>"$TMP/logs/apt-$kind.log" 2>&1; }; }; then
+		PEER_ERROR[$kind]="$kind is not installed and apt-get install -y $kind failed (install it, then rerun)"
+		return 0
+	fi
+	# Debian's packages start a system service on install where an init
+	# system runs: it would take CPU (and, for nginx, port 80) during the runs.
+	command -v systemctl >/dev/null && $sudo systemctl stop "$kind" >/dev/null 2>&1 || true
+	command -v "$kind" >/dev/null || PEER_ERROR[$kind]="apt-get install -y $kind did not install the $kind command"
+}
+
+# peer_key_auth DIR: the key-auth credential of the peers: the one the
+# gatehouse key-auth scenario created, when it ran before in this run (so
+# that the requests are byte for byte the same), else one of the same shape
+# (a 22-character key id, a 43-character secret). Leaves it in DIR/key and
+# sets SC_TOKENS, SC_TOKEN_PREFIX as scenario_key-auth_ready does.
+peer_key_auth() {
+	local dir=$1 gk=$TMP/config-gatehouse-key-auth/key
+	if [[ -s $gk ]]; then
+		cp "$gk" "$dir/key"
+	else
+		printf '%s:%s' "$(openssl rand -hex 11)" "$(openssl rand -base64 32 | tr -d '=\n' | tr '+/' '-_')" >"$dir/key"
+	fi
+	SC_TOKENS=$dir/key SC_TOKEN_PREFIX="apiKey "
+}
+
+# peer_filler_keys N: N random keyId:keySecret lines, so that the peers'
+# key maps are maps (a lookup among many keys), not a single comparison.
+peer_filler_keys() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		printf '%s:%s\n' "$(openssl rand -hex 11)" "$(openssl rand -hex 21)"
+	done
+}
+
+# peer_haproxy NAME DIR PORT: DIR/haproxy.cfg for scenario NAME.
+# jwt-hs256 and jwt-rs256 run HAProxy 2.5+'s jwt_verify converter on every
+# request (HAProxy has no verified-token cache), plus the alg and exp checks
+# a JWT check needs (RFC 7519 section 4.1.4), with the keys and the token of
+# the gatehouse jwt scenarios; key-auth looks the credential of
+# "Authorization: apiKey <keyId>:<keySecret>" up in a map file.
+peer_haproxy() {
+	local name=$1 dir=$2 port=$3 rules=
+	case $name in
+	proxy) ;;
+	jwt-hs256 | jwt-rs256)
+		local alg=HS256 key
+		[[ $name == jwt-rs256 ]] && alg=RS256
+		bench_keys
+		jwt_tokens "$alg" key 1
+		if [[ $alg == HS256 ]]; then key=$(<"$KEYS/hs256.key"); else key=$KEYS/rsa.pub; fi
+		rules="  http-request set-var(txn.bearer) http_auth_bearer
+  http-request deny deny_status 401 unless { var(txn.bearer),jwt_header_query('\$.alg') -m str $alg }
+  http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify(\"$alg\",\"$key\") -m int 1 }
+  http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('\$.exp','int')
+  http-request set-var(txn.now) date()
+  http-request deny deny_status 401 if { var(txn.exp),sub(txn.now) -m int le 0 }
+  http-request set-header X-Consumer-Id %[var(txn.bearer),jwt_payload_query('\$.sub')]
+  http-request del-header Authorization"
+		;;
+	key-auth)
+		peer_key_auth "$dir"
+		{
+			printf '%s bench\n' "$(<"$dir/key")"
+			peer_filler_keys 999 | sed 's/$/ other/'
+		} >"$dir/keys.map"
+		rules="  http-request deny deny_status 401 unless { req.hdr(authorization) -m beg \"apiKey \" }
+  http-request set-var(txn.consumer) req.hdr(authorization),word(2,' '),map_str($dir/keys.map)
+  http-request deny deny_status 401 unless { var(txn.consumer) -m found }
+  http-request set-header X-Consumer-Id %[var(txn.consumer)]
+  http-request del-header Authorization"
+		;;
+	*) die "no haproxy:$name target (peer_haproxy knows proxy, jwt-hs256, jwt-rs256 and key-auth)" ;;
+	esac
+	cat >"$dir/haproxy.cfg" <<CFG
+global
+  nbthread $(nproc)
+  maxconn 4096
+
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 120s
+
+frontend bench
+  bind 127.0.0.1:$port
+$rules
+  default_backend upstream
+
+backend upstream
+  http-reuse always
+  server upstream 127.0.0.1:$UPSTREAM_PORT maxconn 1024
+CFG
+}
+
+# peer_nginx NAME DIR PORT: DIR/nginx.conf for scenario NAME (proxy, or
+# key-auth with a map of the full Authorization header to the consumer).
+# keepalive_requests is raised from nginx's 1000 so that, like the Go
+# servers, it does not close keep-alive connections during a run.
+peer_nginx() {
+	local name=$1 dir=$2 port=$3 maps= rules=
+	case $name in
+	proxy) ;;
+	key-auth)
+		peer_key_auth "$dir"
+		{
+			printf '"apiKey %s" bench;\n' "$(<"$dir/key")"
+			peer_filler_keys 999 | sed 's/^\(.*\)$/"apiKey \1" other;/'
+		} >"$dir/keys.map"
+		maps="  map \$http_authorization \$consumer {
+    default \"\";
+    include $dir/keys.map;
+  }"
+		rules="      if (\$consumer = \"\") { return 401; }
+      proxy_set_header Authorization \"\";
+      proxy_set_header X-Consumer-Id \$consumer;"
+		;;
+	*) die "no nginx:$name target (peer_nginx knows proxy and key-auth)" ;;
+	esac
+	mkdir -p "$dir/tmp"
+	cat >"$dir/nginx.conf" <<CFG
+worker_processes $(nproc);
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
+  map_hash_bucket_size 128;
+$maps
+  upstream upstream {
+    server 127.0.0.1:$UPSTREAM_PORT;
+    keepalive 256;
+    keepalive_requests 100000000;
+  }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+$rules
+      proxy_pass http://upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CFG
+}
+
+# peer_check KIND DIR: the peer's own config check; prints why it fails.
+# For HAProxy that is also where a build without jwt_verify (before 2.5)
+# says so.
+peer_check() {
+	local kind=$1 dir=$2
+	local out
+	case $kind in
+	haproxy) out=$(haproxy -c -q -f "$dir/haproxy.cfg" 2>&1) && return 0 ;;
+	nginx) out=$(nginx -t -q -p "$dir" -c "$dir/nginx.conf" 2>&1) && return 0 ;;
+	esac
+	printf '%s' "$out" | grep -m 3 -iE 'alert|emerg|error|unknown|fail' | tr '\n' ' ' || printf '%s failed its config check' "$kind"
+
+}
+
+# peer_version KIND: "HAProxy 2.6.12" or "nginx 1.22.1".
+peer_version() {
+	case $1 in
+	haproxy) haproxy -v 2>/dev/null | awk 'NR == 1 { print "HAProxy " $3; exit }' ;;
+	nginx) nginx -v 2>&1 | sed -n 's|^nginx version: nginx/|nginx |p' ;;
+	esac
+}
+
 # ---------------------------------------------------------------- helpers
 
 # to_seconds turns a wrk duration (30, 30s, 2m, 1h) into seconds.
@@ -605,9 +829,11 @@ to_us() {
 fmt_ms() { awk -v us="$1" 'BEGIN { printf "%.2fms", us / 1000 }'; }
 
 # cpu_ticks prints the CPU time (user + system, in clock ticks) a process
-# has used so far.
+# and its live children (nginx's workers) have used so far.
 cpu_ticks() {
-	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+	local pids=("/proc/$1/stat") c
+	for c in $(pgrep -P "$1" 2>/dev/null); do pids+=("/proc/$c/stat"); done
+	awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }' "${pids[@]}" 2>/dev/null
 }
 
 # cache_stats PORT prints "record-hits record-misses secret-hits
@@ -631,8 +857,9 @@ start_wrk() {
 	while IFS= read -r h; do
 		if [[ -n $h ]]; then args+=(-H "$h"); fi
 	done <<<"${HEADERS[$req]}"
+	# Every run uses request.lua: it prints the p99.9 wrk's --latency omits.
+	args+=(-s "$ROOT/bench/wrk/request.lua")
 	if [[ -n ${TOK_OF[$req]}${BODY_OF[$req]} || ${METHOD_OF[$req]} != GET ]]; then
-		args+=(-s "$ROOT/bench/wrk/request.lua")
 		[[ $req != "$target" ]] || state=$TMP/res/position-$target
 		envs=(BENCH_WRK_METHOD="${METHOD_OF[$req]}" BENCH_WRK_BODY="${BODY_OF[$req]}"
 			BENCH_WRK_TOKENS="${TOK_OF[$req]}" BENCH_WRK_TOKEN_HEADER="${TOKH_OF[$req]}"
@@ -654,11 +881,14 @@ wait_wrk() {
 	WRK_PIDS=()
 }
 
-# parse_wrk reads wrk's output in FILE into W_RPS, W_REQS, W_P50 and W_P99
-# (microseconds) and W_ERR (non-2xx responses plus socket errors).
+# parse_wrk reads wrk's output in FILE into W_RPS, W_REQS, W_P50, W_P99 and
+# W_P999 (microseconds; p99.9 from bench/wrk/request.lua) and W_ERR (non-2xx
+# responses plus socket errors).
 parse_wrk() {
 	local out non2xx sock p50 p99
 	out=$(<"$1")
+	W_P999=$(awk '$1 == "Latency" && $2 == "99.9%:" { print $3 + 0 }' <<<"$out")
+	W_P999=${W_P999:-0}
 	W_RPS=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
 	W_REQS=$(awk '/ requests in / { print $1 }' <<<"$out")
 	p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
@@ -711,8 +941,8 @@ measure() {
 	printf '=== %s (round %s)\n%s\n\n' "$target" "$ROUND" "$(<"$TMP/wrk.out")" >>"$TMP/raw.txt"
 	parse_wrk "$TMP/wrk.out"
 	cpu=$(cpu_per_req $((t1 - t0)) "$W_REQS")
-	printf '%s\t%s\t%s\t%s\t%s\n' "$W_RPS" "$W_P50" "$W_P99" "$W_ERR" "$cpu" >>"$TMP/res/$target.tsv"
-	log "  round $ROUND  $(printf '%-26s' "$target") $(printf '%10.0f' "$W_RPS") req/s  p50 $(fmt_ms "$W_P50")  p99 $(fmt_ms "$W_P99")  cpu/req ${cpu}us  errors $W_ERR"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$W_RPS" "$W_P50" "$W_P99" "$W_ERR" "$cpu" "$W_P999" >>"$TMP/res/$target.tsv"
+	log "  round $ROUND  $(printf '%-26s' "$target") $(printf '%10.0f' "$W_RPS") req/s  p50 $(fmt_ms "$W_P50")  p99 $(fmt_ms "$W_P99")  p99.9 $(fmt_ms "$W_P999")  cpu/req ${cpu}us  errors $W_ERR"
 }
 
 # measure_paired loads bare-proxy and TARGET at the same time, half the
@@ -740,9 +970,39 @@ measure_paired() {
 	log "  round $ROUND  paired: bare-proxy $(printf '%.0f' "$rb") req/s ${cb}us/req, $target $(printf '%.0f' "$rt") req/s ${ct}us/req  errors $errs"
 }
 
-# pick prints the chosen round of a target: the best (highest req/s) or the
-# median one. cpu/req is always the lowest of the rounds (the least
-# disturbed).
+# measure_syscalls TARGET counts the system calls of TARGET's process (all
+# its threads, and nginx's workers) during one wrk run of STRACE_DURATION
+# and sets SYS_OF[TARGET] to "calls-per-request name:per-request...", the
+# five most frequent calls. strace stops each thread at every call, so the
+# target runs several times slower: the counts per request are what this
+# measures, not its speed.
+measure_syscalls() {
+	local t=$1 pid=${PID_OF[$1]} c args=() spid out=$TMP/strace-$1.txt
+	args=(-p "$pid")
+	for c in $(pgrep -P "$pid" 2>/dev/null); do args+=(-p "$c"); done
+	strace -c -S calls -f -qq -o "$out" "${args[@]}" 2>"$TMP/logs/strace-$t.log" &
+	spid=$!
+	PIDS+=("$spid")
+	sleep 1 # attached to every thread before the load starts
+	start_wrk "$TMP/wrk.out" "$t" "$CONNS" "$STRACE_DURATION"
+	wait_wrk
+	kill -INT "$spid" 2>/dev/null || true
+	wait "$spid" 2>/dev/null || true
+	parse_wrk "$TMP/wrk.out"
+	printf '=== %s (strace -c -f)\n%s\n\n%s\n\n' "$t" "$(<"$TMP/wrk.out")" "$(cat "$out" 2>/dev/null)" >>"$TMP/raw.txt"
+	# strace -S calls sorts by calls; the columns are % time, seconds,
+	# usecs/call, calls, [errors,] syscall.
+	SYS_OF[$t]=$(awk -v n="$W_REQS" '
+		$NF == "total" { total = $4 }
+		$1 ~ /^[0-9.]+$/ && $NF != "total" && k < 5 { top = top sprintf(" %s:%.2f", $NF, $4 / n); k++ }
+		END { if (n > 0 && total != "") printf "%.2f%s", total / n, top }' "$out")
+	log "  $(printf '%-26s' "$t") ${SYS_OF[$t]:-?} system calls per request ($W_REQS requests)"
+	settle "$pid"
+}
+
+# pick prints the chosen round of a target (req/s p50 p99 errors cpu p99.9):
+# the best (highest req/s) or the median one. cpu/req is always the lowest
+# of the rounds (the least disturbed).
 pick() {
 	local f="$TMP/res/$1.tsv" n
 	n=$(wc -l <"$f")
@@ -752,8 +1012,7 @@ pick() {
 	case $PICK in
 	best) sort -t$'\t' -k1,1gr "$f" | head -n 1 ;;
 	median) sort -t$'\t' -k1,1g "$f" | sed -n "$(((n + 1) / 2))p" ;;
-	esac | cut -f1-4 | tr -d '\n'
-	printf '\t%s\n' "$cpu"
+	esac | awk -F'\t' -v OFS='\t' -v cpu="$cpu" '{ print $1, $2, $3, $4, cpu, $6 }'
 }
 
 # paired_median prints "req/s-ratio cpu-ratio errors" of a target's median
@@ -771,18 +1030,30 @@ paired_median() {
 			printf "%.4f %.4f %d\n", (r[lo] + r[hi]) / 2, (c[lo] + c[hi]) / 2, e }'
 }
 
-# start_target KIND TARGET DIR PORT starts gatehouse or Express Gateway on
-# the config in DIR; STARTED is its pid. Express Gateway runs under the same
+# start_target KIND TARGET DIR PORT starts gatehouse (nopgo: the -pgo=off
+# build; BENCH_PROFILE: bench/profserve), Express Gateway, HAProxy or nginx
+# on the config in DIR; STARTED is its pid. HAProxy and nginx stay in the
+# foreground (-db, daemon off) so that the pid is theirs. Express Gateway runs under the same
 # environment variables (EG_HTTP_PORT, EG_ADMIN_PORT, no config watch),
 # with LOG_LEVEL=warn as gatehouse's --log-level warn and NODE_ENV=production.
 start_target() {
-	local kind=$1 target=$2 dir=$3 port=$4
+	local kind=$1 target=$2 dir=$3 port=$4 bin=$TMP/bin/gatehouse
 	case $kind in
-	gatehouse)
+	gatehouse | nopgo)
+		[[ $kind == nopgo ]] && bin=$TMP/bin/gatehouse-nopgo
+		if [[ -n $PROFILE_DIR && $kind == gatehouse ]]; then
+			# the same gateway, profiled (SC_FLAGS are serve's: not for it)
+			start "$target" env EG_HTTP_PORT="$port" EG_ADMIN_PORT="$ADMIN_PORT" EG_DISABLE_CONFIG_WATCH=true \
+				"$TMP/bin/profserve" -config-dir "$dir" \
+				-cpuprofile "$PROFILE_DIR/cpu-${target#*:}.pprof" -memprofile "$PROFILE_DIR/allocs-${target#*:}.pprof"
+			return
+		fi
 		start "$target" env EG_HTTP_PORT="$port" EG_ADMIN_PORT="$ADMIN_PORT" EG_DISABLE_CONFIG_WATCH=true \
-			"$TMP/bin/gatehouse" serve --config-dir "$dir" \
+			"$bin" serve --config-dir "$dir" \
 			--access-log off --log-format json --log-level warn ${SC_FLAGS[@]+"${SC_FLAGS[@]}"}
 		;;
+	haproxy) start "$target" haproxy -db -f "$dir/haproxy.cfg" ;;
+	nginx) start "$target" nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' ;;
 	eg)
 		eg_system "$dir"
 		start "$target" env -u GOGC EG_HTTP_PORT="$port" EG_ADMIN_PORT="$ADMIN_PORT" EG_DISABLE_CONFIG_WATCH=true \
@@ -809,10 +1080,22 @@ if ! command -v wrk >/dev/null; then
 	command -v wrk >/dev/null || die "could not install wrk"
 fi
 
-log "building into $TMP/bin"
+[[ $PGO == auto || $PGO == off ]] || die "BENCH_PGO must be off or unset, not $PGO"
+if [[ -n $PROFILE_DIR ]]; then
+	mkdir -p "$PROFILE_DIR"
+	PROFILE_DIR=$(cd "$PROFILE_DIR" && pwd)
+fi
+log "building into $TMP/bin (gatehouse with -pgo=$PGO)"
 (
 	cd "$ROOT"
-	go build -o "$TMP/bin/gatehouse" ./cmd/gatehouse
+	# -pgo=auto is the go command's default: cmd/gatehouse/default.pgo
+	go build -pgo="$PGO" -o "$TMP/bin/gatehouse" ./cmd/gatehouse
+	if [[ " $SCENARIOS " == *" nopgo:"* ]]; then
+		go build -pgo=off -o "$TMP/bin/gatehouse-nopgo" ./cmd/gatehouse
+	fi
+	if [[ -n $PROFILE_DIR ]]; then
+		go build -pgo="$PGO" -o "$TMP/bin/profserve" ./bench/profserve
+	fi
 	go build -o "$TMP/bin/upstream" ./bench/upstream
 	go build -o "$TMP/bin/bareproxy" ./bench/bareproxy
 	go build -o "$TMP/bin/tokens" ./bench/tokens
@@ -826,7 +1109,7 @@ fi
 # its scenario (credentials file, method, body, baseline, target, admin port).
 declare -A PORT PATH_OF HEADERS PID_OF TOK_OF TOKH_OF TOKP_OF METHOD_OF BODY_OF WRKF_OF BASE_OF TGT_OF MIN_OF ADMIN_OF CACHE0 DUR_OF
 TARGETS=(upstream bare-proxy)
-SKIPPED=() # eg targets that could not run, with the reason
+SKIPPED=() # eg, haproxy and nginx targets that could not run, with the reason
 for t in upstream bare-proxy; do
 	PATH_OF[$t]=/bench/items HEADERS[$t]= TOK_OF[$t]= TOKH_OF[$t]= TOKP_OF[$t]= METHOD_OF[$t]=GET BODY_OF[$t]= WRKF_OF[$t]=
 	BASE_OF[$t]=0 TGT_OF[$t]= MIN_OF[$t]= ADMIN_OF[$t]= DUR_OF[$t]=$DURATION
@@ -845,7 +1128,9 @@ wait_status bare-proxy "$STARTED" "$BARE_PORT" /bench/items 200 "$TMP/logs/bare-
 i=0
 for sc in $SCENARIOS; do
 	kind=gatehouse name=$sc
-	if [[ $sc == eg:* ]]; then kind=eg name=${sc#eg:}; fi
+	case $sc in
+	eg:* | haproxy:* | nginx:* | nopgo:*) kind=${sc%%:*} name=${sc#*:} ;;
+	esac
 	declare -F "scenario_$name" >/dev/null || die "unknown scenario $name (no function scenario_$name)"
 	i=$((i + 1))
 	((i <= 39)) || die "at most 39 scenarios per run"
@@ -862,12 +1147,32 @@ for sc in $SCENARIOS; do
 			continue
 		fi
 	fi
+	if [[ $kind == haproxy || $kind == nginx ]]; then
+		peer_install "$kind"
+		if [[ -n ${PEER_ERROR[$kind]} ]]; then
+			log "skipping $target: ${PEER_ERROR[$kind]}"
+			SKIPPED+=("$target: ${PEER_ERROR[$kind]}")
+			continue
+		fi
+	fi
 	log "setting up $target"
 	reset_scenario
 	SC_KIND=$kind
-	"scenario_$name" "$dir"
+	[[ $kind == nopgo ]] && SC_KIND=gatehouse # the same gateway, built without PGO
+	if [[ $kind == haproxy || $kind == nginx ]]; then
+		"peer_$kind" "$name" "$dir" "$port"
+		reason=$(peer_check "$kind" "$dir")
+		if [[ -n $reason ]]; then
+			[[ $reason != *jwt_verify* ]] || reason="this $(peer_version haproxy) has no jwt_verify converter (HAProxy 2.5+): $reason"
+			log "skipping $target: $reason"
+			SKIPPED+=("$target: $reason")
+			continue
+		fi
+	else
+		"scenario_$name" "$dir"
+	fi
+	[[ $kind == gatehouse ]] || SC_TARGET= SC_MIN_RPS= # the targets are gatehouse's
 	if [[ $kind == eg ]]; then
-		SC_TARGET= SC_MIN_RPS= # the targets are gatehouse's
 		# Express Gateway's p99 is around a second at 64 connections: don't
 		# count slow answers as socket errors (wrk's default timeout is 2s).
 		((${#SC_WRK_FLAGS[@]} > 0)) || SC_WRK_FLAGS=(--timeout 10s)
@@ -886,7 +1191,7 @@ for sc in $SCENARIOS; do
 			continue
 		fi
 	fi
-	if declare -F "scenario_${name}_ready" >/dev/null; then
+	if [[ $SC_KIND != haproxy && $SC_KIND != nginx ]] && declare -F "scenario_${name}_ready" >/dev/null; then
 		wait_status "$target" "$pid" "$port" /__bench_listening__ 404 "$TMP/logs/$target.log"
 		"scenario_${name}_ready" "$dir" "$port"
 	fi
@@ -908,7 +1213,7 @@ for sc in $SCENARIOS; do
 	BASE_OF[$target]=$SC_BASELINE TGT_OF[$target]=$SC_TARGET MIN_OF[$target]=$SC_MIN_RPS
 	ADMIN_OF[$target]=$ADMIN_PORT DUR_OF[$target]=${SC_DURATION:-$DURATION}
 	to_seconds "${DUR_OF[$target]}" >/dev/null
-	[[ $kind == gatehouse ]] && CACHE0[$target]=$(cache_stats "$ADMIN_PORT")
+	[[ $SC_KIND == gatehouse ]] && CACHE0[$target]=$(cache_stats "$ADMIN_PORT")
 	if [[ -n $SC_TOKENS ]]; then
 		log "  $target ready: $(awk 'END { print NR }' "$SC_TOKENS") distinct credential(s)"
 	fi
@@ -946,11 +1251,20 @@ if [[ $PAIRED == 1 ]]; then
 	done
 fi
 
+declare -A SYS_OF # target: "calls/req top-syscalls" from strace -c
+if [[ $STRACE == 1 ]]; then
+	command -v strace >/dev/null || die "BENCH_STRACE=1 needs strace (apt-get install -y strace)"
+	log "strace -c -f: each target's system calls during one $STRACE_DURATION wrk run"
+	for t in "${TARGETS[@]}"; do
+		measure_syscalls "$t"
+	done
+fi
+
 # ---------------------------------------------------------------- report
 
-declare -A RPS P50 P99 ERR CPU PR PC
+declare -A RPS P50 P99 P999 ERR CPU PR PC
 for t in "${TARGETS[@]}"; do
-	IFS=$'\t' read -r "RPS[$t]" "P50[$t]" "P99[$t]" "ERR[$t]" "CPU[$t]" < <(pick "$t")
+	IFS=$'\t' read -r "RPS[$t]" "P50[$t]" "P99[$t]" "ERR[$t]" "CPU[$t]" "P999[$t]" < <(pick "$t")
 	PR[$t]= PC[$t]=
 	if [[ ${BASE_OF[$t]} == 1 ]]; then
 		read -r "PR[$t]" "PC[$t]" _ < <(paired_median "$t"; echo) || true
@@ -972,15 +1286,29 @@ verdict() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else printf "-" }'; }
 
+# ratio_line T BASE: T's req/s, p50, p99, p99.9 and cpu/req over BASE's.
+ratio_line() {
+	awk -v t="$1" -v b="$2" -v r="${RPS[$1]}" -v rb="${RPS[$2]}" \
+		-v p="${P50[$1]}" -v pb="${P50[$2]}" -v q="${P99[$1]}" -v qb="${P99[$2]}" -v z="${P999[$1]}" -v zb="${P999[$2]}" \
+		-v c="${CPU[$1]}" -v cb="${CPU[$2]}" 'BEGIN {
+		printf "%-38s req/s x%.2f    p50 x%.2f   p99 x%.2f   p99.9 x%.2f   cpu/req x%.2f\n", t " / " b, (rb > 0 ? r / rb : 0),
+			(pb > 0 ? p / pb : 0), (qb > 0 ? q / qb : 0), (zb > 0 ? z / zb : 0), (cb > 0 ? c / cb : 0) }'
+}
+
 report() {
 	local t base errs eg pr pe cs c0 c1
 	echo "Gatehouse benchmark $stamp (commit $commit${dirty:+, uncommitted changes})"
 	echo "$(go version | cut -d' ' -f3-), $(nproc) CPUs, wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), $PICK round shown${BENCH_GOGC:+, GOGC=$BENCH_GOGC}"
 	if [[ -n $EG_DIR ]]; then echo "Express Gateway $(node -p "require('$EG_DIR/node_modules/express-gateway/package.json').version") on node $(node --version)"; fi
+	local k peers=()
+	for k in haproxy nginx; do
+		[[ " ${TARGETS[*]} " != *" $k:"* ]] || peers+=("$(peer_version "$k")")
+	done
+	if ((${#peers[@]} > 0)); then echo "peers: ${peers[*]}"; fi
 	echo
-	printf '%-28s %9s %9s %9s %10s %9s %9s %8s %9s %9s %6s\n' target req/s p50 p99 cpu/req "vs bare" "paired" "cpu x" "vs EG" "EG pair" errors
+	printf '%-28s %9s %9s %9s %9s %10s %9s %9s %8s %9s %9s %7s %7s %6s\n' target req/s p50 p99 p99.9 cpu/req "vs bare" "paired" "cpu x" "vs EG" "EG pair" "vs HAP" "vs ngx" errors
 	for t in "${TARGETS[@]}"; do
-		local vb=- vp=- vc=- ve=- vep=-
+		local vb=- vp=- vc=- ve=- vep=- vh=- vn=- peer
 		if [[ ${BASE_OF[$t]} == 1 ]]; then
 			vb=$(ratio "${RPS[$t]}" "${RPS[bare-proxy]}")
 			[[ -z ${PR[$t]} ]] || vp=$(awk -v x="${PR[$t]}" 'BEGIN { printf "%.1f%%", 100 * x }')
@@ -993,16 +1321,23 @@ report() {
 				vep=$(awk -v a="${PR[$t]}" -v b="${PR[$eg]}" 'BEGIN { if (b > 0) printf "x%.1f", a / b; else printf "-" }')
 			fi
 		fi
-		printf '%-28s %9.0f %9s %9s %8.1fus %9s %9s %8s %9s %9s %6s\n' "$t" "${RPS[$t]}" "$(fmt_ms "${P50[$t]}")" "$(fmt_ms "${P99[$t]}")" \
-			"${CPU[$t]}" "$vb" "$vp" "$vc" "$ve" "$vep" "${ERR[$t]}"
+		if [[ $t == gatehouse:* || $t == nopgo:* ]]; then
+			peer=haproxy:${t#*:}
+			[[ -z ${RPS[$peer]:-} ]] || vh=$(awk -v a="${RPS[$t]}" -v b="${RPS[$peer]}" 'BEGIN { if (b > 0) printf "x%.2f", a / b; else printf "-" }')
+			peer=nginx:${t#*:}
+			[[ -z ${RPS[$peer]:-} ]] || vn=$(awk -v a="${RPS[$t]}" -v b="${RPS[$peer]}" 'BEGIN { if (b > 0) printf "x%.2f", a / b; else printf "-" }')
+		fi
+		printf '%-28s %9.0f %9s %9s %9s %8.1fus %9s %9s %8s %9s %9s %7s %7s %6s\n' "$t" "${RPS[$t]}" "$(fmt_ms "${P50[$t]}")" "$(fmt_ms "${P99[$t]}")" \
+			"$(fmt_ms "${P999[$t]}")" "${CPU[$t]}" "$vb" "$vp" "$vc" "$ve" "$vep" "$vh" "$vn" "${ERR[$t]}"
 	done
 	echo
 	echo "vs bare: req/s / bare-proxy's, sequential runs (bare-proxy gets plain GETs); paired: both loaded at once, bare-proxy getting the"
 	echo "scenario's own requests (same credential headers), median round;"
-	echo "cpu x: cpu/req / bare-proxy's in the paired runs; vs EG: req/s / Express Gateway's (sequential); EG pair: paired ratio / EG's paired ratio."
+	echo "cpu x: cpu/req / bare-proxy's in the paired runs; vs EG: req/s / Express Gateway's (sequential); EG pair: paired ratio / EG's paired ratio;"
+	echo "vs HAP, vs ngx: req/s / HAProxy's, nginx's for the same scenario (sequential); p99.9 from bench/wrk/request.lua's done()."
 	echo
 	for t in "${TARGETS[@]}"; do
-		[[ $t == gatehouse:* || $t == eg:* ]] || continue
+		[[ $t == gatehouse:* || $t == eg:* || $t == nopgo:* || $t == haproxy:* || $t == nginx:* ]] || continue
 		if [[ ${BASE_OF[$t]} == 1 ]]; then
 			for base in bare-proxy upstream; do
 				awk -v t="$t" -v b="$base" -v r="${RPS[$t]}" -v rb="${RPS[$base]}" \
@@ -1022,6 +1357,17 @@ report() {
 					-v p="${P50[$t]}" -v pb="${P50[$eg]}" -v q="${P99[$t]}" -v qb="${P99[$eg]}" \
 					-v c="${CPU[$t]}" -v cb="${CPU[$eg]}" 'BEGIN {
 					printf "%-38s req/s x%.1f     p50 x%.2f   p99 x%.2f   cpu/req x%.2f\n", t " / " b, (rb > 0 ? r / rb : 0), (pb > 0 ? p / pb : 0), (qb > 0 ? q / qb : 0), (cb > 0 ? c / cb : 0) }'
+			fi
+			if [[ $t == gatehouse:* || $t == nopgo:* ]]; then
+				for base in "haproxy:${t#*:}" "nginx:${t#*:}" "nopgo:${t#*:}"; do
+					[[ -n ${RPS[$base]:-} && $base != "$t" ]] || continue
+					ratio_line "$t" "$base"
+				done
+				if [[ $t == gatehouse:* && -n ${PR[$t]} && -n ${PR[nopgo:${t#*:}]:-} ]]; then
+					printf '%-38s req/s x%.3f   cpu/req x%.3f   (ratio of the paired ratios to bare-proxy)\n' "$t / nopgo:${t#*:}" \
+						"$(awk -v a="${PR[$t]}" -v b="${PR[nopgo:${t#*:}]}" 'BEGIN { print a / b }')" \
+						"$(awk -v a="${PC[$t]}" -v b="${PC[nopgo:${t#*:}]}" 'BEGIN { print a / b }')"
+				fi
 			fi
 			if [[ -n ${TGT_OF[$t]} ]]; then
 				verdict "$t" "sequential req/s ratio" "$(awk -v r="${RPS[$t]}" -v rb="${RPS[bare-proxy]}" 'BEGIN { printf "%.3f", r / rb }')" "${TGT_OF[$t]}"
@@ -1050,8 +1396,17 @@ report() {
 	if ((${#SKIPPED[@]} > 0)); then
 		echo "NOT MEASURED:"
 		printf '  %s\n' "${SKIPPED[@]}"
-		echo "  Express Gateway 1.16.11 measured elsewhere on a similar 2-core machine (docs: /work/shared/spec/express-gateway-observed.md),"
-		echo "  not here: ~1.9k req/s plain proxy, 1.0k jwt HS256, 1.3k jwt RS256, 1.75k key-auth, 1.9k oauth2, 6-9 basic-auth."
+		if [[ " ${SKIPPED[*]}" == *" eg:"* ]]; then
+			echo "  Express Gateway 1.16.11 measured elsewhere on a similar 2-core machine (docs: /work/shared/spec/express-gateway-observed.md),"
+			echo "  not here: ~1.9k req/s plain proxy, 1.0k jwt HS256, 1.3k jwt RS256, 1.75k key-auth, 1.9k oauth2, 6-9 basic-auth."
+		fi
+		echo
+	fi
+	if [[ $STRACE == 1 ]]; then
+		echo "System calls per request (strace -c -f, one $STRACE_DURATION run each, the target slowed by strace; the five most frequent):"
+		for t in "${TARGETS[@]}"; do
+			[[ -z ${SYS_OF[$t]:-} ]] || printf '  %-28s %s\n' "$t" "${SYS_OF[$t]}"
+		done
 		echo
 	fi
 	for t in "${TARGETS[@]}"; do
@@ -1067,13 +1422,13 @@ cp "$TMP/report.txt" "$RESULTS_DIR/$stamp.txt"
 cp "$TMP/report.txt" "$RESULTS_DIR/latest.txt"
 cp "$TMP/raw.txt" "$RESULTS_DIR/$stamp.wrk.txt"
 {
-	printf 'target\tround\treq_per_s\tp50_us\tp99_us\terrors\tcpu_us_per_req\n'
+	printf 'target\tround\treq_per_s\tp50_us\tp99_us\terrors\tcpu_us_per_req\tp999_us\n'
 	for t in "${TARGETS[@]}"; do
-		awk -v t="$t" -F'\t' -v OFS='\t' '{ print t, NR, $1, $2, $3, $4, $5 }' "$TMP/res/$t.tsv"
+		awk -v t="$t" -F'\t' -v OFS='\t' '{ print t, NR, $1, $2, $3, $4, $5, $6 }' "$TMP/res/$t.tsv"
 	done
 	for t in "${TARGETS[@]}"; do
 		[[ -f $TMP/res/paired-$t.tsv ]] || continue
-		awk -v t="$t" -F'\t' -v OFS='\t' '{ print "paired:bare-proxy", NR, $1, "", "", $5, $3; print "paired:" t, NR, $2, "", "", $5, $4 }' \
+		awk -v t="$t" -F'\t' -v OFS='\t' '{ print "paired:bare-proxy", NR, $1, "", "", $5, $3, ""; print "paired:" t, NR, $2, "", "", $5, $4, "" }' \
 			"$TMP/res/paired-$t.tsv"
 	done
 } >"$RESULTS_DIR/$stamp.tsv"

@@ -1,5 +1,6 @@
--- bench/wrk/request.lua: the request bench/run.sh has wrk send when a
--- scenario needs more than a GET with fixed headers. Settings come from the
+-- bench/wrk/request.lua: the request bench/run.sh has wrk send (a GET with
+-- the -H headers unless the settings say otherwise), and the p99.9 it
+-- reports (done, at the end). Settings come from the
 -- environment (so that no secret is ever on wrk's command line):
 --
 --   BENCH_WRK_METHOD        request method (default GET)
@@ -34,6 +35,7 @@ end
 local header = env("BENCH_WRK_TOKEN_HEADER", "Authorization")
 local prefix = env("BENCH_WRK_TOKEN_PREFIX", "Bearer ")
 local tokens = {}
+local save_position -- set when there is a position to keep between runs
 local file = os.getenv("BENCH_WRK_TOKENS")
 if file ~= nil and file ~= "" then
   local f = assert(io.open(file, "r"), "cannot open BENCH_WRK_TOKENS")
@@ -90,7 +92,7 @@ elseif #tokens > 1 then
     return reqs[pos]
   end
 
-  function done(summary, latency, requests)
+  save_position = function()
     if state == nil or state == "" then return end
     local low
     for _, t in ipairs(threads) do
@@ -101,4 +103,14 @@ elseif #tokens > 1 then
     f:write(tostring(low or 0))
     f:close()
   end
+end
+
+-- done prints the tail wrk's --latency leaves out (it stops at 99%): the
+-- 99.9th and 99.99th percentiles, in microseconds, for bench/run.sh, which
+-- runs every target with this script for that reason. A script that sets
+-- no request() keeps wrk's static request, so it costs nothing per request.
+function done(summary, latency, requests)
+  io.write(string.format("Latency 99.9%%: %dus\nLatency 99.99%%: %dus\n",
+    latency:percentile(99.9), latency:percentile(99.99)))
+  if save_position ~= nil then save_position() end
 end
