@@ -9,7 +9,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 IMAGE   ?= gatehouse
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build run test bench bench-load vet fmt docker clean
+.PHONY: all build run test bench bench-load pgo vet fmt docker clean
 
 all: vet test build
 
@@ -39,6 +39,23 @@ bench:
 ## bench-load: the wrk load benchmark against a bare Go proxy (needs wrk)
 bench-load:
 	bash bench/run.sh
+
+## pgo: regenerate cmd/gatehouse/default.pgo (profile-guided optimization)
+# from CPU profiles of the gateway under the load benchmark's scenarios
+# (bench/profserve: the same gateway with a profile of the run; needs wrk),
+# merged into one. The profiled build is -pgo=off, so the profile does not
+# depend on the previous one. bench/README.md reports the gain; keep the
+# file under ~1 MB (PGO_DURATION sets how long each scenario is profiled).
+PGO_SCENARIOS ?= proxy jwt-hs256 jwt-rs256 key-auth oauth2
+PGO_DURATION  ?= 10s
+PGO_DIR       ?= bench/results/profiles
+pgo:
+	rm -f $(PGO_DIR)/cpu-*.pprof $(PGO_DIR)/allocs-*.pprof
+	BENCH_PROFILE=$(PGO_DIR) BENCH_PGO=off BENCH_SCENARIOS="$(PGO_SCENARIOS)" \
+		BENCH_PAIRED=0 BENCH_ROUNDS=1 BENCH_DURATION=$(PGO_DURATION) BENCH_RESULTS_DIR=$(PGO_DIR) bash bench/run.sh
+	$(GO) tool pprof -proto $(PGO_DIR)/cpu-*.pprof > cmd/gatehouse/default.pgo.tmp
+	mv cmd/gatehouse/default.pgo.tmp cmd/gatehouse/default.pgo
+	@ls -l cmd/gatehouse/default.pgo
 
 ## vet: gofmt check and go vet, as CI runs them
 vet:
