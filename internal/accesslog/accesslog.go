@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,7 @@ const (
 
 // Defaults for the zero Options.
 const (
-	DefaultQueue         = 8192
+	DefaultQueue         = 4096
 	DefaultFlushInterval = 100 * time.Millisecond
 	// warnEvery bounds how often dropped lines are reported.
 	warnEvery = 30 * time.Second
@@ -61,6 +62,7 @@ type Options struct {
 // concurrent use; a nil *Logger logs nothing.
 type Logger struct {
 	format   Format
+	stamps   stamps
 	interval time.Duration
 	dropped  Counter
 	log      *slog.Logger
@@ -102,22 +104,25 @@ func New(w io.Writer, o Options) *Logger {
 	return l
 }
 
-// Log formats e, stamped with the current time, and queues it; it never
-// waits for the writer. e is not kept.
+// Log formats e and queues it; it never waits for the writer. e is not
+// kept.
 func (l *Logger) Log(e Entry) {
 	if l == nil {
 		return
 	}
-	now := time.Now()
+	now := e.Time
+	if now.IsZero() {
+		now = time.Now()
+	}
 	b, _ := l.pool.Get().(*[]byte)
 	if b == nil {
 		b = new([]byte)
 		*b = make([]byte, 0, 512)
 	}
 	if l.format == Text {
-		*b = appendText((*b)[:0], now, &e)
+		*b = appendText((*b)[:0], &l.stamps, now, &e)
 	} else {
-		*b = appendJSON((*b)[:0], now, &e)
+		*b = appendJSON((*b)[:0], &l.stamps, now, &e)
 	}
 	l.mu.RLock()
 	if l.closed {
@@ -128,16 +133,33 @@ func (l *Logger) Log(e Entry) {
 		l.mu.Unlock()
 		return
 	}
-	select {
-	case l.queue <- b:
-		l.mu.RUnlock()
-	default:
-		l.mu.RUnlock()
+	if !l.enqueue(b) {
 		l.release(b)
 		l.lost.Add(1)
 		if l.dropped != nil {
 			l.dropped.Inc()
 		}
+	}
+	l.mu.RUnlock()
+}
+
+// enqueue hands b to the writer unless the queue is full. A full queue
+// most often means the writer is runnable but the request goroutines hold
+// every CPU: yielding once lets it run (it is next in line after the
+// goroutine that woke it) and costs nothing unless the queue is full.
+// Only then is the line dropped.
+func (l *Logger) enqueue(b *[]byte) bool {
+	select {
+	case l.queue <- b:
+		return true
+	default:
+	}
+	runtime.Gosched()
+	select {
+	case l.queue <- b:
+		return true
+	default:
+		return false
 	}
 }
 

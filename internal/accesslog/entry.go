@@ -2,6 +2,7 @@ package accesslog
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -11,6 +12,8 @@ import (
 // the keys of docs/operations.md; the optional ones are left out when
 // empty, as the gateway always did.
 type Entry struct {
+	// Time stamps the line (the request's end); zero: when Log is called.
+	Time                    time.Time
 	RequestID, Method, Path string
 	Status                  int
 	// Bytes is the response body's size; negative when it was not counted
@@ -35,9 +38,9 @@ type Entry struct {
 
 // appendJSON appends e as slog.NewJSONHandler (no options) writes
 // LogAttrs(ctx, slog.LevelInfo, "request", e's attributes...) at t.
-func appendJSON(b []byte, t time.Time, e *Entry) []byte {
+func appendJSON(b []byte, c *stamps, t time.Time, e *Entry) []byte {
 	b = append(b, `{"time":"`...)
-	b = t.Round(0).AppendFormat(b, time.RFC3339Nano)
+	b = c.appendTime(b, t, false)
 	b = append(b, `","level":"INFO","msg":"request","request_id":`...)
 	b = jsonString(b, e.RequestID)
 	b = append(b, `,"method":`...)
@@ -91,9 +94,9 @@ func appendJSON(b []byte, t time.Time, e *Entry) []byte {
 }
 
 // appendText appends e as slog.NewTextHandler (no options) writes it.
-func appendText(b []byte, t time.Time, e *Entry) []byte {
+func appendText(b []byte, c *stamps, t time.Time, e *Entry) []byte {
 	b = append(b, "time="...)
-	b = appendRFC3339Millis(b, t.Round(0))
+	b = c.appendTime(b, t, true)
 	b = append(b, " level=INFO msg=request request_id="...)
 	b = textString(b, e.RequestID)
 	b = append(b, " method="...)
@@ -143,16 +146,49 @@ func appendText(b []byte, t time.Time, e *Entry) []byte {
 	return append(b, '\n')
 }
 
-// appendRFC3339Millis is slog's text time: RFC 3339 with exactly three
-// fractional digits.
-func appendRFC3339Millis(b []byte, t time.Time) []byte {
-	// RFC3339Nano trims trailing zeros: add 1/10 ms so that there are
-	// always four digits, then drop the fourth (as log/slog does).
-	const prefixLen = len("2006-01-02T15:04:05.000")
-	n := len(b)
-	t = t.Truncate(time.Millisecond).Add(time.Millisecond / 10)
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b[:n+prefixLen], b[n+prefixLen+1:]...)
+// stamps caches the formatted date, time and zone of the current second,
+// which every line of that second shares: formatting a time anew is a
+// third of a line's cost.
+type stamps struct{ last atomic.Pointer[stamp] }
+
+type stamp struct {
+	unix int64
+	loc  *time.Location
+	head string // 2006-01-02T15:04:05
+	zone string // Z or -07:00
+}
+
+// appendTime appends t as slog does: RFC 3339 with nanoseconds, trailing
+// zeros trimmed (JSON: time.RFC3339Nano), or with exactly three digits of
+// milliseconds, truncated (text).
+func (c *stamps) appendTime(b []byte, t time.Time, millis bool) []byte {
+	s := c.last.Load()
+	if s == nil || s.unix != t.Unix() || s.loc != t.Location() {
+		// A zone's offset changes on a whole second, so one second has
+		// one zone.
+		f := t.Truncate(time.Second).Round(0).Format("2006-01-02T15:04:05Z07:00")
+		s = &stamp{unix: t.Unix(), loc: t.Location(), head: f[:19], zone: f[19:]}
+		c.last.Store(s)
+	}
+	b = append(b, s.head...)
+	ns := t.Nanosecond()
+	if millis {
+		ms := ns / 1e6
+		b = append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	} else if ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i > 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, s.zone...)
 }
 
 func jsonString(b []byte, s string) []byte {
@@ -163,12 +199,34 @@ func jsonString(b []byte, s string) []byte {
 
 const hex = "0123456789abcdef"
 
+// load64 is s[i:i+8] as a little-endian word (one load once compiled).
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// plainWord reports whether none of x's bytes is a control character,
+// '"', '\\' or above 0x7f (the bit tricks of "Bit Twiddling Hacks":
+// a byte below n sets its high bit in (x - n) &^ x).
+func plainWord(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q, bs := x^(lo*'"'), x^(lo*'\\')
+	return ((x-lo*0x20)&^x|(q-lo)&^q|(bs-lo)&^bs|x)&hi == 0
+}
+
 // jsonEscape is log/slog's JSON string escaping (RFC 8259 §7): control
 // characters, '"' and '\\' escaped, invalid UTF-8 as U+FFFD, and U+2028
 // and U+2029 escaped; '<', '>' and '&' are kept.
 func jsonEscape(b []byte, s string) []byte {
+	// Most of a line is plain ASCII that needs no escaping: skip it eight
+	// bytes at a time.
+	i := 0
+	for i+8 <= len(s) && plainWord(load64(s, i)) {
+		i += 8
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		if c := s[i]; c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
 				i++

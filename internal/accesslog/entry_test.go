@@ -83,19 +83,29 @@ var formatTimes = []time.Time{
 	time.Date(2026, 12, 2, 1, 5, 24, 999999999, time.FixedZone("x", -5*3600-30*60)), // rounds in text, offset zone
 	time.Date(2026, 1, 2, 3, 4, 5, 100000, time.FixedZone("y", 3600)),
 	time.Now(), // with a monotonic reading, which slog strips
+	// The same second in other zones, and within one second: the cached
+	// stamp must follow the zone and keep the second.
+	time.Date(2026, 12, 2, 1, 5, 24, 295920598, time.FixedZone("z", 2*3600)),
+	time.Date(2026, 12, 2, 1, 5, 24, 295920598, time.Local),
+	time.Date(2026, 12, 2, 1, 5, 24, 1, time.Local),
+	time.Date(2026, 12, 2, 1, 5, 24, 120000000, time.Local),
+	time.Date(2026, 12, 2, 1, 5, 25, 999000000, time.Local),
+	time.Date(2026, 12, 2, 1, 5, 25, 999000000, time.UTC),
+	time.Date(1999, 12, 31, 23, 59, 59, 999999000, time.UTC),
 }
 
 // TestFormatIsSlogs: every line is byte for byte the one slog's JSON and
 // text handlers write for the same attributes, which is what the gateway
 // logged before (the tests and log pipelines that read it keep working).
 func TestFormatIsSlogs(t *testing.T) {
+	var c stamps // shared: lines of the same second reuse its stamp
 	for i := range formatCases {
 		e := &formatCases[i]
 		for _, at := range formatTimes {
-			if got, want := appendJSON(nil, at, e), slogLine(t, false, at, e); !bytes.Equal(got, want) {
+			if got, want := appendJSON(nil, &c, at, e), slogLine(t, false, at, e); !bytes.Equal(got, want) {
 				t.Errorf("case %d JSON at %v:\n got %s\nwant %s", i, at, got, want)
 			}
-			if got, want := appendText(nil, at, e), slogLine(t, true, at, e); !bytes.Equal(got, want) {
+			if got, want := appendText(nil, &c, at, e), slogLine(t, true, at, e); !bytes.Equal(got, want) {
 				t.Errorf("case %d text at %v:\n got %s\nwant %s", i, at, got, want)
 			}
 		}
@@ -112,15 +122,21 @@ func FuzzFormat(f *testing.F) {
 			Duration: time.Duration(d), Remote: path, Peer: method, APIEndpoint: auth, Pipeline: path,
 			Identified: true, ConsumerID: consumer, Reason: auth, Policy: method, AuthPolicy: auth,
 			AuthResult: consumer + "x", Upstream: path}
-		at := time.Unix(0, d&(1<<60-1)).UTC()
+		at := time.Unix(0, d&(1<<60-1))
+		if d < 0 {
+			at = at.UTC()
+		}
 		if at.Year() >= 10000 {
 			return
 		}
-		if got, want := appendJSON(nil, at, e), slogLine(t, false, at, e); !bytes.Equal(got, want) {
-			t.Errorf("JSON:\n got %s\nwant %s", got, want)
-		}
-		if got, want := appendText(nil, at, e), slogLine(t, true, at, e); !bytes.Equal(got, want) {
-			t.Errorf("text:\n got %s\nwant %s", got, want)
+		var c stamps
+		for range 2 { // a new stamp, then the cached one
+			if got, want := appendJSON(nil, &c, at, e), slogLine(t, false, at, e); !bytes.Equal(got, want) {
+				t.Errorf("JSON:\n got %s\nwant %s", got, want)
+			}
+			if got, want := appendText(nil, &c, at, e), slogLine(t, true, at, e); !bytes.Equal(got, want) {
+				t.Errorf("text:\n got %s\nwant %s", got, want)
+			}
 		}
 	})
 }
@@ -131,7 +147,9 @@ func TestFormatAllocs(t *testing.T) {
 	e := formatCases[1]
 	b := make([]byte, 0, 1024)
 	at := time.Now()
-	if n := testing.AllocsPerRun(100, func() { b = appendJSON(b[:0], at, &e) }); n != 0 {
+	var c stamps
+	b = appendJSON(b, &c, at, &e) // the second's stamp
+	if n := testing.AllocsPerRun(100, func() { b = appendJSON(b[:0], &c, at, &e) }); n != 0 {
 		t.Errorf("appendJSON allocates %v times per line", n)
 	}
 }

@@ -143,10 +143,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // accessEntry is the request's access-log line. remote is the TCP peer's
 // address and port; when a trusted proxy forwarded the request, the client
 // it names, and peer the proxy.
-func accessEntry(rw *responseWriter, r *http.Request, st *pipeline.State) accesslog.Entry {
+func accessEntry(rw *responseWriter, r *http.Request, st *pipeline.State, end time.Time) accesslog.Entry {
 	e := accesslog.Entry{
-		RequestID: st.RequestID, Method: r.Method, Path: r.URL.Path,
-		Status: rw.Status(), Bytes: rw.bytes, Duration: time.Since(st.Record.Start),
+		Time: end, RequestID: st.RequestID, Method: r.Method, Path: r.URL.Path,
+		Status: rw.Status(), Bytes: rw.bytes, Duration: end.Sub(st.Record.Start),
 		Remote: r.RemoteAddr, Reason: st.Record.Reason, Policy: st.Record.Policy,
 		AuthPolicy: st.Record.AuthPolicy, AuthResult: st.Record.AuthResult, Upstream: st.Record.Upstream,
 	}
@@ -173,11 +173,13 @@ type requestAlloc struct {
 }
 
 func (g *Gateway) finish(rw *responseWriter, r *http.Request, st *pipeline.State) {
+	// One clock reading for the metrics and the access log.
+	end := time.Now()
 	if m := g.Metrics; m != nil {
-		record(m, st, rw.Status())
+		record(m, st, rw.Status(), end.Sub(st.Record.Start))
 	}
 	if g.access != nil && g.sampled(rw.Status()) {
-		g.access.Log(accessEntry(rw, r, st))
+		g.access.Log(accessEntry(rw, r, st, end))
 	}
 	rw.reset(nil)
 	g.writers.Put(rw)
@@ -264,12 +266,12 @@ func (g *Gateway) sampled(status int) bool {
 // time taken and the authentication decision (the last one, as the access
 // log's auth field). What a policy alone knows it counts itself: store
 // outages (authn.Policy), rate-limit refusals (the rate-limit policy).
-func record(m *metrics.Metrics, st *pipeline.State, status int) {
+func record(m *metrics.Metrics, st *pipeline.State, status int, d time.Duration) {
 	var endpoint, pipe string
 	if rt := st.Route; rt != nil {
 		endpoint, pipe = rt.APIEndpoint, rt.Pipeline
 	}
-	m.Observe(endpoint, pipe, status, time.Since(st.Record.Start))
+	m.Observe(endpoint, pipe, status, d)
 	if st.Record.AuthResult != "" {
 		m.AuthDecisions.WithLabelValues(st.Record.AuthPolicy, st.Record.AuthResult, st.Record.AuthReason).Inc()
 	}
