@@ -15,3 +15,6 @@ func HoldPasswordChecks(s *Store) (release func()) {
 		}
 	}
 }
+
+// DecodeToken is decodeToken, for the record tests.
+func DecodeToken(id string, b []byte) (*Token, error) { return decodeToken(id, b) }

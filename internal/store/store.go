@@ -198,6 +198,17 @@ func (t *txn) putJSON(key string, v any, ttl time.Duration) error {
 // missing key is cached too (as nil), so floods of unknown ids stay off the
 // backend; any write of the key invalidates it.
 func cached[T any](ctx context.Context, s *Store, key string) (*T, error) {
+	return cachedWith(ctx, s, key, func(b []byte) (*T, error) {
+		out := new(T)
+		if err := json.Unmarshal(b, out); err != nil {
+			return nil, fmt.Errorf("store: corrupt record %s: %w", key, err)
+		}
+		return out, nil
+	})
+}
+
+// cachedWith is cached with its own decoding of the record.
+func cachedWith[T any](ctx context.Context, s *Store, key string, decode func([]byte) (*T, error)) (*T, error) {
 	if v, ok := s.objects.get(key); ok {
 		s.hits.Add(1)
 		t, _ := v.(*T)
@@ -211,9 +222,8 @@ func cached[T any](ctx context.Context, s *Store, key string) (*T, error) {
 	}
 	var out *T
 	if ok {
-		out = new(T)
-		if err := json.Unmarshal(b, out); err != nil {
-			return nil, fmt.Errorf("store: corrupt record %s: %w", key, err)
+		if out, err = decode(b); err != nil {
+			return nil, err
 		}
 	}
 	s.objects.put(key, out, epoch)

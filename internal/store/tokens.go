@@ -10,7 +10,9 @@ import (
 	"github.com/gatehouse/gatehouse/internal/secret"
 )
 
-func tokenKey(id string) string           { return "token:" + id }
+const tokenPrefix = "token:"
+
+func tokenKey(id string) string           { return tokenPrefix + id }
 func consumerTokensSet(cid string) string { return "consumer-tokens:" + cid }
 func familySet(fid string) string         { return "token-family:" + fid }
 func familyRevokedKey(fid string) string  { return "token-family-revoked:" + fid }
@@ -69,27 +71,31 @@ func (s *Store) SaveToken(ctx context.Context, t *Token) error {
 				return ErrGrantRevoked
 			}
 		}
-		if err := tx.putJSON(tokenKey(t.ID), t, ttl); err != nil {
+		key := tokenKey(t.ID)
+		if err := tx.Set(key, TokenRecord(t), ttl); err != nil {
 			return err
 		}
+		// The index entries name the token with the key's own bytes: a
+		// backend that keeps strings (memory) keeps one copy of the id.
+		id := key[len(tokenPrefix):]
 		if t.FamilyID != "" {
-			if err := tx.SAddTTL(familySet(t.FamilyID), ttl, t.ID); err != nil {
+			if err := tx.SAddTTL(familySet(t.FamilyID), ttl, id); err != nil {
 				return err
 			}
 		}
 		if t.AuthenticatedUserID != "" && t.AuthenticatedUserID != t.ConsumerID {
 			// The applications a user authorized (the account page).
-			if err := tx.SAddTTL(userTokensSet(t.AuthenticatedUserID), ttl, t.ID); err != nil {
+			if err := tx.SAddTTL(userTokensSet(t.AuthenticatedUserID), ttl, id); err != nil {
 				return err
 			}
 		}
-		return tx.SAddTTL(consumerTokensSet(t.ConsumerID), ttl, t.ID)
+		return tx.SAddTTL(consumerTokensSet(t.ConsumerID), ttl, id)
 	})
 }
 
 // GetToken reads a token by id; expired tokens are not found.
 func (s *Store) GetToken(ctx context.Context, id string) (*Token, error) {
-	t, err := cached[Token](ctx, s, tokenKey(id))
+	t, err := s.cachedToken(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +114,7 @@ var (
 // the token must exist, be unexpired, unrevoked and its secret must match
 // (constant time).
 func (s *Store) VerifyToken(ctx context.Context, id, plain string) (*Token, error) {
-	t, err := cached[Token](ctx, s, tokenKey(id))
+	t, err := s.cachedToken(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -128,18 +134,18 @@ func (s *Store) VerifyToken(ctx context.Context, id, plain string) (*Token, erro
 func (s *Store) RevokeToken(ctx context.Context, id string) (*Token, error) {
 	var out Token
 	err := s.update(ctx, func(tx *txn) error {
-		var t Token
-		if ok, err := tx.getJSON(tokenKey(id), &t); err != nil {
+		t, ok, err := tx.getToken(id)
+		if err != nil {
 			return err
 		} else if !ok || t.Expired(s.now()) {
 			return notFound("Token not found: %s", id)
 		}
-		out = t
+		out = *t
 		if t.Revoked {
 			return nil
 		}
 		t.Revoked, t.Withdrawn = true, true
-		return tx.putJSON(tokenKey(id), &t, remaining(&t, s.now()))
+		return tx.putToken(t, remaining(t, s.now()))
 	})
 	if err != nil {
 		return nil, err
@@ -218,8 +224,8 @@ func (s *Store) revokeSetTx(tx *txn, set string) (n int, furthest time.Duration,
 	}
 	now := s.now()
 	for _, id := range ids {
-		var t Token
-		if ok, err := tx.getJSON(tokenKey(id), &t); err != nil {
+		t, ok, err := tx.getToken(id)
+		if err != nil {
 			return 0, 0, err
 		} else if !ok || t.Expired(now) {
 			continue
@@ -232,7 +238,7 @@ func (s *Store) revokeSetTx(tx *txn, set string) (n int, furthest time.Duration,
 		}
 		t.Revoked, t.Withdrawn = true, true
 		n++
-		if err := tx.putJSON(tokenKey(id), &t, remaining(&t, now)); err != nil {
+		if err := tx.putToken(t, remaining(t, now)); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -248,7 +254,7 @@ func (s *Store) ListTokens(ctx context.Context, consumerID string) ([]*Token, er
 	var out []*Token
 	var gone []string
 	for _, id := range ids {
-		t, err := cached[Token](ctx, s, tokenKey(id))
+		t, err := s.cachedToken(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -276,7 +282,7 @@ func (s *Store) UserTokens(ctx context.Context, userID string) ([]*Token, error)
 	var gone []string
 	now := s.now()
 	for _, id := range ids {
-		t, err := cached[Token](ctx, s, tokenKey(id))
+		t, err := s.cachedToken(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -374,18 +380,18 @@ var ErrTokenRevoked = errors.New("token was revoked")
 func (s *Store) ClaimToken(ctx context.Context, id string) (*Token, error) {
 	var out Token
 	err := s.update(ctx, func(tx *txn) error {
-		var t Token
-		if ok, err := tx.getJSON(tokenKey(id), &t); err != nil {
+		t, ok, err := tx.getToken(id)
+		if err != nil {
 			return err
 		} else if !ok || t.Expired(s.now()) {
 			return notFound("Token not found: %s", id)
 		}
-		out = t
+		out = *t
 		if t.Revoked {
 			return nil
 		}
 		t.Revoked = true
-		return tx.putJSON(tokenKey(id), &t, remaining(&t, s.now()))
+		return tx.putToken(t, remaining(t, s.now()))
 	})
 	switch {
 	case err != nil:
@@ -396,4 +402,35 @@ func (s *Store) ClaimToken(ctx context.Context, id string) (*Token, error) {
 		return &out, ErrTokenReused
 	}
 	return &out, nil
+}
+
+// cachedToken reads token id through the object cache.
+func (s *Store) cachedToken(ctx context.Context, id string) (*Token, error) {
+	key := tokenKey(id)
+	return cachedWith(ctx, s, key, func(b []byte) (*Token, error) {
+		t, err := decodeToken(id, b)
+		if err != nil {
+			return nil, corruptToken(key, err)
+		}
+		return t, nil
+	})
+}
+
+// getToken reads token id inside a transaction.
+func (t *txn) getToken(id string) (*Token, bool, error) {
+	key := tokenKey(id)
+	b, ok, err := t.Get(key)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	tok, err := decodeToken(id, b)
+	if err != nil {
+		return nil, false, corruptToken(key, err)
+	}
+	return tok, true, nil
+}
+
+// putToken writes tok's record inside a transaction.
+func (t *txn) putToken(tok *Token, ttl time.Duration) error {
+	return t.Set(tokenKey(tok.ID), TokenRecord(tok), ttl)
 }
