@@ -4,13 +4,18 @@
 //
 // Expired keys and set members are invisible at once and removed by a
 // sweeper (every minute by default), in batches of sweepChunk under the
-// write lock, from an index of everything that has an expiry: memory holds
-// what is live plus at most one sweep interval of expired entries, however
-// many tokens were ever issued.
+// write lock, from an expiry wheel (wheel.go): memory holds what is live
+// plus at most one sweep interval of expired entries, however many tokens
+// were ever issued.
+//
+// It is laid out for millions of live tokens (each a key and two or three
+// set members): expiries are int64s, a set of one member (a token's
+// family) is kept inline without a map of its own, and the wheel holds a
+// string per expiring entry instead of a heap node and a map entry. See
+// docs/scaling.md for the bytes per token.
 package memstore
 
 import (
-	"container/heap"
 	"context"
 	"sort"
 	"sync"
@@ -27,9 +32,12 @@ const DefaultSweepInterval = time.Minute
 // sweeper never holds the write lock for long.
 const sweepChunk = 1000
 
+// entry is a key's value and expiry. Expiries are Unix nanoseconds (0:
+// none), not time.Time: 8 bytes instead of 24, and no pointer for the
+// garbage collector to follow, in every key and set member.
 type entry struct {
 	val []byte
-	exp time.Time // zero: no expiry
+	exp int64
 }
 
 // Options tune a Mem. The zero value is ready to use.
@@ -46,11 +54,14 @@ type Options struct {
 // Mem is a store.Backend in memory. Update holds the write lock for the
 // whole transaction, so transactions are serializable.
 type Mem struct {
-	mu   sync.RWMutex
-	kv   map[string]entry
-	sets map[string]map[string]time.Time // member -> expiry (zero: none)
-	due  dueIndex                        // every key and member with an expiry
-	now  func() time.Time
+	mu    sync.RWMutex
+	kv    map[string]entry
+	sets  map[string]set
+	wheel wheel // every key and member with an expiry
+	// nMembers counts the members of all sets (CountKeys in O(1), so
+	// that it can watch a busy store).
+	nMembers int
+	clock    func() time.Time
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -72,8 +83,8 @@ func NewWith(o Options) *Mem {
 		o.SweepInterval = DefaultSweepInterval
 	}
 	m := &Mem{
-		kv: map[string]entry{}, sets: map[string]map[string]time.Time{},
-		due: dueIndex{at: map[ref]*dueEntry{}}, now: o.Now, stop: make(chan struct{}),
+		kv: map[string]entry{}, sets: map[string]set{},
+		wheel: newWheel(), clock: o.Now, stop: make(chan struct{}),
 	}
 	if o.SweepInterval > 0 {
 		m.wg.Add(1)
@@ -82,16 +93,29 @@ func NewWith(o Options) *Mem {
 	return m
 }
 
-func (m *Mem) live(e entry) bool { return e.exp.IsZero() || m.now().Before(e.exp) }
+// now is the clock in Unix nanoseconds.
+func (m *Mem) now() int64 { return m.clock().UnixNano() }
 
-func liveAt(exp, now time.Time) bool { return exp.IsZero() || now.Before(exp) }
+// expiry is the expiry of what is written now for ttl (0: none). An
+// expiry that falls on 0 moves a nanosecond, 0 meaning none.
+func (m *Mem) expiry(ttl time.Duration) int64 {
+	if ttl <= 0 {
+		return 0
+	}
+	if e := m.now() + int64(ttl); e != 0 {
+		return e
+	}
+	return 1
+}
+
+func liveAt(exp, now int64) bool { return exp == 0 || now < exp }
 
 // Get reads a key.
 func (m *Mem) Get(_ context.Context, key string) ([]byte, bool, error) {
 	m.mu.RLock()
 	e, ok := m.kv[key]
 	m.mu.RUnlock()
-	if !ok || !m.live(e) {
+	if !ok || !liveAt(e.exp, m.now()) {
 		return nil, false, nil
 	}
 	return e.val, true, nil
@@ -104,39 +128,61 @@ func (m *Mem) Update(ctx context.Context, fn func(store.Tx) error) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	tx := &tx{m: m, kv: map[string]*entry{}, sets: map[string]map[string]pendingMember{}}
+	tx := &tx{m: m}
 	if err := fn(tx); err != nil {
 		return err
 	}
-	for k, e := range tx.kv {
-		if e == nil {
-			delete(m.kv, k)
-			m.due.set(ref{key: k}, time.Time{})
-		} else {
-			m.kv[k] = *e
-			m.due.set(ref{key: k}, e.exp)
+	for _, w := range tx.kv.w {
+		if w.del {
+			delete(m.kv, w.key)
+			continue
+		}
+		prev, had := m.kv[w.key]
+		m.kv[w.key] = w.e
+		if w.e.exp != 0 && !(had && sameSecond(prev.exp, w.e.exp)) {
+			m.wheel.addKey(w.key, w.e.exp)
 		}
 	}
-	for s, members := range tx.sets {
-		set := m.sets[s]
-		for mem, p := range members {
-			if p.in {
-				if set == nil {
-					set = map[string]time.Time{}
-					m.sets[s] = set
-				}
-				set[mem] = p.exp
-				m.due.set(ref{set: s, key: mem, member: true}, p.exp)
-			} else if set != nil {
-				delete(set, mem)
-				m.due.set(ref{set: s, key: mem, member: true}, time.Time{})
-			}
-		}
-		if set != nil && len(set) == 0 {
-			delete(m.sets, s)
-		}
+	for _, w := range tx.sets.w {
+		m.apply(w)
 	}
 	return nil
+}
+
+// apply makes one pending set change.
+func (m *Mem) apply(w memberWrite) {
+	name, mem, p := w.set, w.member, w.p
+	st, ok := m.sets[name]
+	if !p.in {
+		if !ok {
+			return
+		}
+		removed, empty := st.del(mem)
+		if removed {
+			m.nMembers--
+		}
+		if empty {
+			delete(m.sets, name)
+		} else {
+			m.sets[name] = st
+		}
+		return
+	}
+	var prev int64
+	had := false
+	if ok {
+		prev, had = st.get(mem)
+		st.put(name, mem, p.exp)
+	} else {
+		st = set{one: mem, oneExp: p.exp}
+	}
+	if !had {
+		m.nMembers++
+	}
+	m.sets[name] = st
+	if p.exp != 0 && !(had && sameSecond(prev, p.exp)) {
+		m.wheel.addMember(st.canonical(name), mem, p.exp)
+	}
 }
 
 // Scan pages through a set in sorted order; the cursor is an offset.
@@ -155,16 +201,20 @@ func (m *Mem) Scan(_ context.Context, set string, cursor uint64, count int) ([]s
 // Members reads a set.
 func (m *Mem) Members(_ context.Context, set string) ([]string, error) { return m.members(set), nil }
 
-func (m *Mem) members(set string) []string {
+func (m *Mem) members(name string) []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	now := m.now()
-	out := make([]string, 0, len(m.sets[set]))
-	for k, exp := range m.sets[set] {
+	st, ok := m.sets[name]
+	if !ok {
+		return []string{}
+	}
+	out := make([]string, 0, st.len())
+	st.each(func(k string, exp int64) {
 		if liveAt(exp, now) {
 			out = append(out, k)
 		}
-	}
+	})
 	sort.Strings(out)
 	return out
 }
@@ -207,7 +257,7 @@ func (m *Mem) Sweep(ctx context.Context) error {
 }
 
 // sweep removes what expired by now, in batches, and reports how many
-// entries it removed. It stops early when stop is closed.
+// wheel entries it went through. It stops early when stop is closed.
 func (m *Mem) sweep(stop <-chan struct{}) int {
 	total := 0
 	for {
@@ -216,98 +266,111 @@ func (m *Mem) sweep(stop <-chan struct{}) int {
 			return total
 		default:
 		}
-		n := m.sweepBatch()
+		n, more := m.sweepBatch()
 		total += n
-		if n < sweepChunk {
+		if !more {
 			return total
 		}
 	}
 }
 
-func (m *Mem) sweepBatch() int {
+// sweepBatch goes through up to sweepChunk wheel entries under the write
+// lock; more tells that due entries are left.
+func (m *Mem) sweepBatch() (n int, more bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
-	n := 0
-	for n < sweepChunk {
-		r, ok := m.due.popDue(now)
-		if !ok {
-			break
-		}
-		n++
-		if !r.member {
-			delete(m.kv, r.key)
-			continue
-		}
-		if set := m.sets[r.set]; set != nil {
-			delete(set, r.key)
-			if len(set) == 0 {
-				delete(m.sets, r.set)
-			}
-		}
+	return m.wheel.sweep(m.now(), sweepChunk, m.expireKey, m.expireMember)
+}
+
+// expireKey is the wheel's check of a key entry in the bucket of second
+// sec: it deletes the key if it expired by now, and says whether the
+// entry must stay (the key expires later within sec).
+func (m *Mem) expireKey(key string, sec, now int64) (keep bool) {
+	e, ok := m.kv[key]
+	if !ok || e.exp == 0 || second(e.exp) != sec {
+		return false // gone, made permanent, or moved to another bucket
 	}
-	return n
+	if liveAt(e.exp, now) {
+		return true
+	}
+	delete(m.kv, key)
+	return false
+}
+
+// expireMember is expireKey for a set member.
+func (m *Mem) expireMember(name, member string, sec, now int64) (keep bool) {
+	st, ok := m.sets[name]
+	if !ok {
+		return false
+	}
+	exp, ok := st.get(member)
+	if !ok || exp == 0 || second(exp) != sec {
+		return false
+	}
+	if liveAt(exp, now) {
+		return true
+	}
+	m.nMembers--
+	if _, empty := st.del(member); empty {
+		delete(m.sets, name)
+	} else {
+		m.sets[name] = st
+	}
+	return false
 }
 
 // CountKeys counts what the backend holds: keys, sets, set members and
-// the entries of its expiry index, expired ones not swept yet included.
+// the entries of its expiry wheel, expired ones not swept yet included.
 func (m *Mem) CountKeys(context.Context) (int, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	n := len(m.kv) + len(m.due.h)
-	for _, s := range m.sets {
-		n += 1 + len(s)
-	}
-	return n, nil
+	return len(m.kv) + len(m.sets) + m.nMembers + m.wheel.entries, nil
 }
 
 type pendingMember struct {
-	in  bool      // false: removed
-	exp time.Time // zero: no expiry
+	in  bool  // false: removed
+	exp int64 // 0: no expiry
 }
 
 type tx struct {
 	m    *Mem
-	kv   map[string]*entry                   // pending writes; nil = deleted
-	sets map[string]map[string]pendingMember // pending set changes
+	kv   pendingKV   // pending writes
+	sets pendingSets // pending set changes
 }
 
 func (t *tx) Get(key string) ([]byte, bool, error) {
-	if e, ok := t.kv[key]; ok {
-		if e == nil || !t.m.live(*e) {
+	var e entry
+	if w, pending := t.kv.find(key); pending {
+		if w.del {
 			return nil, false, nil
 		}
-		return e.val, true, nil
+		e = w.e
+	} else {
+		cur, ok := t.m.kv[key]
+		if !ok {
+			return nil, false, nil
+		}
+		e = cur
 	}
-	e, ok := t.m.kv[key]
-	if !ok || !t.m.live(e) {
+	if !liveAt(e.exp, t.m.now()) {
 		return nil, false, nil
 	}
 	return e.val, true, nil
 }
 
 func (t *tx) Set(key string, val []byte, ttl time.Duration) error {
-	e := &entry{val: append([]byte(nil), val...)}
-	if ttl > 0 {
-		e.exp = t.m.now().Add(ttl)
-	}
-	t.kv[key] = e
+	t.kv.put(kvWrite{key: key, e: entry{val: append([]byte(nil), val...), exp: t.m.expiry(ttl)}})
 	return nil
 }
 
 func (t *tx) Del(key string) error {
-	t.kv[key] = nil
+	t.kv.put(kvWrite{key: key, del: true})
 	return nil
 }
 
 func (t *tx) change(set string, p pendingMember, members []string) {
-	ps := t.sets[set]
-	if ps == nil {
-		ps = map[string]pendingMember{}
-		t.sets[set] = ps
-	}
 	for _, m := range members {
-		ps[m] = p
+		t.sets.put(memberWrite{memberKey{set, m}, p})
 	}
 }
 
@@ -317,11 +380,7 @@ func (t *tx) SAdd(set string, members ...string) error {
 }
 
 func (t *tx) SAddTTL(set string, ttl time.Duration, members ...string) error {
-	p := pendingMember{in: true}
-	if ttl > 0 {
-		p.exp = t.m.now().Add(ttl)
-	}
-	t.change(set, p, members)
+	t.change(set, pendingMember{in: true, exp: t.m.expiry(ttl)}, members)
 	return nil
 }
 
@@ -330,14 +389,16 @@ func (t *tx) SRem(set string, members ...string) error {
 	return nil
 }
 
-func (t *tx) SMembers(set string) ([]string, error) {
+func (t *tx) SMembers(name string) ([]string, error) {
 	now := t.m.now()
 	cur := map[string]bool{}
-	for k, exp := range t.m.sets[set] {
-		cur[k] = liveAt(exp, now)
+	if st, ok := t.m.sets[name]; ok {
+		st.each(func(k string, exp int64) { cur[k] = liveAt(exp, now) })
 	}
-	for k, p := range t.sets[set] {
-		cur[k] = p.in && liveAt(p.exp, now)
+	for _, w := range t.sets.w {
+		if w.set == name {
+			cur[w.member] = w.p.in && liveAt(w.p.exp, now)
+		}
 	}
 	out := make([]string, 0, len(cur))
 	for k, in := range cur {
@@ -349,70 +410,77 @@ func (t *tx) SMembers(set string) ([]string, error) {
 	return out, nil
 }
 
-// ref names a key, or a member of a set, that has an expiry.
-type ref struct {
-	set    string
-	key    string // the key, or the member
-	member bool
+// set holds a set's members and their expiries (0: none). Most sets of a
+// busy store have one member (a token family without a refresh token), so
+// that one is kept inline: a map of one entry costs a few hundred bytes.
+// A set is never empty: the last member's removal deletes it.
+type set struct {
+	one    string
+	oneExp int64
+	many   *manySet // nil: the set is {one}
 }
 
-type dueEntry struct {
-	exp time.Time
-	ref ref
-	i   int // position in the heap
+// manySet is a set of more than one member. It keeps the set's name, so
+// that the wheel's entries for its members share one copy of it instead
+// of each holding the name its transaction spelled (a consumer with a
+// million tokens would hold a million copies).
+type manySet struct {
+	name    string
+	members map[string]int64
 }
 
-// dueIndex is a min-heap of expiries with one entry per key or member,
-// moved in place when its expiry changes, so that it holds exactly what
-// may expire and the sweeper pops only what is due.
-type dueIndex struct {
-	h  []*dueEntry
-	at map[ref]*dueEntry
+// canonical is the set's own copy of its name, when it keeps one.
+func (s *set) canonical(name string) string {
+	if s.many != nil {
+		return s.many.name
+	}
+	return name
 }
 
-// set records r's expiry (zero: r has none, or is gone).
-func (d *dueIndex) set(r ref, exp time.Time) {
-	e, ok := d.at[r]
+func (s *set) len() int {
+	if s.many == nil {
+		return 1
+	}
+	return len(s.many.members)
+}
+
+func (s *set) get(m string) (int64, bool) {
+	if s.many == nil {
+		return s.oneExp, m == s.one
+	}
+	exp, ok := s.many.members[m]
+	return exp, ok
+}
+
+func (s *set) put(name, m string, exp int64) {
 	switch {
-	case exp.IsZero() && ok:
-		heap.Remove(d, e.i)
-		delete(d.at, r)
-	case exp.IsZero():
-	case ok:
-		e.exp = exp
-		heap.Fix(d, e.i)
+	case s.many != nil:
+		s.many.members[m] = exp
+	case m == s.one:
+		s.oneExp = exp
 	default:
-		e = &dueEntry{exp: exp, ref: r}
-		d.at[r] = e
-		heap.Push(d, e)
+		s.many = &manySet{name: name, members: map[string]int64{s.one: s.oneExp, m: exp}}
+		s.one, s.oneExp = "", 0
 	}
 }
 
-// popDue removes and returns the soonest entry if it expired by now.
-func (d *dueIndex) popDue(now time.Time) (ref, bool) {
-	if len(d.h) == 0 || now.Before(d.h[0].exp) {
-		return ref{}, false
+// del removes m and reports whether it was there and whether the set is
+// now empty.
+func (s *set) del(m string) (removed, empty bool) {
+	if s.many == nil {
+		return m == s.one, m == s.one
 	}
-	e := heap.Pop(d).(*dueEntry)
-	delete(d.at, e.ref)
-	return e.ref, true
+	_, removed = s.many.members[m]
+	delete(s.many.members, m)
+	return removed, len(s.many.members) == 0
 }
 
-func (d *dueIndex) Len() int           { return len(d.h) }
-func (d *dueIndex) Less(i, j int) bool { return d.h[i].exp.Before(d.h[j].exp) }
-func (d *dueIndex) Swap(i, j int) {
-	d.h[i], d.h[j] = d.h[j], d.h[i]
-	d.h[i].i, d.h[j].i = i, j
-}
-func (d *dueIndex) Push(x any) {
-	e := x.(*dueEntry)
-	e.i = len(d.h)
-	d.h = append(d.h, e)
-}
-func (d *dueIndex) Pop() any {
-	n := len(d.h) - 1
-	e := d.h[n]
-	d.h[n] = nil
-	d.h = d.h[:n]
-	return e
+func (s *set) each(fn func(m string, exp int64)) {
+	if s.many == nil {
+		fn(s.one, s.oneExp)
+		return
+	}
+	for k, exp := range s.many.members {
+		fn(k, exp)
+	}
 }

@@ -56,8 +56,9 @@ func count(t *testing.T, m *memstore.Mem) int {
 
 // TestSweep: expired keys and set members are invisible at once and gone
 // after a sweep, however many (the sweep takes them in batches); the
-// expiry index holds one entry per expiring key or member, whatever
-// rewrote it.
+// expiry wheel holds one entry per expiring key or member, whatever
+// rewrote it within a second, and an entry made stale by a removal only
+// until the second it named.
 func TestSweep(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
@@ -106,8 +107,35 @@ func TestSweep(t *testing.T) {
 		_ = tx.SAddTTL("s", time.Second, "m")
 		return tx.SRem("s", "m")
 	})
+	// The wheel keeps live's entry (now stale) until the second it named
+	// passes; k and s/m never reached the backend.
+	if got := count(t, m); got != 1+2+2+1 {
+		t.Fatalf("CountKeys = %d, want 6 (live's stale wheel entry)", got)
+	}
+	clk.Add(time.Hour)
+	if err := m.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if got := count(t, m); got != 1+2+2 {
 		t.Fatalf("CountKeys = %d, want 5 (no index entries left)", got)
+	}
+	if got, _ := m.Members(ctx, "consumer-tokens:c"); !slices.Equal(got, []string{"live"}) {
+		t.Fatalf("Members = %v: the sweep removed a member made permanent", got)
+	}
+	// Removing what is not there counts nothing; adding a member twice
+	// counts it once; the last member's removal drops the set.
+	update(t, m, func(tx store.Tx) error {
+		_ = tx.SRem("consumer-tokens:c", "nobody")
+		_ = tx.SRem("no-such-set", "x")
+		return tx.SAdd("users", "1", "2")
+	})
+	update(t, m, func(tx store.Tx) error { return tx.SAdd("users", "2") })
+	if got := count(t, m); got != 1+3+2 {
+		t.Fatalf("CountKeys = %d, want 6", got)
+	}
+	update(t, m, func(tx store.Tx) error { return tx.SRem("users", "1", "2") })
+	if got := count(t, m); got != 1+2 {
+		t.Fatalf("CountKeys = %d, want 3 (users gone with its members)", got)
 	}
 }
 
@@ -181,5 +209,98 @@ func TestFamilyTombstone(t *testing.T) {
 	}
 	if got := count(t, m); got != base {
 		t.Errorf("CountKeys = %d after both grants expired, %d before them", got, base)
+	}
+}
+
+// TestSweepWithinSecond: a sweep in the middle of a second removes what
+// expired in it and keeps what expires later in it, however many entries
+// the second holds (more than a batch), and ends.
+func TestSweepWithinSecond(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock() // on a whole second
+	m := memstore.NewWith(memstore.Options{Now: clk.Now, SweepInterval: -1})
+	defer m.Close()
+	const n = 2500 // more than two batches each
+	update(t, m, func(tx store.Tx) error {
+		for i := range n {
+			_ = tx.Set(fmt.Sprint("early:", i), []byte("x"), 100*time.Millisecond)
+			_ = tx.Set(fmt.Sprint("late:", i), []byte("x"), 900*time.Millisecond)
+			_ = tx.SAddTTL("s", 900*time.Millisecond, fmt.Sprint(i))
+		}
+		return nil
+	})
+	clk.Add(500 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- m.Sweep(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Sweep does not end when the current second holds more live entries than a batch")
+	}
+	// late:* n keys and n wheel entries; s with n members and n entries.
+	if got, want := count(t, m), n+n+1+n+n; got != want {
+		t.Fatalf("CountKeys = %d, want %d (the early keys gone, the late ones kept)", got, want)
+	}
+	if _, ok, _ := m.Get(ctx, "late:7"); !ok {
+		t.Fatal("a key expiring later in the swept second was removed")
+	}
+	clk.Add(time.Second)
+	if err := m.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, m); got != 0 {
+		t.Fatalf("CountKeys = %d after everything expired, want 0", got)
+	}
+}
+
+// TestSweepMovedExpiry: an entry left in the wheel by an earlier expiry
+// does not remove a key or member whose expiry moved later (a sliding
+// expiry), nor one made permanent; the wheel holds one entry per second
+// the expiry went through, and none once those seconds passed.
+func TestSweepMovedExpiry(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	m := memstore.NewWith(memstore.Options{Now: clk.Now, SweepInterval: -1})
+	defer m.Close()
+	for range 5 { // five seconds, each rewriting with a 10 s expiry
+		for range 10 {
+			update(t, m, func(tx store.Tx) error {
+				_ = tx.Set("session", []byte("x"), 10*time.Second)
+				_ = tx.Set("kept", []byte("x"), 10*time.Second)
+				return tx.SAddTTL("s", 10*time.Second, "m")
+			})
+			clk.Add(100 * time.Millisecond)
+		}
+	}
+	update(t, m, func(tx store.Tx) error { return tx.Set("kept", []byte("y"), 0) })
+	// 3 keys and members, s; 5 entries for each of session, kept and m.
+	if got, want := count(t, m), 2+2+15; got != want {
+		t.Fatalf("CountKeys = %d, want %d", got, want)
+	}
+	clk.Add(9 * time.Second) // past the first four expiries, not the last
+	if err := m.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := m.Get(ctx, "session"); !ok {
+		t.Fatal("a stale wheel entry removed a key whose expiry moved later")
+	}
+	if got, _ := m.Members(ctx, "s"); !slices.Equal(got, []string{"m"}) {
+		t.Fatalf("Members = %v: a stale wheel entry removed a member whose expiry moved later", got)
+	}
+	if got, want := count(t, m), 2+2+2; got != want {
+		t.Fatalf("CountKeys = %d, want %d (session's and m's last entries)", got, want)
+	}
+	clk.Add(time.Minute)
+	if err := m.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := m.Get(ctx, "kept"); !ok {
+		t.Fatal("the sweep removed a key made permanent")
+	}
+	if got := count(t, m); got != 1 {
+		t.Fatalf("CountKeys = %d, want 1 (kept)", got)
 	}
 }
