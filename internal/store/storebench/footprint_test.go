@@ -54,6 +54,17 @@ func issuedToken(client string, now time.Time) store.Token {
 // footprintBackend opens an empty backend and returns a function that
 // reads how many bytes it holds (heap in use after a GC for memory, the
 // file's size for bolt, used_memory for Redis), and its cleanup.
+// footprintWorkers is how many goroutines issue: STOREBENCH_WORKERS, else
+// GOMAXPROCS (bolt and Redis share commits and round trips between
+// concurrent writers, as between concurrent token requests: give them
+// more).
+func footprintWorkers() int {
+	if v, err := strconv.Atoi(os.Getenv("STOREBENCH_WORKERS")); err == nil && v > 0 {
+		return v
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
 func footprintBackend(b *testing.B, backend string) (store.Backend, func() int64, func()) {
 	switch backend {
 	case "memory":
@@ -120,10 +131,14 @@ func heapInuse() int64 {
 // GC on memory, file size on bolt, Redis used_memory) and the issuing
 // rate of each slice of footprintSlice tokens: tok/s of the first slice,
 // and last/first and min/first, the ratios that say whether issuing
-// stays flat as the store fills (every slice is logged with -v). Run it
+// stays flat as the store fills; and the same for the process's CPU time
+// per token (garbage collection included), which other load on a shared
+// machine disturbs much less than the rate (every slice is logged with
+// -v). For Redis the CPU is only the client's. Run it
 // once per backend:
 //
 //	go test -run xxx -bench TokenFootprint -benchtime 1x ./internal/store/storebench/
+//	STOREBENCH_TOKENS=100000 STOREBENCH_WORKERS=32 go test -run xxx -bench 'TokenFootprint/(bolt|redis)' -benchtime 1x ./internal/store/storebench/
 func BenchmarkTokenFootprint(b *testing.B) {
 	n := footprintN()
 	for _, backend := range backends {
@@ -143,8 +158,8 @@ func issueFootprint(b *testing.B, backend string, n int) {
 	ctx := context.Background()
 	const client = "3f1c2a9e-5b7d-4e8f-a1b2-c3d4e5f60718"
 	before := size()
-	workers := runtime.GOMAXPROCS(0)
-	var rates []float64
+	workers := footprintWorkers()
+	var rates, cpus []float64 // per slice: tokens/s, process CPU ns/token
 	var at100k int64
 	for done := 0; done < n; {
 		part := min(footprintSlice, n-done)
@@ -152,6 +167,7 @@ func issueFootprint(b *testing.B, backend string, n int) {
 		var failed atomic.Value
 		var wg sync.WaitGroup
 		start := time.Now()
+		cpu0, _ := usage()
 		for range workers {
 			wg.Add(1)
 			go func() {
@@ -168,12 +184,14 @@ func issueFootprint(b *testing.B, backend string, n int) {
 		}
 		wg.Wait()
 		elapsed := time.Since(start)
+		cpu1, _ := usage()
 		if err, _ := failed.Load().(error); err != nil {
 			b.Fatal(err)
 		}
 		done += part
 		rates = append(rates, float64(part)/elapsed.Seconds())
-		b.Logf("%s: tokens %7d–%7d: %8.0f tok/s", backend, done-part, done, rates[len(rates)-1])
+		cpus = append(cpus, float64(cpu1-cpu0)/float64(part))
+		b.Logf("%s: tokens %7d–%7d: %8.0f tok/s, %6.2f µs CPU/token", backend, done-part, done, rates[len(rates)-1], cpus[len(cpus)-1]/1e3)
 		if done == footprintSlice && n > footprintSlice {
 			at100k = size() - before
 		}
@@ -191,10 +209,127 @@ func issueFootprint(b *testing.B, backend string, n int) {
 	b.ReportMetric(first, "tok/s-first")
 	b.ReportMetric(rates[len(rates)-1]/first, "last/first")
 	b.ReportMetric(low/first, "min/first")
-	var sb strings.Builder
-	for _, r := range rates {
-		fmt.Fprintf(&sb, " %.2f", r/first)
+	worst := cpus[0]
+	for _, c := range cpus {
+		worst = max(worst, c)
 	}
-	b.Logf("%s: %d tokens, %.0f B/token; rate per slice / first slice:%s", backend, n, float64(held)/float64(n), sb.String())
+	b.ReportMetric(cpus[0], "cpu-ns/token-first")
+	b.ReportMetric(cpus[len(cpus)-1]/cpus[0], "cpu-last/first")
+	b.ReportMetric(worst/cpus[0], "cpu-max/first")
+	var sb, sc strings.Builder
+	for i, r := range rates {
+		fmt.Fprintf(&sb, " %.2f", r/first)
+		fmt.Fprintf(&sc, " %.2f", cpus[i]/cpus[0])
+	}
+	b.Logf("%s: %d tokens, %.0f B/token; per slice / first slice: rate%s; CPU per token%s",
+		backend, n, float64(held)/float64(n), sb.String(), sc.String())
 	b.StartTimer()
+}
+
+// churnEnv reads a duration from the environment, else def.
+func churnEnv(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
+
+// rss is the process's resident set size, from /proc (0 elsewhere).
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// BenchmarkTokenChurn issues opaque tokens on the memory backend as fast
+// as GOMAXPROCS goroutines can for STOREBENCH_CHURN (default 2m; the
+// documented figure is for 10m), each living STOREBENCH_CHURN_LIFE
+// (default 1m), with the backend's default sweeper (every minute). Live
+// tokens level off at rate × (lifetime + sweep interval) at most, and so
+// must the process's memory: it reports the peak RSS and Go heap, the
+// most tokens held at once (live or expired, not swept yet), and the RSS
+// per held token at the peak, which docs/scaling.md turns into the bound.
+//
+//	STOREBENCH_CHURN=10m go test -run xxx -bench TokenChurn -benchtime 1x -timeout 30m ./internal/store/storebench/
+func BenchmarkTokenChurn(b *testing.B) {
+	for range b.N {
+		churn(b, churnEnv("STOREBENCH_CHURN", 2*time.Minute), churnEnv("STOREBENCH_CHURN_LIFE", time.Minute))
+	}
+}
+
+func churn(b *testing.B, total, life time.Duration) {
+	m := memstore.New(nil)
+	defer m.Close()
+	s := store.New(m, store.Options{})
+	defer s.Close()
+	ctx := context.Background()
+	const client = "3f1c2a9e-5b7d-4e8f-a1b2-c3d4e5f60718"
+	var issued atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				now := time.Now()
+				t := issuedToken(client, now)
+				t.ExpiresAt = now.Add(life)
+				store.NewToken(&t)
+				if err := s.SaveToken(ctx, &t); err != nil {
+					failed.Store(err)
+					return
+				}
+				issued.Add(1)
+			}
+		}()
+	}
+	var peakRSS, peakHeap, peakHeld, rssAtPeak int64
+	start := time.Now()
+	tick := time.NewTicker(time.Second)
+	for now := range tick.C {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		r := rss()
+		peakRSS, peakHeap = max(peakRSS, r), max(peakHeap, int64(ms.HeapInuse))
+		if n, err := m.CountKeys(ctx); err == nil {
+			// A token is a key, its family set and member, its
+			// consumer-index member and three wheel entries: 7.
+			if held := int64(n / 7); held > peakHeld {
+				peakHeld, rssAtPeak = held, r
+			}
+		}
+		if now.Sub(start) >= total {
+			break
+		}
+		if int(now.Sub(start)/time.Second)%30 == 0 {
+			b.Logf("%v: %d issued, RSS %d MB, heap in use %d MB", now.Sub(start).Round(time.Second), issued.Load(), r>>20, ms.HeapInuse>>20)
+		}
+	}
+	tick.Stop()
+	close(stop)
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(issued.Load())/time.Since(start).Seconds(), "tok/s")
+	b.ReportMetric(float64(peakRSS)/(1<<20), "peak-RSS-MB")
+	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(peakHeld), "peak-held-tokens")
+	if peakHeld > 0 {
+		b.ReportMetric(float64(rssAtPeak)/float64(peakHeld), "RSS-B/held-token")
+	}
 }

@@ -127,8 +127,8 @@ func credRecord(i int) []byte {
 
 const tokenLife = 24 * time.Hour
 
-// tokenRecord is the JSON Store.SaveToken writes for an access token the
-// oauth2 server issued.
+// tokenRecord is the record Store.SaveToken writes for an access token
+// the oauth2 server issued.
 func tokenRecord(i int, now time.Time) []byte {
 	t := store.Token{
 		ID: tokenID(i), Kind: store.AccessToken, SecretHash: secret.HashFast(tokenSecret(i)),
@@ -136,11 +136,7 @@ func tokenRecord(i int, now time.Time) []byte {
 		Scopes: []string{"read", "write"}, GrantType: "authorization_code",
 		CreatedAt: now, ExpiresAt: now.Add(tokenLife),
 	}
-	b, err := json.Marshal(&t)
-	if err != nil {
-		panic(err)
-	}
-	return b
+	return store.TokenRecord(&t)
 }
 
 // The Store's key layout (internal/store: credKey, tokenKey).
