@@ -5,7 +5,9 @@
 // serve and config validate alike, on the store backend system.config.yml
 // names (identity.go, redis.go: the config's db block turned into the
 // backend's own options). Options.Now is the clock of everything that
-// expires.
+// expires. The access log (internal/accesslog) is written by a goroutine
+// of its own; Shutdown writes out its queued lines once the requests are
+// done.
 package app
 
 import (
