@@ -138,3 +138,16 @@ func BenchmarkAccessLogParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAccessLogProxy is the same over the proxy policy to a loopback
+// upstream (BenchmarkProxy): a request with the work of a real one, where
+// issue #14's ratio is meant (the CPU figures count the upstream too).
+func BenchmarkAccessLogProxy(b *testing.B) {
+	up := benchUpstream(b, true)
+	for _, v := range accessLogVariants(b) {
+		b.Run(v.name, func(b *testing.B) {
+			g := benchGateway(b, "proxy", "{serviceEndpoint: upstream}", up.URL, gateway.Policies(nil), v.log)
+			measure(b, func() { measureServe(b, g, "http://api.example.com/bench/items/42", http.StatusOK) })
+		})
+	}
+}
