@@ -128,6 +128,16 @@ func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
 		return p.fallback.RoundTrip(req)
 	}
 	hasBody := req.Body != nil && req.Body != http.NoBody
+	// The transport asks for gzip and decompresses it when the client
+	// did not say what it accepts: the upstream sees the same request as
+	// through http.Transport (the outbound request is ReverseProxy's own
+	// copy, so its header may be added to). Decided once: a retry sends
+	// the same request.
+	gz := false
+	if req.Method != "HEAD" && req.Header["Accept-Encoding"] == nil && req.Header["Range"] == nil {
+		req.Header["Accept-Encoding"] = gzipOnly
+		gz = true
+	}
 	for attempt := 0; ; attempt++ {
 		c, reused, err := p.get(req, attempt > 0)
 		if err != nil {
@@ -136,7 +146,7 @@ func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		resp, err := c.exchange(req, hasBody)
+		resp, err := c.exchange(req, hasBody, gz)
 		if err == nil {
 			return resp, nil
 		}
@@ -239,20 +249,11 @@ func (p *connPool) CloseIdleConnections() {
 // read the whole body (RFC 9110 §15.5.14, an early 413) and the body is
 // streamed as it arrives; a request without one (most API calls) is
 // written here.
-func (c *upConn) exchange(req *http.Request, hasBody bool) (*http.Response, error) {
+func (c *upConn) exchange(req *http.Request, hasBody, gz bool) (*http.Response, error) {
 	ctx := req.Context()
 	var stop func() bool
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, c.abortFunc)
-	}
-	// The transport asks for gzip and decompresses it when the client
-	// did not say what it accepts: the upstream sees the same request as
-	// through http.Transport (the outbound request is ReverseProxy's own
-	// copy, so its header may be added to).
-	gz := false
-	if req.Method != "HEAD" && req.Header["Accept-Encoding"] == nil && req.Header["Range"] == nil {
-		req.Header["Accept-Encoding"] = gzipOnly
-		gz = true
 	}
 	c.nread, c.headersIn = 0, false
 	var wrote chan error

@@ -343,3 +343,69 @@ func TestPoolGzip(t *testing.T) {
 		t.Errorf("body %q, Content-Encoding %q", body, resp.Header.Get("Content-Encoding"))
 	}
 }
+
+// TestPoolRetriesStaleConnections: a request without a body that meets a
+// reused connection the upstream closed (past the liveness check: the
+// close raced it) is retried once on a new connection; a request with a
+// body is not replayed (net/http's rule).
+func TestPoolRetriesStaleConnections(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() { // one exchange per connection, then a close the response did not announce
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}()
+		}
+	}()
+	p := newTestProxy(t, "", "http://"+l.Addr().String(), nil)
+	pool := p.transport.(*connPool)
+	roundTrip := func(method string, body io.Reader) (*http.Response, error) {
+		req := newReq(t, method, "http://"+l.Addr().String()+"/x", body)
+		resp, err := pool.RoundTrip(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	blindIdle := func() {
+		// The upstream has closed its end by now; make the pool unable
+		// to see it, as if the close arrived just after the check.
+		time.Sleep(50 * time.Millisecond)
+		pool.mu.Lock()
+		for _, list := range pool.idle {
+			for _, c := range list {
+				c.probe = nil
+			}
+		}
+		pool.mu.Unlock()
+	}
+	if _, err := roundTrip("GET", nil); err != nil {
+		t.Fatal(err)
+	}
+	blindIdle()
+	if resp, err := roundTrip("GET", nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET on a stale connection: %v, want a retry on a new one", err)
+	}
+	if n := accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (the retry's)", n)
+	}
+	blindIdle()
+	if _, err := roundTrip("POST", strings.NewReader("data")); err == nil {
+		t.Error("POST on a stale connection succeeded: it must not be replayed")
+	}
+}
