@@ -127,6 +127,7 @@ func (l *Logger) Log(e Entry) {
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
+		<-l.exit // the writer's last batch is out: l.w is free
 		l.mu.Lock()
 		l.write(b)
 		_ = l.w.Flush()

@@ -219,6 +219,29 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
+// TestLogWhileClosing: lines logged while Close runs are written, by the
+// writer or directly once it is gone, never both at once (the race
+// detector watches the buffer).
+func TestLogWhileClosing(t *testing.T) {
+	var rec recorder
+	l := New(&rec, Options{})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				l.Log(entry(g*1000 + i))
+			}
+		}()
+	}
+	l.Close()
+	wg.Wait()
+	if n := strings.Count(rec.String(), "\n"); n != 800 {
+		t.Errorf("%d lines of 800", n)
+	}
+}
+
 // TestNilLogger: a nil *Logger is no access log.
 func TestNilLogger(t *testing.T) {
 	var l *Logger
