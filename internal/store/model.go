@@ -1,7 +1,9 @@
 // Package store holds Gatehouse's identity data: consumers (users and
 // applications), their credentials, scopes, tokens and authorization codes,
 // with Express Gateway's data model. Store implements the rules once on top
-// of a Backend (memory, embedded file, Redis).
+// of a Backend (memory, embedded file, Redis). Records are JSON but for
+// tokens, the most numerous, which are a compact binary record
+// (tokenrecord.go).
 package store
 
 import (

@@ -14,7 +14,7 @@ import (
 // their whole lifetime), and their JSON (about 400 bytes, most of it field
 // names, hex and RFC 3339 dates) was most of what a live token cost on
 // every backend. The binary record of a client_credentials token is about
-// 90 bytes and decodes without reflection. Records written as JSON by
+// 95 bytes and decodes without reflection. Records written as JSON by
 // earlier versions are still read (their first byte is '{').
 //
 // Layout: tokenRecordV1, a flags byte (revoked, withdrawn, the kind when
