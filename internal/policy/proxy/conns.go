@@ -48,6 +48,11 @@ type connPool struct {
 	mu     sync.Mutex
 	idle   map[string][]*upConn // by URL.Host, most recently used last
 	closed bool
+	// reaper closes connections idle past idleTimeout (one timer per
+	// pool, armed while any is idle), as http.Transport does: an unused
+	// connection would otherwise stay open, or half-closed by the
+	// upstream, until the next request or reload.
+	reaper *time.Timer
 }
 
 func newConnPool(dial func(context.Context, string, string) (net.Conn, error), headerTimeout time.Duration, fallback http.RoundTripper) *connPool {
@@ -220,9 +225,44 @@ func (p *connPool) put(c *upConn) {
 	if !p.closed && len(p.idle[c.key]) < p.maxIdle {
 		p.idle[c.key] = append(p.idle[c.key], c)
 		c = nil
+		if p.reaper == nil {
+			p.reaper = time.AfterFunc(p.idleTimeout, p.reap)
+		}
 	}
 	p.mu.Unlock()
 	if c != nil {
+		c.Conn.Close()
+	}
+}
+
+// reap closes the connections idle past idleTimeout, and comes back while
+// some are left.
+func (p *connPool) reap() {
+	var old []*upConn
+	p.mu.Lock()
+	cutoff := time.Now().Add(-p.idleTimeout)
+	left := false
+	for k, list := range p.idle {
+		n := 0 // the oldest are first
+		for n < len(list) && !list[n].idleAt.After(cutoff) {
+			old = append(old, list[n])
+			n++
+		}
+		if n == len(list) {
+			delete(p.idle, k)
+			continue
+		}
+		p.idle[k] = append(list[:0], list[n:]...)
+		clear(list[len(list)-n:])
+		left = true
+	}
+	if left && !p.closed {
+		p.reaper.Reset(p.idleTimeout)
+	} else {
+		p.reaper = nil
+	}
+	p.mu.Unlock()
+	for _, c := range old {
 		c.Conn.Close()
 	}
 }
@@ -233,6 +273,10 @@ func (p *connPool) CloseIdleConnections() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle, p.closed = map[string][]*upConn{}, true
+	if p.reaper != nil {
+		p.reaper.Stop()
+		p.reaper = nil
+	}
 	p.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {

@@ -409,3 +409,36 @@ func TestPoolRetriesStaleConnections(t *testing.T) {
 		t.Error("POST on a stale connection succeeded: it must not be replayed")
 	}
 }
+
+// TestPoolClosesIdleConnections: a connection left idle past the idle
+// timeout is closed without waiting for another request.
+func TestPoolClosesIdleConnections(t *testing.T) {
+	closed := make(chan struct{}, 1)
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	up.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	p := newTestProxy(t, "", up.URL, nil)
+	pool := p.transport.(*connPool)
+	pool.idleTimeout = 50 * time.Millisecond
+	resp, err := pool.RoundTrip(newReq(t, "GET", up.URL+"/x", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle connection is still open")
+	}
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	if len(pool.idle) != 0 || pool.reaper != nil {
+		t.Errorf("after reaping: %d hosts idle, reaper %v", len(pool.idle), pool.reaper)
+	}
+}
