@@ -36,6 +36,8 @@ type backend struct {
 	// limits: on the backend's Redis, so that every node on it shares the
 	// counts; per process otherwise.
 	limiter ratelimit.Limiter
+	// shared: several nodes, maybe of different versions, use it (Redis).
+	shared bool
 }
 
 // openBackend picks the store the way an unchanged Express Gateway
@@ -74,7 +76,7 @@ func openBackend(ctx context.Context, sys *config.System, dataDir, configDir str
 		desc = "redis cluster " + strings.Join(r.Cluster, ",")
 	}
 	// Limits are shared by every node on the same Redis.
-	return backend{b: b, desc: desc, limiter: ratelimit.NewRedis(b.Client(), "{"+b.Namespace()+"}:rl:")}, nil
+	return backend{b: b, desc: desc, limiter: ratelimit.NewRedis(b.Client(), "{"+b.Namespace()+"}:rl:"), shared: true}, nil
 }
 
 // storeOptions are the identity store's options from system.config.yml's
@@ -137,7 +139,11 @@ func (a *App) startIdentity(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	a.store = store.New(be.b, storeOptions(a.system, a.opts, a.log))
+	so := storeOptions(a.system, a.opts, a.log)
+	// Nodes sharing a Redis may run different versions during a rolling
+	// upgrade: tokens are written in the format they all read.
+	so.JSONTokens = be.shared
+	a.store = store.New(be.b, so)
 	a.log.Info("identity store", "backend", be.desc)
 	a.registerCacheMetrics()
 	if err := a.buildEnv(ctx, be.limiter); err != nil {

@@ -34,6 +34,14 @@ type Options struct {
 	CacheSize int
 	Logger    *slog.Logger
 
+	// JSONTokens writes opaque-token records as JSON, the format every
+	// Gatehouse version reads, instead of the compact binary record
+	// (tokenrecord.go), which is about a quarter of the size but unknown
+	// to versions before it. For a store that nodes of different versions
+	// may share during a rolling upgrade (Redis). Both formats are read
+	// either way.
+	JSONTokens bool
+
 	// FamilyTombstone is the least time a revoked grant's tombstone is
 	// kept (0: 10 minutes): longer than a token request in flight, which
 	// the listeners' timeouts bound. RevokeFamily keeps it longer when a
@@ -52,6 +60,7 @@ type Options struct {
 // per-process cache that writes and the backend's invalidations keep exact.
 type Store struct {
 	b          Backend
+	jsonTokens bool // Options.JSONTokens
 	now        func() time.Time
 	bcryptCost int
 	minPasswd  int
@@ -95,7 +104,7 @@ func New(b Backend, o Options) *Store {
 	}
 	verified, _ := lru.New[[32]byte, uint64](o.CacheSize)
 	s := &Store{
-		b: b, now: o.Now, bcryptCost: o.BcryptCost, minPasswd: o.MinPasswordLength, log: o.Logger,
+		b: b, jsonTokens: o.JSONTokens, now: o.Now, bcryptCost: o.BcryptCost, minPasswd: o.MinPasswordLength, log: o.Logger,
 		objects:  newObjectCache(o.CacheSize),
 		verified: verified,
 		macKey:   make([]byte, 32),
@@ -148,7 +157,7 @@ func (s *Store) listen(ch <-chan []string) {
 func (s *Store) update(ctx context.Context, fn func(tx *txn) error) error {
 	var written []string
 	err := s.b.Update(ctx, func(btx Tx) error {
-		t := &txn{Tx: btx}
+		t := &txn{Tx: btx, jsonTokens: s.jsonTokens}
 		err := fn(t)
 		written = t.written
 		return err
@@ -162,7 +171,8 @@ func (s *Store) update(ctx context.Context, fn func(tx *txn) error) error {
 // txn records the keys written, and reads and writes JSON.
 type txn struct {
 	Tx
-	written []string
+	written    []string
+	jsonTokens bool // Options.JSONTokens
 }
 
 func (t *txn) Set(key string, v []byte, ttl time.Duration) error {

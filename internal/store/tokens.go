@@ -72,7 +72,7 @@ func (s *Store) SaveToken(ctx context.Context, t *Token) error {
 			}
 		}
 		key := tokenKey(t.ID)
-		if err := tx.Set(key, TokenRecord(t), ttl); err != nil {
+		if err := tx.putToken(t, ttl); err != nil {
 			return err
 		}
 		// The index entries name the token with the key's own bytes: a
@@ -432,5 +432,8 @@ func (t *txn) getToken(id string) (*Token, bool, error) {
 
 // putToken writes tok's record inside a transaction.
 func (t *txn) putToken(tok *Token, ttl time.Duration) error {
+	if t.jsonTokens {
+		return t.putJSON(tokenKey(tok.ID), tok, ttl)
+	}
 	return t.Set(tokenKey(tok.ID), TokenRecord(tok), ttl)
 }
