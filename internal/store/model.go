@@ -3,7 +3,8 @@
 // with Express Gateway's data model. Store implements the rules once on top
 // of a Backend (memory, embedded file, Redis). Records are JSON but for
 // tokens, the most numerous, which are a compact binary record
-// (tokenrecord.go).
+// (tokenrecord.go) unless Options.JSONTokens keeps them JSON (a store
+// that nodes of different versions share: Redis).
 package store
 
 import (
