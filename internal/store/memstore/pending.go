@@ -13,12 +13,17 @@ type kvWrite struct {
 	del bool
 }
 
-type pendingKV struct {
-	w   []kvWrite
-	idx map[string]int // key -> position in w, once w is long
+// keyed is a pending write that knows the key it replaces.
+type keyed[K comparable] interface{ pendingKey() K }
+
+// pending is a transaction's writes in order, one per key: a later write
+// of a key replaces the earlier one in place.
+type pending[K comparable, W keyed[K]] struct {
+	w   []W
+	idx map[K]int // key -> position in w, once w is long
 }
 
-func (p *pendingKV) find(key string) (*kvWrite, bool) {
+func (p *pending[K, W]) find(key K) (*W, bool) {
 	if p.idx != nil {
 		i, ok := p.idx[key]
 		if !ok {
@@ -27,29 +32,32 @@ func (p *pendingKV) find(key string) (*kvWrite, bool) {
 		return &p.w[i], true
 	}
 	for i := range p.w {
-		if p.w[i].key == key {
+		if p.w[i].pendingKey() == key {
 			return &p.w[i], true
 		}
 	}
 	return nil, false
 }
 
-func (p *pendingKV) put(w kvWrite) {
-	if cur, ok := p.find(w.key); ok {
+func (p *pending[K, W]) put(w W) {
+	key := w.pendingKey()
+	if cur, ok := p.find(key); ok {
 		*cur = w
 		return
 	}
 	p.w = append(p.w, w)
 	switch {
 	case p.idx != nil:
-		p.idx[w.key] = len(p.w) - 1
+		p.idx[key] = len(p.w) - 1
 	case len(p.w) > linearMax:
-		p.idx = make(map[string]int, 2*len(p.w))
+		p.idx = make(map[K]int, 2*len(p.w))
 		for i := range p.w {
-			p.idx[p.w[i].key] = i
+			p.idx[p.w[i].pendingKey()] = i
 		}
 	}
 }
+
+func (w kvWrite) pendingKey() string { return w.key }
 
 type memberKey struct{ set, member string }
 
@@ -58,33 +66,11 @@ type memberWrite struct {
 	p pendingMember
 }
 
-type pendingSets struct {
-	w   []memberWrite
-	idx map[memberKey]int
-}
+func (w memberWrite) pendingKey() memberKey { return w.memberKey }
 
-func (p *pendingSets) put(w memberWrite) {
-	if p.idx != nil {
-		if i, ok := p.idx[w.memberKey]; ok {
-			p.w[i] = w
-			return
-		}
-	} else {
-		for i := range p.w {
-			if p.w[i].memberKey == w.memberKey {
-				p.w[i] = w
-				return
-			}
-		}
-	}
-	p.w = append(p.w, w)
-	switch {
-	case p.idx != nil:
-		p.idx[w.memberKey] = len(p.w) - 1
-	case len(p.w) > linearMax:
-		p.idx = make(map[memberKey]int, 2*len(p.w))
-		for i := range p.w {
-			p.idx[p.w[i].memberKey] = i
-		}
-	}
-}
+// pendingKV and pendingSets are a transaction's key writes and set-member
+// changes.
+type (
+	pendingKV   = pending[string, kvWrite]
+	pendingSets = pending[memberKey, memberWrite]
+)
