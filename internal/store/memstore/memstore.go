@@ -9,10 +9,14 @@
 // were ever issued.
 //
 // It is laid out for millions of live tokens (each a key and two or three
-// set members): expiries are int64s, a set of one member (a token's
-// family) is kept inline without a map of its own, and the wheel holds a
-// string per expiring entry instead of a heap node and a map entry. See
-// docs/scaling.md for the bytes per token.
+// set members): keys, sets and members are compact keys of 20 bytes (an
+// id's 16 bytes and its prefix's number, keys.go) and values live in
+// size-class slabs (arena.go), so that the big maps and the wheel hold no
+// pointer and the garbage collector scans none of them; expiries are
+// int64s, a set of one member (a token's family) is kept inline without a
+// map of its own, and the wheel holds a compact key per expiring entry
+// instead of a heap node and a map entry. See docs/operations.md, "What a
+// live token costs", for the bytes per token.
 package memstore
 
 import (
@@ -32,13 +36,23 @@ const DefaultSweepInterval = time.Minute
 // sweeper never holds the write lock for long.
 const sweepChunk = 1000
 
-// entry is a key's value and expiry. Expiries are Unix nanoseconds (0:
-// none), not time.Time: 8 bytes instead of 24, and no pointer for the
-// garbage collector to follow, in every key and set member.
+// entry is where a key's value is (arena.go) and its expiry. Expiries
+// are Unix nanoseconds (0: none), not time.Time: 8 bytes instead of 24,
+// and no pointer for the garbage collector to follow, in every key and
+// set member.
 type entry struct {
-	val []byte
-	exp int64
+	v   vref
+	exp stamp
 }
+
+// stamp is an expiry in two halves: a ckey is 20 bytes, aligned on 4,
+// and a map slot of a ckey and an int64 would pad the key to 24, 4 bytes
+// in every slot of the big maps (a sixth of the consumer index's).
+type stamp struct{ lo, hi uint32 }
+
+func stampOf(exp int64) stamp { return stamp{uint32(exp), uint32(uint64(exp) >> 32)} }
+
+func (s stamp) ns() int64 { return int64(uint64(s.hi)<<32 | uint64(s.lo)) }
 
 // Options tune a Mem. The zero value is ready to use.
 type Options struct {
@@ -55,9 +69,13 @@ type Options struct {
 // whole transaction, so transactions are serializable.
 type Mem struct {
 	mu    sync.RWMutex
-	kv    map[string]entry
-	sets  map[string]set
-	wheel wheel // every key and member with an expiry
+	syms  symbols // what every ckey names (keys.go)
+	vals  values  // the keys' values (arena.go)
+	kv    map[ckey]entry
+	sets  map[ckey]set
+	manys []manySet // the sets of more than one member, by set.many-1
+	free  []uint32  // unused slots of manys
+	wheel wheel     // every key and member with an expiry
 	// nMembers counts the members of all sets (CountKeys in O(1), so
 	// that it can watch a busy store).
 	nMembers int
@@ -83,7 +101,7 @@ func NewWith(o Options) *Mem {
 		o.SweepInterval = DefaultSweepInterval
 	}
 	m := &Mem{
-		kv: map[string]entry{}, sets: map[string]set{},
+		syms: newSymbols(), kv: map[ckey]entry{}, sets: map[ckey]set{},
 		wheel: newWheel(), clock: o.Now, stop: make(chan struct{}),
 	}
 	if o.SweepInterval > 0 {
@@ -113,12 +131,12 @@ func liveAt(exp, now int64) bool { return exp == 0 || now < exp }
 // Get reads a key.
 func (m *Mem) Get(_ context.Context, key string) ([]byte, bool, error) {
 	m.mu.RLock()
-	e, ok := m.kv[key]
-	m.mu.RUnlock()
-	if !ok || !liveAt(e.exp, m.now()) {
+	defer m.mu.RUnlock()
+	e, ok := m.get(key)
+	if !ok || !liveAt(e.exp.ns(), m.now()) {
 		return nil, false, nil
 	}
-	return e.val, true, nil
+	return m.vals.get(e.v), true, nil
 }
 
 // Update runs fn under the write lock; its writes apply only if it succeeds.
@@ -134,13 +152,20 @@ func (m *Mem) Update(ctx context.Context, fn func(store.Tx) error) error {
 	}
 	for _, w := range tx.kv.w {
 		if w.del {
-			delete(m.kv, w.key)
+			if k, ok := m.syms.lookup(w.key); ok {
+				m.delKey(k)
+			}
 			continue
 		}
-		prev, had := m.kv[w.key]
-		m.kv[w.key] = w.e
-		if w.e.exp != 0 && !(had && sameSecond(prev.exp, w.e.exp)) {
-			m.wheel.addKey(w.key, w.e.exp)
+		k := m.syms.acquire(w.key)
+		prev, had := m.kv[k]
+		if had {
+			m.syms.release(k) // the entry counts its name already
+			m.vals.free(prev.v)
+		}
+		m.kv[k] = entry{v: m.vals.put(w.val), exp: stampOf(w.exp)}
+		if w.exp != 0 && !(had && sameSecond(prev.exp.ns(), w.exp)) {
+			m.wheel.addKey(k, w.exp)
 		}
 	}
 	for _, w := range tx.sets.w {
@@ -149,39 +174,81 @@ func (m *Mem) Update(ctx context.Context, fn func(store.Tx) error) error {
 	return nil
 }
 
+// get reads a key's entry, expired or not.
+func (m *Mem) get(key string) (entry, bool) {
+	k, ok := m.syms.lookup(key)
+	if !ok {
+		return entry{}, false
+	}
+	e, ok := m.kv[k]
+	return e, ok
+}
+
+// delKey deletes a key and lets go of its name.
+func (m *Mem) delKey(k ckey) {
+	if e, ok := m.kv[k]; ok {
+		delete(m.kv, k)
+		m.syms.release(k)
+		m.vals.free(e.v)
+	}
+}
+
 // apply makes one pending set change.
 func (m *Mem) apply(w memberWrite) {
-	name, mem, p := w.set, w.member, w.p
-	st, ok := m.sets[name]
+	p := w.p
 	if !p.in {
+		name, ok := m.syms.lookup(w.set)
 		if !ok {
 			return
 		}
-		removed, empty := st.del(mem)
-		if removed {
-			m.nMembers--
+		mem, ok := m.syms.lookup(w.member)
+		if !ok {
+			return
 		}
-		if empty {
-			delete(m.sets, name)
-		} else {
-			m.sets[name] = st
-		}
+		m.remove(name, mem)
 		return
 	}
+	name := m.syms.acquire(w.set)
+	mem := m.syms.acquire(w.member)
+	st, ok := m.sets[name]
 	var prev int64
 	had := false
 	if ok {
-		prev, had = st.get(mem)
-		st.put(name, mem, p.exp)
+		m.syms.release(name) // the set counts its name already
+		prev, had = m.setGet(st, mem)
+		if had {
+			m.syms.release(mem)
+		}
+		st = m.setPut(st, mem, p.exp)
 	} else {
-		st = set{one: mem, oneExp: p.exp}
+		st = set{one: mem, oneExp: stampOf(p.exp)}
 	}
 	if !had {
 		m.nMembers++
 	}
 	m.sets[name] = st
 	if p.exp != 0 && !(had && sameSecond(prev, p.exp)) {
-		m.wheel.addMember(st.canonical(name), mem, p.exp)
+		m.wheel.addMember(name, mem, p.exp)
+	}
+}
+
+// remove takes mem out of set name, and the set out when it empties.
+func (m *Mem) remove(name, mem ckey) {
+	st, ok := m.sets[name]
+	if !ok {
+		return
+	}
+	removed, empty := m.setDel(&st, mem)
+	if !removed {
+		return
+	}
+	m.nMembers--
+	m.syms.release(mem)
+	if empty {
+		delete(m.sets, name)
+		m.syms.release(name)
+	} else {
+		m.sets[name] = st
 	}
 }
 
@@ -205,14 +272,18 @@ func (m *Mem) members(name string) []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	now := m.now()
-	st, ok := m.sets[name]
+	k, ok := m.syms.lookup(name)
 	if !ok {
 		return []string{}
 	}
-	out := make([]string, 0, st.len())
-	st.each(func(k string, exp int64) {
+	st, ok := m.sets[k]
+	if !ok {
+		return []string{}
+	}
+	out := make([]string, 0, m.setLen(st))
+	m.setEach(st, func(k ckey, exp int64) {
 		if liveAt(exp, now) {
-			out = append(out, k)
+			out = append(out, m.syms.str(k))
 		}
 	})
 	sort.Strings(out)
@@ -285,37 +356,33 @@ func (m *Mem) sweepBatch() (n int, more bool) {
 // expireKey is the wheel's check of a key entry in the bucket of second
 // sec: it deletes the key if it expired by now, and says whether the
 // entry must stay (the key expires later within sec).
-func (m *Mem) expireKey(key string, sec, now int64) (keep bool) {
+func (m *Mem) expireKey(key ckey, sec, now int64) (keep bool) {
 	e, ok := m.kv[key]
-	if !ok || e.exp == 0 || second(e.exp) != sec {
+	exp := e.exp.ns()
+	if !ok || exp == 0 || second(exp) != sec {
 		return false // gone, made permanent, or moved to another bucket
 	}
-	if liveAt(e.exp, now) {
+	if liveAt(exp, now) {
 		return true
 	}
-	delete(m.kv, key)
+	m.delKey(key)
 	return false
 }
 
 // expireMember is expireKey for a set member.
-func (m *Mem) expireMember(name, member string, sec, now int64) (keep bool) {
+func (m *Mem) expireMember(name, member ckey, sec, now int64) (keep bool) {
 	st, ok := m.sets[name]
 	if !ok {
 		return false
 	}
-	exp, ok := st.get(member)
+	exp, ok := m.setGet(st, member)
 	if !ok || exp == 0 || second(exp) != sec {
 		return false
 	}
 	if liveAt(exp, now) {
 		return true
 	}
-	m.nMembers--
-	if _, empty := st.del(member); empty {
-		delete(m.sets, name)
-	} else {
-		m.sets[name] = st
-	}
+	m.remove(name, member)
 	return false
 }
 
@@ -339,27 +406,21 @@ type tx struct {
 }
 
 func (t *tx) Get(key string) ([]byte, bool, error) {
-	var e entry
 	if w, pending := t.kv.find(key); pending {
-		if w.del {
+		if w.del || !liveAt(w.exp, t.m.now()) {
 			return nil, false, nil
 		}
-		e = w.e
-	} else {
-		cur, ok := t.m.kv[key]
-		if !ok {
-			return nil, false, nil
-		}
-		e = cur
+		return w.val, true, nil
 	}
-	if !liveAt(e.exp, t.m.now()) {
+	e, ok := t.m.get(key)
+	if !ok || !liveAt(e.exp.ns(), t.m.now()) {
 		return nil, false, nil
 	}
-	return e.val, true, nil
+	return t.m.vals.get(e.v), true, nil
 }
 
 func (t *tx) Set(key string, val []byte, ttl time.Duration) error {
-	t.kv.put(kvWrite{key: key, e: entry{val: append([]byte(nil), val...), exp: t.m.expiry(ttl)}})
+	t.kv.put(kvWrite{key: key, val: append([]byte(nil), val...), exp: t.m.expiry(ttl)})
 	return nil
 }
 
@@ -392,8 +453,10 @@ func (t *tx) SRem(set string, members ...string) error {
 func (t *tx) SMembers(name string) ([]string, error) {
 	now := t.m.now()
 	cur := map[string]bool{}
-	if st, ok := t.m.sets[name]; ok {
-		st.each(func(k string, exp int64) { cur[k] = liveAt(exp, now) })
+	if k, ok := t.m.syms.lookup(name); ok {
+		if st, ok := t.m.sets[k]; ok {
+			t.m.setEach(st, func(k ckey, exp int64) { cur[t.m.syms.str(k)] = liveAt(exp, now) })
+		}
 	}
 	for _, w := range t.sets.w {
 		if w.set == name {
@@ -413,74 +476,80 @@ func (t *tx) SMembers(name string) ([]string, error) {
 // set holds a set's members and their expiries (0: none). Most sets of a
 // busy store have one member (a token family without a refresh token), so
 // that one is kept inline: a map of one entry costs a few hundred bytes.
-// A set is never empty: the last member's removal deletes it.
+// A set is never empty: the last member's removal deletes it. It holds
+// no pointer (many is an index into Mem.manys), so neither does the map
+// of sets.
 type set struct {
-	one    string
-	oneExp int64
-	many   *manySet // nil: the set is {one}
+	one    ckey
+	oneExp stamp
+	many   uint32 // 0: the set is {one}; else Mem.manys[many-1]
 }
 
-// manySet is a set of more than one member. It keeps the set's name, so
-// that the wheel's entries for its members share one copy of it instead
-// of each holding the name its transaction spelled (a consumer with a
-// million tokens would hold a million copies).
+// manySet is a set of more than one member.
 type manySet struct {
-	name    string
-	members map[string]int64
+	members map[ckey]stamp
 }
 
-// canonical is the set's own copy of its name, when it keeps one.
-func (s *set) canonical(name string) string {
-	if s.many != nil {
-		return s.many.name
-	}
-	return name
-}
-
-func (s *set) len() int {
-	if s.many == nil {
+func (m *Mem) setLen(s set) int {
+	if s.many == 0 {
 		return 1
 	}
-	return len(s.many.members)
+	return len(m.manys[s.many-1].members)
 }
 
-func (s *set) get(m string) (int64, bool) {
-	if s.many == nil {
-		return s.oneExp, m == s.one
+func (m *Mem) setGet(s set, k ckey) (int64, bool) {
+	if s.many == 0 {
+		return s.oneExp.ns(), k == s.one
 	}
-	exp, ok := s.many.members[m]
-	return exp, ok
+	exp, ok := m.manys[s.many-1].members[k]
+	return exp.ns(), ok
 }
 
-func (s *set) put(name, m string, exp int64) {
+// setPut adds or updates k in s and returns the set.
+func (m *Mem) setPut(s set, k ckey, exp int64) set {
 	switch {
-	case s.many != nil:
-		s.many.members[m] = exp
-	case m == s.one:
-		s.oneExp = exp
+	case s.many != 0:
+		m.manys[s.many-1].members[k] = stampOf(exp)
+	case k == s.one:
+		s.oneExp = stampOf(exp)
 	default:
-		s.many = &manySet{name: name, members: map[string]int64{s.one: s.oneExp, m: exp}}
-		s.one, s.oneExp = "", 0
+		ms := manySet{members: map[ckey]stamp{s.one: s.oneExp, k: stampOf(exp)}}
+		if n := len(m.free); n > 0 {
+			s.many = m.free[n-1]
+			m.free = m.free[:n-1]
+			m.manys[s.many-1] = ms
+		} else {
+			m.manys = append(m.manys, ms)
+			s.many = uint32(len(m.manys))
+		}
+		s.one, s.oneExp = ckey{}, stamp{}
 	}
+	return s
 }
 
-// del removes m and reports whether it was there and whether the set is
-// now empty.
-func (s *set) del(m string) (removed, empty bool) {
-	if s.many == nil {
-		return m == s.one, m == s.one
+// setDel removes k from s and reports whether it was there and whether
+// the set is now empty (its slot of manys is then free).
+func (m *Mem) setDel(s *set, k ckey) (removed, empty bool) {
+	if s.many == 0 {
+		return k == s.one, k == s.one
 	}
-	_, removed = s.many.members[m]
-	delete(s.many.members, m)
-	return removed, len(s.many.members) == 0
+	ms := m.manys[s.many-1].members
+	_, removed = ms[k]
+	delete(ms, k)
+	if len(ms) == 0 {
+		m.manys[s.many-1] = manySet{}
+		m.free = append(m.free, s.many)
+		return removed, true
+	}
+	return removed, false
 }
 
-func (s *set) each(fn func(m string, exp int64)) {
-	if s.many == nil {
-		fn(s.one, s.oneExp)
+func (m *Mem) setEach(s set, fn func(k ckey, exp int64)) {
+	if s.many == 0 {
+		fn(s.one, s.oneExp.ns())
 		return
 	}
-	for k, exp := range s.many.members {
-		fn(k, exp)
+	for k, exp := range m.manys[s.many-1].members {
+		fn(k, exp.ns())
 	}
 }

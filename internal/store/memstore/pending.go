@@ -9,7 +9,8 @@ const linearMax = 16
 
 type kvWrite struct {
 	key string
-	e   entry
+	val []byte
+	exp int64
 	del bool
 }
 

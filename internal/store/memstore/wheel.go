@@ -18,10 +18,14 @@ import "container/heap"
 // another second, each until the second it named passes: a key rewritten
 // with a sliding expiry of d has at most d/1s entries.
 //
-// An entry costs a string header (16 bytes, sharing the key's bytes) or
-// two for a member (see stack for the slack), against a heap node, a pointer and a map entry (about
-// 170 bytes) for the index it replaces; and appending to a bucket is
-// O(1) where the heap was O(log n) with a cache miss per level.
+// An entry costs a ckey (20 bytes, no pointer: the collector does not
+// scan the chunks) or two for a member (see stack for the slack), against
+// a heap node, a pointer and a map entry (about 170 bytes) for the index
+// it replaces; and appending to a bucket is O(1) where the heap was
+// O(log n) with a cache miss per level. A ckey whose name was released
+// and given to another string names that string: the sweeper's check
+// then removes it only if it expired in the same second, which is right
+// for it too.
 type wheel struct {
 	buckets map[int64]*bucket
 	due     secondHeap // the buckets' seconds
@@ -29,15 +33,15 @@ type wheel struct {
 }
 
 type bucket struct {
-	keys    stack[string]
+	keys    stack[ckey]
 	members stack[memberRef]
 	// What a sweep in progress found expiring later in the bucket's
 	// second (it goes back to keys and members when the sweep is done).
-	heldKeys    stack[string]
+	heldKeys    stack[ckey]
 	heldMembers stack[memberRef]
 }
 
-type memberRef struct{ set, member string }
+type memberRef struct{ set, member ckey }
 
 func newWheel() wheel { return wheel{buckets: map[int64]*bucket{}} }
 
@@ -64,13 +68,13 @@ func (w *wheel) bucket(exp int64) *bucket {
 	return b
 }
 
-func (w *wheel) addKey(key string, exp int64) {
+func (w *wheel) addKey(key ckey, exp int64) {
 	b := w.bucket(exp)
 	b.keys.push(key)
 	w.entries++
 }
 
-func (w *wheel) addMember(set, member string, exp int64) {
+func (w *wheel) addMember(set, member ckey, exp int64) {
 	b := w.bucket(exp)
 	b.members.push(memberRef{set, member})
 	w.entries++
@@ -80,8 +84,8 @@ func (w *wheel) addMember(set, member string, exp int64) {
 // (Unix nanoseconds), soonest first, asking key and member whether each
 // entry stays (see wheel). It reports how many it went through and
 // whether due entries are left.
-func (w *wheel) sweep(now int64, limit int, key func(k string, sec, now int64) bool,
-	member func(set, m string, sec, now int64) bool) (n int, more bool) {
+func (w *wheel) sweep(now int64, limit int, key func(k ckey, sec, now int64) bool,
+	member func(set, m ckey, sec, now int64) bool) (n int, more bool) {
 	nowSec := second(now)
 	for len(w.due) > 0 && w.due[0] <= nowSec {
 		sec := w.due[0]
@@ -120,7 +124,7 @@ func (w *wheel) sweep(now int64, limit int, key func(k string, sec, now int64) b
 			// Only the bucket of the current second holds entries that
 			// expire later, and no later bucket is due yet: the next
 			// sweep checks them again.
-			b.keys, b.heldKeys = b.heldKeys, stack[string]{}
+			b.keys, b.heldKeys = b.heldKeys, stack[ckey]{}
 			b.members, b.heldMembers = b.heldMembers, stack[memberRef]{}
 			return n, false
 		}
