@@ -13,10 +13,15 @@
 #                   key-auth (a map of keys); see peer_haproxy,
 #   nginx:NAME      nginx (Debian's nginx): proxy and key-auth (a map),
 #   nopgo:NAME      gatehouse built with -pgo=off running scenario NAME, to
-#                   measure cmd/gatehouse/default.pgo's gain in the same run.
-# Prints requests/s, p50, p99, p99.9 and CPU per request per target, the
-# ratios to bare-proxy, upstream, Express Gateway, HAProxy and nginx, and
-# writes them to bench/results/ (git-ignored).
+#                   measure cmd/gatehouse/default.pgo's gain in the same run,
+#   logon:NAME      gatehouse running scenario NAME with its default JSON
+#                   access log written to a file (the others log nothing),
+#                   to measure the access log's cost in the same run.
+# Prints requests/s, p50, p99, p99.9, CPU per request and RSS under load
+# (peak and median) per target, the ratios to bare-proxy, upstream, Express
+# Gateway, HAProxy and nginx, and writes them to bench/results/ (git-ignored).
+# BENCH_ISSUE=10m instead issues opaque tokens (memory store) at full speed
+# for that long and reports RSS and tokens/s minute by minute.
 #
 # Usage: bash bench/run.sh            (from anywhere)
 #        BENCH_SCENARIOS="proxy jwt-hs256 eg:proxy eg:jwt-hs256" bash bench/run.sh
@@ -30,7 +35,8 @@
 #   BENCH_SCENARIOS    targets, space-separated: NAME runs gatehouse with
 #                      scenario NAME, eg:NAME runs Express Gateway with it,
 #                      haproxy:NAME and nginx:NAME the C peers, nopgo:NAME
-#                      gatehouse without PGO (default: proxy; `all` = every
+#                      gatehouse without PGO, logon:NAME with the access log
+#                      on (default: proxy; `all` = every
 #                      gatehouse scenario, `eg-all` = the Express Gateway
 #                      comparisons, `peers` = every HAProxy and nginx target)
 #   BENCH_PORT_BASE    first port used on 127.0.0.1           (default 28100)
@@ -60,6 +66,18 @@
 #                      BENCH_STRACE_DURATION (default 3s) and report them
 #                      per request (strace slows the target: only the
 #                      counts mean something, not that run's speed)
+#   BENCH_RSS_TARGET   maximum peak RSS under load, MB, of the repeated-token
+#                      gatehouse targets                      (default 32)
+#   BENCH_P99_TARGET   maximum gatehouse p99 / HAProxy p99, same scenario
+#                                                             (default 1.5)
+#   BENCH_LOG_TARGET   minimum logon:NAME / gatehouse:NAME req/s (default 0.90)
+#   BENCH_ACCESS_LOG_DIR  where logon:NAME writes its access log (default: the
+#                      run's temporary folder; removed on exit)
+#   BENCH_ISSUE        a duration (10m): only issue tokens for that long,
+#                      client_credentials, opaque, memory store, at full speed,
+#                      sampling RSS; report start/peak/end RSS and tokens/s per
+#                      minute (no other target runs)
+#   BENCH_ISSUE_TTL    access-token lifetime of that run      (default 60s)
 #
 # Adding a scenario: write a function scenario_NAME that takes a config dir,
 # writes gateway.config.yml (and whatever else it needs) into it and sets
@@ -93,6 +111,14 @@ PGO=${BENCH_PGO:-auto}
 PROFILE_DIR=${BENCH_PROFILE:-}
 STRACE=${BENCH_STRACE:-0}
 STRACE_DURATION=${BENCH_STRACE_DURATION:-3s}
+RSS_TARGET=${BENCH_RSS_TARGET:-32}
+P99_TARGET=${BENCH_P99_TARGET:-1.5}
+LOG_TARGET=${BENCH_LOG_TARGET:-0.90}
+ISSUE=${BENCH_ISSUE:-}
+ISSUE_TTL=${BENCH_ISSUE_TTL:-60s}
+if [[ -n $ISSUE ]]; then
+	SCENARIOS=token-issue # the issuing run measures nothing else
+fi
 
 # Named sets for BENCH_SCENARIOS.
 ALL_SCENARIOS="proxy jwt-hs256 jwt-rs256 jwt-es256 jwt-jwks key-auth basic-auth oauth2-introspect oauth2 oauth2-jwt
@@ -121,6 +147,8 @@ PIDS=()     # every server this script started
 WRK_PIDS=() # the wrk runs in progress
 AUX_PID=
 EG_DIR=
+SAMPLER_PID=   # the RSS sampler of the run in progress
+ACCESS_LOGS=() # logon:NAME's access-log files, removed on exit
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() {
@@ -147,9 +175,10 @@ stop() {
 cleanup() {
 	local rc=$? pid
 	trap - EXIT INT TERM
-	for pid in ${WRK_PIDS[@]+"${WRK_PIDS[@]}"} ${PIDS[@]+"${PIDS[@]}"}; do
+	for pid in ${WRK_PIDS[@]+"${WRK_PIDS[@]}"} $SAMPLER_PID ${PIDS[@]+"${PIDS[@]}"}; do
 		stop "$pid"
 	done
+	rm -f ${ACCESS_LOGS[@]+"${ACCESS_LOGS[@]}"}
 	rm -rf "$TMP"
 	exit "$rc"
 }
@@ -418,6 +447,17 @@ scenario_token-mem() { token_scenario "$1" "$MEM_SYSTEM"; } # memory store (db.r
 scenario_token-mem_ready() { token_ready "$@"; }
 scenario_token-jwt() { token_scenario "$1" "$JWT_SYSTEM"; } # embedded store, JWT access tokens
 scenario_token-jwt_ready() { token_ready "$@"; }
+
+# scenario_token-issue: BENCH_ISSUE's run: opaque tokens on the memory store
+# (each held in the process until it expires and the next sweep), with a
+# lifetime of BENCH_ISSUE_TTL, so that RSS levels off at issue rate x
+# (lifetime + a sweep) tokens (docs/operations.md, "Memory while issuing").
+scenario_token-issue() {
+	token_scenario "$1" "$MEM_SYSTEM
+accessTokens:
+  timeToExpiry: $(($(to_seconds "$ISSUE_TTL") * 1000))"
+}
+scenario_token-issue_ready() { token_ready "$@"; }
 
 # ---------------------------------------------------------------- credentials
 
@@ -755,7 +795,9 @@ peer_check() {
 # peer_version KIND: "HAProxy 2.6.12" or "nginx 1.22.1".
 peer_version() {
 	case $1 in
-	haproxy) haproxy -v 2>/dev/null | awk 'NR == 1 { print "HAProxy " $3; exit }' ;;
+	# awk reads to the end: exiting after the first line would kill
+	# haproxy -v with SIGPIPE, which pipefail turns into the script's exit
+	haproxy) haproxy -v 2>/dev/null | awk 'NR == 1 { print "HAProxy " $3 }' ;;
 	nginx) nginx -v 2>&1 | sed -n 's|^nginx version: nginx/|nginx |p' ;;
 	esac
 }
@@ -834,6 +876,61 @@ cpu_ticks() {
 	for c in $(pgrep -P "$1" 2>/dev/null); do pids+=("/proc/$c/stat"); done
 	awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }' "${pids[@]}" 2>/dev/null
 }
+
+# target_pids PID prints PID and its children (nginx's workers; HAProxy and
+# the Go servers are one process).
+target_pids() {
+	echo "$1"
+	pgrep -P "$1" 2>/dev/null || true
+}
+
+# rss_sampler FILE PID...: every 200 ms, until it is stopped, appends
+# "time-us rss-kB hwm-kB" to FILE: VmRSS and VmHWM (the peak RSS since the
+# process started) from /proc/PID/status, summed over the PIDs (so for
+# nginx the shared pages of its workers count once per worker). Bash reads
+# /proc itself: a sample costs one fork (sleep), nothing the run would see.
+rss_sampler() {
+	local file=$1 p k v _ rss hwm
+	shift
+	while :; do
+		rss=0 hwm=0
+		for p in "$@"; do
+			while read -r k v _; do
+				case $k in
+				VmRSS:) rss=$((rss + v)) ;;
+				VmHWM:) hwm=$((hwm + v)) ;;
+				esac
+			done 2>/dev/null <"/proc/$p/status" || true
+		done
+		echo "${EPOCHREALTIME/./} $rss $hwm"
+		sleep 0.2
+	done >>"$file"
+}
+
+# start_sampler FILE PID starts rss_sampler on PID and its children;
+# stop_sampler ends it.
+start_sampler() {
+	# shellcheck disable=SC2046 # one pid per word
+	rss_sampler "$1" $(target_pids "$2") &
+	SAMPLER_PID=$!
+}
+stop_sampler() {
+	[[ -z $SAMPLER_PID ]] || stop "$SAMPLER_PID"
+	SAMPLER_PID=
+}
+
+# rss_summary FILE [FROM-US [TO-US]] prints "peak-kB median-kB hwm-kB last-kB
+# samples" of FILE's samples (those taken between FROM and TO), or zeros.
+rss_summary() {
+	awk -v from="${2:-0}" -v to="${3:-0}" '
+		$1 >= from && (to == 0 || $1 <= to) && $2 > 0 { r[++n] = $2; if ($2 > pk) pk = $2; if ($3 > hwm) hwm = $3; last = $2 }
+		END {
+			if (n == 0) { print "0 0 0 0 0"; exit }
+			for (i = 2; i <= n; i++) { v = r[i]; for (j = i - 1; j > 0 && r[j] > v; j--) r[j + 1] = r[j]; r[j + 1] = v }
+			printf "%d %d %d %d %d\n", pk, (r[int((n + 1) / 2)] + r[int(n / 2) + 1]) / 2, hwm, last, n }' "$1" 2>/dev/null || echo "0 0 0 0 0"
+}
+
+fmt_mb() { awk -v kb="$1" 'BEGIN { printf "%.1fMB", kb / 1024 }'; }
 
 # cache_stats PORT prints "record-hits record-misses secret-hits
 # secret-misses" from gatehouse's /metrics on its admin PORT, or nothing.
@@ -924,24 +1021,32 @@ settle() {
 }
 
 # measure runs wrk against one target and appends "rps p50us p99us errors
-# cpu_us_per_req" to $TMP/res/TARGET.tsv; the raw output goes to
-# $TMP/raw.txt. cpu_us_per_req is the CPU time the target's own process
-# used per request: it moves much less than req/s when other work competes
-# for the CPUs.
+# cpu_us_per_req p999us rss_peak_kB rss_median_kB hwm_kB" to
+# $TMP/res/TARGET.tsv; the raw output goes to $TMP/raw.txt. cpu_us_per_req
+# is the CPU time the target's own process used per request: it moves much
+# less than req/s when other work competes for the CPUs. The RSS figures
+# are those of the samples taken while wrk ran (rss_sampler), which also
+# go to $TMP/res/rss-TARGET.samples for the median over every round.
 measure() {
-	local target=$1 dur=$2 record=$3 pid=${PID_OF[$1]} t0 t1 cpu
+	local target=$1 dur=$2 record=$3 pid=${PID_OF[$1]} t0 t1 cpu samples=$TMP/rss.samples rss
 	[[ $record == 0 ]] || dur=${DUR_OF[$target]}
+	: >"$samples"
+	[[ $record == 0 ]] || start_sampler "$samples" "$pid"
 	t0=$(cpu_ticks "$pid")
 	start_wrk "$TMP/wrk.out" "$target" "$CONNS" "$dur"
 	wait_wrk
 	t1=$(cpu_ticks "$pid")
+	stop_sampler
 	settle "$pid"
 	[[ $record == 1 ]] || return 0
 	printf '=== %s (round %s)\n%s\n\n' "$target" "$ROUND" "$(<"$TMP/wrk.out")" >>"$TMP/raw.txt"
 	parse_wrk "$TMP/wrk.out"
 	cpu=$(cpu_per_req $((t1 - t0)) "$W_REQS")
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$W_RPS" "$W_P50" "$W_P99" "$W_ERR" "$cpu" "$W_P999" >>"$TMP/res/$target.tsv"
-	log "  round $ROUND  $(printf '%-26s' "$target") $(printf '%10.0f' "$W_RPS") req/s  p50 $(fmt_ms "$W_P50")  p99 $(fmt_ms "$W_P99")  p99.9 $(fmt_ms "$W_P999")  cpu/req ${cpu}us  errors $W_ERR"
+	cat "$samples" >>"$TMP/res/rss-$target.samples"
+	read -r -a rss < <(rss_summary "$samples")
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$W_RPS" "$W_P50" "$W_P99" "$W_ERR" "$cpu" "$W_P999" \
+		"${rss[0]}" "${rss[1]}" "${rss[2]}" >>"$TMP/res/$target.tsv"
+	log "  round $ROUND  $(printf '%-26s' "$target") $(printf '%10.0f' "$W_RPS") req/s  p50 $(fmt_ms "$W_P50")  p99 $(fmt_ms "$W_P99")  p99.9 $(fmt_ms "$W_P999")  cpu/req ${cpu}us  RSS $(fmt_mb "${rss[0]}") peak  errors $W_ERR"
 }
 
 # measure_paired loads bare-proxy and TARGET at the same time, half the
@@ -1030,7 +1135,7 @@ paired_median() {
 }
 
 # start_target KIND TARGET DIR PORT starts gatehouse (nopgo: the -pgo=off
-# build; BENCH_PROFILE: bench/profserve), Express Gateway, HAProxy or nginx
+# build; logon: the access log on; BENCH_PROFILE: bench/profserve), Express Gateway, HAProxy or nginx
 # on the config in DIR; STARTED is its pid. HAProxy and nginx stay in the
 # foreground (-db, daemon off) so that the pid is theirs. Express Gateway runs under the same
 # environment variables (EG_HTTP_PORT, EG_ADMIN_PORT, no config watch),
@@ -1051,6 +1156,16 @@ start_target() {
 			"$bin" serve --config-dir "$dir" \
 			--access-log off --log-format json --log-level warn ${SC_FLAGS[@]+"${SC_FLAGS[@]}"}
 		;;
+	logon)
+		# The default access log (JSON, every request, the default queue),
+		# to a file as in production; a file path takes JSON unless
+		# --log-format says otherwise.
+		ACCESS_OF[$target]=$ACCESS_LOG_DIR/gatehouse-bench-access-${target#*:}.$$.log
+		ACCESS_LOGS+=("${ACCESS_OF[$target]}")
+		start "$target" env EG_HTTP_PORT="$port" EG_ADMIN_PORT="$ADMIN_PORT" EG_DISABLE_CONFIG_WATCH=true \
+			"$bin" serve --config-dir "$dir" \
+			--access-log "${ACCESS_OF[$target]}" --log-format json --log-level warn ${SC_FLAGS[@]+"${SC_FLAGS[@]}"}
+		;;
 	haproxy) start "$target" haproxy -db -f "$dir/haproxy.cfg" ;;
 	nginx) start "$target" nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' ;;
 	eg)
@@ -1061,12 +1176,88 @@ start_target() {
 	esac
 }
 
+# ---------------------------------------------------------------- BENCH_ISSUE
+
+# issue_run TARGET: BENCH_ISSUE's measurement. wrk posts to TARGET's
+# /oauth2/token for BENCH_ISSUE, in runs of a minute back to back (each
+# run's req/s is that minute's tokens/s), while rss_sampler watches the
+# process the whole time. Prints RSS before the load, each minute's
+# tokens/s, RSS at its end and its peak, and the bound docs/operations.md
+# gives for the memory store: base + 1.1 KB x issue rate x (lifetime + 1
+# minute, the sweep).
+issue_run() {
+	local t=$1 pid=${PID_OF[$1]} total left d m=0 from to rss samples=$TMP/res/issue-rss.samples
+	local ttl base tsv=$TMP/res/issue.tsv rep=$TMP/report.txt issued=0 errs=0 stamp commit
+	total=$(to_seconds "$ISSUE") ttl=$(to_seconds "$ISSUE_TTL") left=$total
+	: >"$samples"
+	start_sampler "$samples" "$pid"
+	sleep 1
+	read -r -a rss < <(rss_summary "$samples")
+	base=${rss[3]}
+	log "issuing: $t for ${total}s, token lifetime ${ttl}s, wrk -t$THREADS -c$CONNS, runs of up to 60s; RSS before the load $(fmt_mb "$base")"
+	printf 'minute\tseconds\ttokens_per_s\terrors\trss_end_kb\trss_peak_kb\tvmhwm_kb\n' >"$tsv"
+	while ((left > 0)); do
+		d=$((left < 60 ? left : 60)) m=$((m + 1)) left=$((left - d))
+		from=${EPOCHREALTIME/./}
+		start_wrk "$TMP/wrk.out" "$t" "$CONNS" "${d}s"
+		wait_wrk
+		to=${EPOCHREALTIME/./}
+		printf '=== %s (minute %d)\n%s\n\n' "$t" "$m" "$(<"$TMP/wrk.out")" >>"$TMP/raw.txt"
+		parse_wrk "$TMP/wrk.out"
+		issued=$((issued + W_REQS)) errs=$((errs + W_ERR))
+		read -r -a rss < <(rss_summary "$samples" "$from" "$to")
+		printf '%d\t%d\t%s\t%d\t%d\t%d\t%d\n' "$m" "$d" "$W_RPS" "$W_ERR" "${rss[3]}" "${rss[0]}" "${rss[2]}" >>"$tsv"
+		log "  minute $m  $(printf '%8.0f' "$W_RPS") tokens/s  RSS $(fmt_mb "${rss[3]}") (peak $(fmt_mb "${rss[0]}"))  errors $W_ERR"
+	done
+	sleep 1
+	stop_sampler
+	read -r -a rss < <(rss_summary "$samples")
+	stamp=$(date -u +%Y%m%dT%H%M%SZ)
+	commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	{
+		echo "Gatehouse token-issuing run $stamp (commit $commit$([[ -z $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]] || echo ", uncommitted changes"))"
+		echo "$(go version | cut -d' ' -f3-), $(nproc) CPUs, wrk -t$THREADS -c$CONNS, POST /oauth2/token client_credentials, opaque tokens,"
+		echo "memory store (db.redis.emulate), token lifetime ${ttl}s, ${total}s${BENCH_GOGC:+, GOGC=$BENCH_GOGC}"
+		echo
+		printf '%-7s %8s %12s %10s %10s %7s\n' minute seconds tokens/s "RSS end" "RSS peak" errors
+		awk -F'\t' 'NR > 1 { printf "%-7s %8s %12.0f %10.1fMB %8.1fMB %7s\n", $1, $2, $3, $5 / 1024, $6 / 1024, $4 }' "$tsv"
+		echo
+		awk -F'\t' -v base="$base" -v pk="${rss[0]}" -v hwm="${rss[2]}" -v end="${rss[3]}" -v ttl="$ttl" -v n="$issued" -v secs="$total" 'NR > 1 {
+				r[++k] = $3; if (min == "" || $3 < min) min = $3 }
+			END {
+				rate = (secs > 0 ? n / secs : 0)
+				printf "RSS: start %.1f MB (before the load), peak %.1f MB (VmHWM %.1f MB), end %.1f MB\n", base / 1024, pk / 1024, hwm / 1024, end / 1024
+				printf "tokens: %d issued, %.0f/s over the run; last minute / first x%.2f, slowest / first x%.2f\n", n, rate, (r[1] > 0 ? r[k] / r[1] : 0), (r[1] > 0 ? min / r[1] : 0)
+				bound = base + 1.1 * rate * (ttl + 60)
+				printf "bound (docs/operations.md): start + 1.1 KB x %.0f tokens/s x (%ds + 60s) = %.1f MB: peak %s\n", rate, ttl, bound / 1024,
+					(pk <= bound ? "within it: ok" : "ABOVE it: ABOVE TARGET") }' "$tsv"
+		if ((errs > 0)); then echo "WARNING: $errs errors or non-2xx responses"; fi
+	} >"$rep"
+	echo
+	cat "$rep"
+	cp "$rep" "$RESULTS_DIR/$stamp.issue.txt"
+	cp "$rep" "$RESULTS_DIR/latest.txt"
+	cp "$tsv" "$RESULTS_DIR/$stamp.issue.tsv"
+	cp "$TMP/raw.txt" "$RESULTS_DIR/$stamp.issue.wrk.txt"
+	log "results written to $RESULTS_DIR/$stamp.issue.{txt,tsv,wrk.txt} and latest.txt"
+}
+
 # ---------------------------------------------------------------- main
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ && $ROUNDS -le 20 ]] || die "BENCH_ROUNDS must be 1..20"
 [[ $PICK == best || $PICK == median ]] || die "BENCH_PICK must be best or median, not $PICK"
 to_seconds "$DURATION" >/dev/null
 mkdir -p "$TMP/bin" "$TMP/logs" "$TMP/res" "$KEYS" "$RESULTS_DIR"
+ACCESS_LOG_DIR=${BENCH_ACCESS_LOG_DIR:-$TMP}
+[[ -d $ACCESS_LOG_DIR && -w $ACCESS_LOG_DIR ]] || die "BENCH_ACCESS_LOG_DIR $ACCESS_LOG_DIR is not a writable folder"
+ACCESS_LOG_DIR=$(cd "$ACCESS_LOG_DIR" && pwd)
+[[ $RSS_TARGET =~ ^[0-9]+([.][0-9]+)?$ ]] || die "BENCH_RSS_TARGET must be a number of MB, not $RSS_TARGET"
+[[ $P99_TARGET =~ ^[0-9]+([.][0-9]+)?$ ]] || die "BENCH_P99_TARGET must be a number, not $P99_TARGET"
+[[ $LOG_TARGET =~ ^[0-9]+([.][0-9]+)?$ ]] || die "BENCH_LOG_TARGET must be a number, not $LOG_TARGET"
+if [[ -n $ISSUE ]]; then
+	to_seconds "$ISSUE" >/dev/null
+	to_seconds "$ISSUE_TTL" >/dev/null
+fi
 CLK_TCK=$(getconf CLK_TCK)
 command -v curl >/dev/null || die "curl is required"
 command -v jq >/dev/null || die "jq is required"
@@ -1106,7 +1297,7 @@ fi
 
 # Per target: port, request path, fixed headers, pid, and the settings of
 # its scenario (credentials file, method, body, baseline, target, admin port).
-declare -A PORT PATH_OF HEADERS PID_OF TOK_OF TOKH_OF TOKP_OF METHOD_OF BODY_OF WRKF_OF BASE_OF TGT_OF MIN_OF ADMIN_OF CACHE0 DUR_OF
+declare -A PORT PATH_OF HEADERS PID_OF TOK_OF TOKH_OF TOKP_OF METHOD_OF BODY_OF WRKF_OF BASE_OF TGT_OF MIN_OF ADMIN_OF CACHE0 DUR_OF ACCESS_OF
 TARGETS=(upstream bare-proxy)
 SKIPPED=() # eg, haproxy and nginx targets that could not run, with the reason
 for t in upstream bare-proxy; do
@@ -1128,7 +1319,7 @@ i=0
 for sc in $SCENARIOS; do
 	kind=gatehouse name=$sc
 	case $sc in
-	eg:* | haproxy:* | nginx:* | nopgo:*) kind=${sc%%:*} name=${sc#*:} ;;
+	eg:* | haproxy:* | nginx:* | nopgo:* | logon:*) kind=${sc%%:*} name=${sc#*:} ;;
 	esac
 	declare -F "scenario_$name" >/dev/null || die "unknown scenario $name (no function scenario_$name)"
 	i=$((i + 1))
@@ -1157,7 +1348,7 @@ for sc in $SCENARIOS; do
 	log "setting up $target"
 	reset_scenario
 	SC_KIND=$kind
-	[[ $kind == nopgo ]] && SC_KIND=gatehouse # the same gateway, built without PGO
+	[[ $kind == nopgo || $kind == logon ]] && SC_KIND=gatehouse # the same gateway, built without PGO or logging
 	if [[ $kind == haproxy || $kind == nginx ]]; then
 		"peer_$kind" "$name" "$dir" "$port"
 		reason=$(peer_check "$kind" "$dir")
@@ -1170,7 +1361,7 @@ for sc in $SCENARIOS; do
 	else
 		"scenario_$name" "$dir"
 	fi
-	[[ $kind == gatehouse ]] || SC_TARGET= SC_MIN_RPS= # the targets are gatehouse's
+	[[ $kind == gatehouse ]] || SC_TARGET= SC_MIN_RPS= # the targets are gatehouse's (logon:'s is its ratio to log off)
 	if [[ $kind == eg ]]; then
 		# Express Gateway's p99 is around a second at 64 connections: don't
 		# count slow answers as socket errors (wrk's default timeout is 2s).
@@ -1218,6 +1409,11 @@ for sc in $SCENARIOS; do
 	fi
 done
 
+if [[ -n $ISSUE ]]; then
+	issue_run gatehouse:token-issue
+	exit 0
+fi
+
 log "wrk -t$THREADS -c$CONNS -d$DURATION --latency; $ROUNDS round(s), warm-up $WARMUP; $(nproc) CPUs"
 if [[ $WARMUP != 0 && $WARMUP != 0s ]]; then
 	ROUND=warmup
@@ -1261,9 +1457,12 @@ fi
 
 # ---------------------------------------------------------------- report
 
-declare -A RPS P50 P99 P999 ERR CPU PR PC
+declare -A RPS P50 P99 P999 ERR CPU PR PC RSSPK RSSMED RSSHWM
 for t in "${TARGETS[@]}"; do
 	IFS=$'\t' read -r "RPS[$t]" "P50[$t]" "P99[$t]" "ERR[$t]" "CPU[$t]" "P999[$t]" < <(pick "$t")
+	# RSS: the highest sample of every measured round, the median of all
+	# of them, and VmHWM (the peak since the process started, setup included)
+	read -r "RSSPK[$t]" "RSSMED[$t]" "RSSHWM[$t]" _ < <(rss_summary "$TMP/res/rss-$t.samples")
 	PR[$t]= PC[$t]=
 	if [[ ${BASE_OF[$t]} == 1 ]]; then
 		read -r "PR[$t]" "PC[$t]" _ < <(paired_median "$t"; echo) || true
@@ -1285,13 +1484,80 @@ verdict() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else printf "-" }'; }
 
-# ratio_line T BASE: T's req/s, p50, p99, p99.9 and cpu/req over BASE's.
+# ratio_line T BASE: T's req/s, p50, p99, p99.9, cpu/req and RSS (peak and
+# median under load) over BASE's.
 ratio_line() {
 	awk -v t="$1" -v b="$2" -v r="${RPS[$1]}" -v rb="${RPS[$2]}" \
 		-v p="${P50[$1]}" -v pb="${P50[$2]}" -v q="${P99[$1]}" -v qb="${P99[$2]}" -v z="${P999[$1]}" -v zb="${P999[$2]}" \
-		-v c="${CPU[$1]}" -v cb="${CPU[$2]}" 'BEGIN {
-		printf "%-38s req/s x%.2f    p50 x%.2f   p99 x%.2f   p99.9 x%.2f   cpu/req x%.2f\n", t " / " b, (rb > 0 ? r / rb : 0),
-			(pb > 0 ? p / pb : 0), (qb > 0 ? q / qb : 0), (zb > 0 ? z / zb : 0), (cb > 0 ? c / cb : 0) }'
+		-v c="${CPU[$1]}" -v cb="${CPU[$2]}" -v m="${RSSPK[$1]}" -v mb="${RSSPK[$2]}" -v d="${RSSMED[$1]}" -v db="${RSSMED[$2]}" 'BEGIN {
+		printf "%-38s req/s x%.2f    p50 x%.2f   p99 x%.2f   p99.9 x%.2f   cpu/req x%.2f   RSS peak x%.2f   median x%.2f\n", t " / " b, (rb > 0 ? r / rb : 0),
+			(pb > 0 ? p / pb : 0), (qb > 0 ? q / qb : 0), (zb > 0 ? z / zb : 0), (cb > 0 ? c / cb : 0), (mb > 0 ? m / mb : 0), (db > 0 ? d / db : 0) }'
+}
+
+# verdict_max NAME HOW VALUE MAX: "ok" or "ABOVE TARGET" (a miss for
+# BENCH_STRICT, as BELOW TARGET is).
+verdict_max() {
+	if awk -v x="$3" -v m="$4" 'BEGIN { exit !(x <= m) }'; then
+		echo "$1: $2 $3 <= target $4: ok"
+	else
+		echo "$1: $2 $3 > target $4: ABOVE TARGET"
+	fi
+}
+
+# haproxy_ref T prints the HAProxy target T's latency is compared with: the
+# same scenario's, else haproxy:proxy (marked: a plain proxy, a floor for
+# the scenarios HAProxy has no equivalent of), else nothing.
+haproxy_ref() {
+	if [[ -n ${RPS[haproxy:${1#*:}]:-} ]]; then
+		echo "haproxy:${1#*:}"
+	elif [[ -n ${RPS[haproxy:proxy]:-} ]]; then
+		echo "haproxy:proxy*"
+	fi
+}
+
+# tail_report: p50, p99, p99.9 of every target, their ratios to HAProxy's
+# and the p99 target (issue #14: gatehouse's p99 at most 1.5x HAProxy's in
+# the same run).
+tail_report() {
+	local t ref r
+	echo "Tail latency (the round shown; p99.9 from bench/wrk/request.lua; vs HAP: over HAProxy's, same scenario, * haproxy:proxy):"
+	printf '  %-28s %10s %10s %10s %8s %8s %8s %-16s\n' target p50 p99 p99.9 p99/p50 "p99 HAP" "p999 HAP" "compared with"
+	for t in "${TARGETS[@]}"; do
+		ref=$(haproxy_ref "$t") r=${ref%\*}
+		awk -v t="$t" -v p="${P50[$t]}" -v q="${P99[$t]}" -v z="${P999[$t]}" -v qb="${P99[$r]:-0}" -v zb="${P999[$r]:-0}" -v ref="${ref:--}" \
+			-v self="$([[ $r == "$t" ]] && echo 1)" 'BEGIN {
+			printf "  %-28s %8.2fms %8.2fms %8.2fms %8s %8s %8s %-16s\n", t, p / 1000, q / 1000, z / 1000, (p > 0 ? sprintf("x%.1f", q / p) : "-"),
+				(!self && qb > 0 ? sprintf("x%.2f", q / qb) : "-"), (!self && zb > 0 ? sprintf("x%.2f", z / zb) : "-"), (self ? "-" : ref) }'
+	done
+	for t in "${TARGETS[@]}"; do
+		[[ $t == gatehouse:* || $t == logon:* || $t == nopgo:* ]] || continue
+		ref=$(haproxy_ref "$t")
+		[[ -n $ref && $ref != *\* && ${P99[$ref]} -gt 0 ]] || continue
+		verdict_max "  $t" "p99 / $ref's" "$(awk -v a="${P99[$t]}" -v b="${P99[$ref]}" 'BEGIN { printf "%.2f", a / b }')" "$P99_TARGET"
+	done
+	echo
+}
+
+# logon_report T: the access log's cost (logon:NAME over gatehouse:NAME, log
+# off), sequential and as the ratio of the paired ratios, against
+# BENCH_LOG_TARGET, and what the log wrote and dropped: a log that dropped
+# lines did less work than its figures suggest.
+logon_report() {
+	local t=$1 off=gatehouse:${1#*:} lines size dropped
+	if [[ -n ${RPS[$off]:-} ]]; then
+		verdict "$t" "log on / log off sequential req/s" "$(awk -v a="${RPS[$t]}" -v b="${RPS[$off]}" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')" "$LOG_TARGET"
+		if [[ -n ${PR[$t]} && -n ${PR[$off]:-} ]]; then
+			printf '%-38s req/s x%.3f   cpu/req x%.3f   (ratio of the paired ratios to bare-proxy)\n' "$t / $off" \
+				"$(awk -v a="${PR[$t]}" -v b="${PR[$off]}" 'BEGIN { print a / b }')" \
+				"$(awk -v a="${PC[$t]}" -v b="${PC[$off]}" 'BEGIN { print a / b }')"
+			verdict "$t" "log on / log off paired req/s" "$(awk -v a="${PR[$t]}" -v b="${PR[$off]}" 'BEGIN { printf "%.3f", a / b }')" "$LOG_TARGET"
+		fi
+	fi
+	lines=$(wc -l <"${ACCESS_OF[$t]}" 2>/dev/null || echo 0)
+	size=$(stat -c %s "${ACCESS_OF[$t]}" 2>/dev/null || echo 0)
+	dropped=$(curl -s --max-time 2 "http://127.0.0.1:${ADMIN_OF[$t]}/metrics" 2>/dev/null | awk '/^gatehouse_access_log_dropped_total/ { print $NF }')
+	printf '  access log: %s, %d lines (%s, %.0f bytes a line), %s dropped over the whole run\n' "${ACCESS_OF[$t]}" "$lines" \
+		"$(fmt_mb $((size / 1024)))" "$(awk -v s="$size" -v n="$lines" 'BEGIN { print (n > 0 ? s / n : 0) }')" "${dropped:-?}"
 }
 
 report() {
@@ -1305,7 +1571,7 @@ report() {
 	done
 	if ((${#peers[@]} > 0)); then echo "peers: ${peers[*]}"; fi
 	echo
-	printf '%-28s %9s %9s %9s %9s %10s %9s %9s %8s %9s %9s %7s %7s %6s\n' target req/s p50 p99 p99.9 cpu/req "vs bare" "paired" "cpu x" "vs EG" "EG pair" "vs HAP" "vs ngx" errors
+	printf '%-28s %9s %9s %9s %9s %10s %8s %8s %9s %9s %8s %9s %9s %7s %7s %6s\n' target req/s p50 p99 p99.9 cpu/req "RSS pk" "RSS med" "vs bare" "paired" "cpu x" "vs EG" "EG pair" "vs HAP" "vs ngx" errors
 	for t in "${TARGETS[@]}"; do
 		local vb=- vp=- vc=- ve=- vep=- vh=- vn=- peer
 		if [[ ${BASE_OF[$t]} == 1 ]]; then
@@ -1320,29 +1586,31 @@ report() {
 				vep=$(awk -v a="${PR[$t]}" -v b="${PR[$eg]}" 'BEGIN { if (b > 0) printf "x%.1f", a / b; else printf "-" }')
 			fi
 		fi
-		if [[ $t == gatehouse:* || $t == nopgo:* ]]; then
+		if [[ $t == gatehouse:* || $t == nopgo:* || $t == logon:* ]]; then
 			peer=haproxy:${t#*:}
 			[[ -z ${RPS[$peer]:-} ]] || vh=$(awk -v a="${RPS[$t]}" -v b="${RPS[$peer]}" 'BEGIN { if (b > 0) printf "x%.2f", a / b; else printf "-" }')
 			peer=nginx:${t#*:}
 			[[ -z ${RPS[$peer]:-} ]] || vn=$(awk -v a="${RPS[$t]}" -v b="${RPS[$peer]}" 'BEGIN { if (b > 0) printf "x%.2f", a / b; else printf "-" }')
 		fi
-		printf '%-28s %9.0f %9s %9s %9s %8.1fus %9s %9s %8s %9s %9s %7s %7s %6s\n' "$t" "${RPS[$t]}" "$(fmt_ms "${P50[$t]}")" "$(fmt_ms "${P99[$t]}")" \
-			"$(fmt_ms "${P999[$t]}")" "${CPU[$t]}" "$vb" "$vp" "$vc" "$ve" "$vep" "$vh" "$vn" "${ERR[$t]}"
+		printf '%-28s %9.0f %9s %9s %9s %8.1fus %8s %8s %9s %9s %8s %9s %9s %7s %7s %6s\n' "$t" "${RPS[$t]}" "$(fmt_ms "${P50[$t]}")" "$(fmt_ms "${P99[$t]}")" \
+			"$(fmt_ms "${P999[$t]}")" "${CPU[$t]}" "$(fmt_mb "${RSSPK[$t]}")" "$(fmt_mb "${RSSMED[$t]}")" "$vb" "$vp" "$vc" "$ve" "$vep" "$vh" "$vn" "${ERR[$t]}"
 	done
 	echo
 	echo "vs bare: req/s / bare-proxy's, sequential runs (bare-proxy gets plain GETs); paired: both loaded at once, bare-proxy getting the"
 	echo "scenario's own requests (same credential headers), median round;"
 	echo "cpu x: cpu/req / bare-proxy's in the paired runs; vs EG: req/s / Express Gateway's (sequential); EG pair: paired ratio / EG's paired ratio;"
-	echo "vs HAP, vs ngx: req/s / HAProxy's, nginx's for the same scenario (sequential); p99.9 from bench/wrk/request.lua's done()."
+	echo "vs HAP, vs ngx: req/s / HAProxy's, nginx's for the same scenario (sequential); p99.9 from bench/wrk/request.lua's done();"
+	echo "RSS pk, RSS med: the highest and the median VmRSS sample (every 200 ms while wrk ran, every round; nginx: master and workers summed)."
 	echo
+	tail_report
 	for t in "${TARGETS[@]}"; do
-		[[ $t == gatehouse:* || $t == eg:* || $t == nopgo:* || $t == haproxy:* || $t == nginx:* ]] || continue
+		[[ $t == gatehouse:* || $t == eg:* || $t == nopgo:* || $t == logon:* || $t == haproxy:* || $t == nginx:* ]] || continue
 		if [[ ${BASE_OF[$t]} == 1 ]]; then
 			for base in bare-proxy upstream; do
 				awk -v t="$t" -v b="$base" -v r="${RPS[$t]}" -v rb="${RPS[$base]}" \
 					-v p="${P50[$t]}" -v pb="${P50[$base]}" -v q="${P99[$t]}" -v qb="${P99[$base]}" \
-					-v c="${CPU[$t]}" -v cb="${CPU[$base]}" 'BEGIN {
-					printf "%-38s req/s %6.1f%%   p50 x%.2f   p99 x%.2f   cpu/req x%.2f\n", t " / " b, 100 * r / rb, (pb > 0 ? p / pb : 0), (qb > 0 ? q / qb : 0), (cb > 0 ? c / cb : 0) }'
+					-v c="${CPU[$t]}" -v cb="${CPU[$base]}" -v m="${RSSPK[$t]}" -v mb="${RSSPK[$base]}" 'BEGIN {
+					printf "%-38s req/s %6.1f%%   p50 x%.2f   p99 x%.2f   cpu/req x%.2f   RSS peak x%.2f\n", t " / " b, 100 * r / rb, (pb > 0 ? p / pb : 0), (qb > 0 ? q / qb : 0), (cb > 0 ? c / cb : 0), (mb > 0 ? m / mb : 0) }'
 			done
 			if [[ -n ${PR[$t]} ]]; then
 				errs=$(paired_median "$t" | awk '{ print $3 }')
@@ -1357,11 +1625,13 @@ report() {
 					-v c="${CPU[$t]}" -v cb="${CPU[$eg]}" 'BEGIN {
 					printf "%-38s req/s x%.1f     p50 x%.2f   p99 x%.2f   cpu/req x%.2f\n", t " / " b, (rb > 0 ? r / rb : 0), (pb > 0 ? p / pb : 0), (qb > 0 ? q / qb : 0), (cb > 0 ? c / cb : 0) }'
 			fi
-			if [[ $t == gatehouse:* || $t == nopgo:* ]]; then
-				for base in "haproxy:${t#*:}" "nginx:${t#*:}" "nopgo:${t#*:}"; do
+			if [[ $t == gatehouse:* || $t == nopgo:* || $t == logon:* ]]; then
+				for base in "haproxy:${t#*:}" "nginx:${t#*:}" "nopgo:${t#*:}" "gatehouse:${t#*:}"; do
 					[[ -n ${RPS[$base]:-} && $base != "$t" ]] || continue
+					[[ $t == logon:* || $base != gatehouse:* ]] || continue # logon: compares with log off
 					ratio_line "$t" "$base"
 				done
+				if [[ $t == logon:* ]]; then logon_report "$t"; fi
 				if [[ $t == gatehouse:* && -n ${PR[$t]} && -n ${PR[nopgo:${t#*:}]:-} ]]; then
 					printf '%-38s req/s x%.3f   cpu/req x%.3f   (ratio of the paired ratios to bare-proxy)\n' "$t / nopgo:${t#*:}" \
 						"$(awk -v a="${PR[$t]}" -v b="${PR[nopgo:${t#*:}]}" 'BEGIN { print a / b }')" \
@@ -1374,6 +1644,10 @@ report() {
 			fi
 		elif [[ -n ${MIN_OF[$t]} ]]; then
 			verdict "$t" "req/s" "$(printf '%.0f' "${RPS[$t]}")" "${MIN_OF[$t]}"
+		fi
+		# issue #14: RSS under sustained load, repeated-token scenarios
+		if [[ ($t == gatehouse:* || $t == logon:*) && ${BASE_OF[$t]} == 1 && $t != *-cold ]]; then
+			verdict_max "$t" "peak RSS under load, MB," "$(awk -v k="${RSSPK[$t]}" 'BEGIN { printf "%.1f", k / 1024 }')" "$RSS_TARGET"
 		fi
 		c0=${CACHE0[$t]:-}
 		if [[ -n $c0 ]]; then
@@ -1421,17 +1695,17 @@ cp "$TMP/report.txt" "$RESULTS_DIR/$stamp.txt"
 cp "$TMP/report.txt" "$RESULTS_DIR/latest.txt"
 cp "$TMP/raw.txt" "$RESULTS_DIR/$stamp.wrk.txt"
 {
-	printf 'target\tround\treq_per_s\tp50_us\tp99_us\terrors\tcpu_us_per_req\tp999_us\n'
+	printf 'target\tround\treq_per_s\tp50_us\tp99_us\terrors\tcpu_us_per_req\tp999_us\trss_peak_kb\trss_median_kb\tvmhwm_kb\n'
 	for t in "${TARGETS[@]}"; do
-		awk -v t="$t" -F'\t' -v OFS='\t' '{ print t, NR, $1, $2, $3, $4, $5, $6 }' "$TMP/res/$t.tsv"
+		awk -v t="$t" -F'\t' -v OFS='\t' '{ print t, NR, $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$TMP/res/$t.tsv"
 	done
 	for t in "${TARGETS[@]}"; do
 		[[ -f $TMP/res/paired-$t.tsv ]] || continue
-		awk -v t="$t" -F'\t' -v OFS='\t' '{ print "paired:bare-proxy", NR, $1, "", "", $5, $3, ""; print "paired:" t, NR, $2, "", "", $5, $4, "" }' \
+		awk -v t="$t" -F'\t' -v OFS='\t' '{ print "paired:bare-proxy", NR, $1, "", "", $5, $3, "", "", "", ""; print "paired:" t, NR, $2, "", "", $5, $4, "", "", "", "" }' \
 			"$TMP/res/paired-$t.tsv"
 	done
 } >"$RESULTS_DIR/$stamp.tsv"
 log "results written to $RESULTS_DIR/$stamp.{txt,tsv,wrk.txt} and latest.txt"
-if grep -q 'BELOW TARGET' "$TMP/report.txt" && [[ $STRICT == 1 ]]; then
+if grep -qE 'BELOW TARGET|ABOVE TARGET' "$TMP/report.txt" && [[ $STRICT == 1 ]]; then
 	exit 1
 fi
