@@ -78,6 +78,8 @@
 #                      sampling RSS; report start/peak/end RSS and tokens/s per
 #                      minute (no other target runs)
 #   BENCH_ISSUE_TTL    access-token lifetime of that run      (default 60s)
+#   BENCH_ISSUE_STEP   the length of each of its wrk runs, reported one by
+#                      one                                    (default 60s)
 #
 # Adding a scenario: write a function scenario_NAME that takes a config dir,
 # writes gateway.config.yml (and whatever else it needs) into it and sets
@@ -116,6 +118,7 @@ P99_TARGET=${BENCH_P99_TARGET:-1.5}
 LOG_TARGET=${BENCH_LOG_TARGET:-0.90}
 ISSUE=${BENCH_ISSUE:-}
 ISSUE_TTL=${BENCH_ISSUE_TTL:-60s}
+ISSUE_STEP=${BENCH_ISSUE_STEP:-60s}
 if [[ -n $ISSUE ]]; then
 	SCENARIOS=token-issue # the issuing run measures nothing else
 fi
@@ -1179,35 +1182,36 @@ start_target() {
 # ---------------------------------------------------------------- BENCH_ISSUE
 
 # issue_run TARGET: BENCH_ISSUE's measurement. wrk posts to TARGET's
-# /oauth2/token for BENCH_ISSUE, in runs of a minute back to back (each
-# run's req/s is that minute's tokens/s), while rss_sampler watches the
-# process the whole time. Prints RSS before the load, each minute's
+# /oauth2/token for BENCH_ISSUE, in runs of BENCH_ISSUE_STEP (a minute)
+# back to back (each run's req/s is that minute's tokens/s), while
+# rss_sampler watches the process the whole time. Prints RSS before the load, each minute's
 # tokens/s, RSS at its end and its peak, and the bound docs/operations.md
 # gives for the memory store: base + 1.1 KB x issue rate x (lifetime + 1
 # minute, the sweep).
 issue_run() {
-	local t=$1 pid=${PID_OF[$1]} total left d m=0 from to rss samples=$TMP/res/issue-rss.samples
-	local ttl base tsv=$TMP/res/issue.tsv rep=$TMP/report.txt issued=0 errs=0 stamp commit
-	total=$(to_seconds "$ISSUE") ttl=$(to_seconds "$ISSUE_TTL") left=$total
+	local t=$1 pid=${PID_OF[$1]} total left d m=0 from to rss samples=$TMP/res/issue-rss.samples step
+	local ttl base tsv=$TMP/res/issue.tsv rep=$TMP/report.txt issued=0 errs=0 stamp commit unit=minute
+	total=$(to_seconds "$ISSUE") ttl=$(to_seconds "$ISSUE_TTL") step=$(to_seconds "$ISSUE_STEP") left=$total
+	((step == 60)) || unit=step
 	: >"$samples"
 	start_sampler "$samples" "$pid"
 	sleep 1
 	read -r -a rss < <(rss_summary "$samples")
 	base=${rss[3]}
-	log "issuing: $t for ${total}s, token lifetime ${ttl}s, wrk -t$THREADS -c$CONNS, runs of up to 60s; RSS before the load $(fmt_mb "$base")"
-	printf 'minute\tseconds\ttokens_per_s\terrors\trss_end_kb\trss_peak_kb\tvmhwm_kb\n' >"$tsv"
+	log "issuing: $t for ${total}s, token lifetime ${ttl}s, wrk -t$THREADS -c$CONNS, runs of up to ${step}s; RSS before the load $(fmt_mb "$base")"
+	printf '%s\tseconds\ttokens_per_s\terrors\trss_end_kb\trss_peak_kb\tvmhwm_kb\n' "$unit" >"$tsv"
 	while ((left > 0)); do
-		d=$((left < 60 ? left : 60)) m=$((m + 1)) left=$((left - d))
+		d=$((left < step ? left : step)) m=$((m + 1)) left=$((left - d))
 		from=${EPOCHREALTIME/./}
 		start_wrk "$TMP/wrk.out" "$t" "$CONNS" "${d}s"
 		wait_wrk
 		to=${EPOCHREALTIME/./}
-		printf '=== %s (minute %d)\n%s\n\n' "$t" "$m" "$(<"$TMP/wrk.out")" >>"$TMP/raw.txt"
+		printf '=== %s (%s %d)\n%s\n\n' "$t" "$unit" "$m" "$(<"$TMP/wrk.out")" >>"$TMP/raw.txt"
 		parse_wrk "$TMP/wrk.out"
 		issued=$((issued + W_REQS)) errs=$((errs + W_ERR))
 		read -r -a rss < <(rss_summary "$samples" "$from" "$to")
 		printf '%d\t%d\t%s\t%d\t%d\t%d\t%d\n' "$m" "$d" "$W_RPS" "$W_ERR" "${rss[3]}" "${rss[0]}" "${rss[2]}" >>"$tsv"
-		log "  minute $m  $(printf '%8.0f' "$W_RPS") tokens/s  RSS $(fmt_mb "${rss[3]}") (peak $(fmt_mb "${rss[0]}"))  errors $W_ERR"
+		log "  $unit $m  $(printf '%8.0f' "$W_RPS") tokens/s  RSS $(fmt_mb "${rss[3]}") (peak $(fmt_mb "${rss[0]}"))  errors $W_ERR"
 	done
 	sleep 1
 	stop_sampler
@@ -1219,15 +1223,15 @@ issue_run() {
 		echo "$(go version | cut -d' ' -f3-), $(nproc) CPUs, wrk -t$THREADS -c$CONNS, POST /oauth2/token client_credentials, opaque tokens,"
 		echo "memory store (db.redis.emulate), token lifetime ${ttl}s, ${total}s${BENCH_GOGC:+, GOGC=$BENCH_GOGC}"
 		echo
-		printf '%-7s %8s %12s %10s %10s %7s\n' minute seconds tokens/s "RSS end" "RSS peak" errors
+		printf '%-7s %8s %12s %10s %10s %7s\n' "$unit" seconds tokens/s "RSS end" "RSS peak" errors
 		awk -F'\t' 'NR > 1 { printf "%-7s %8s %12.0f %10.1fMB %8.1fMB %7s\n", $1, $2, $3, $5 / 1024, $6 / 1024, $4 }' "$tsv"
 		echo
-		awk -F'\t' -v base="$base" -v pk="${rss[0]}" -v hwm="${rss[2]}" -v end="${rss[3]}" -v ttl="$ttl" -v n="$issued" -v secs="$total" 'NR > 1 {
+		awk -F'\t' -v base="$base" -v pk="${rss[0]}" -v hwm="${rss[2]}" -v end="${rss[3]}" -v ttl="$ttl" -v n="$issued" -v secs="$total" -v unit="$unit" 'NR > 1 {
 				r[++k] = $3; if (min == "" || $3 < min) min = $3 }
 			END {
 				rate = (secs > 0 ? n / secs : 0)
 				printf "RSS: start %.1f MB (before the load), peak %.1f MB (VmHWM %.1f MB), end %.1f MB\n", base / 1024, pk / 1024, hwm / 1024, end / 1024
-				printf "tokens: %d issued, %.0f/s over the run; last minute / first x%.2f, slowest / first x%.2f\n", n, rate, (r[1] > 0 ? r[k] / r[1] : 0), (r[1] > 0 ? min / r[1] : 0)
+				printf "tokens: %d issued, %.0f/s over the run; last %s / first x%.2f, slowest / first x%.2f\n", n, rate, unit, (r[1] > 0 ? r[k] / r[1] : 0), (r[1] > 0 ? min / r[1] : 0)
 				bound = base + 1.1 * rate * (ttl + 60)
 				printf "bound (docs/operations.md): start + 1.1 KB x %.0f tokens/s x (%ds + 60s) = %.1f MB: peak %s\n", rate, ttl, bound / 1024,
 					(pk <= bound ? "within it: ok" : "ABOVE it: ABOVE TARGET") }' "$tsv"
@@ -1257,6 +1261,7 @@ ACCESS_LOG_DIR=$(cd "$ACCESS_LOG_DIR" && pwd)
 if [[ -n $ISSUE ]]; then
 	to_seconds "$ISSUE" >/dev/null
 	to_seconds "$ISSUE_TTL" >/dev/null
+	(($(to_seconds "$ISSUE_STEP") > 0)) || die "BENCH_ISSUE_STEP must be at least 1s"
 fi
 CLK_TCK=$(getconf CLK_TCK)
 command -v curl >/dev/null || die "curl is required"
