@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -135,5 +137,54 @@ func TestValues(t *testing.T) {
 	}
 	if got := v.get(v.put(nil)); got != nil {
 		t.Errorf("empty value = %q, want nil", got)
+	}
+}
+
+// TestPointerFree: what the big maps, the wheel and the slabs hold has no
+// pointer, so that the garbage collector never scans them (keys.go).
+func TestPointerFree(t *testing.T) {
+	var hasPointer func(reflect.Type) bool
+	hasPointer = func(ty reflect.Type) bool {
+		switch ty.Kind() {
+		case reflect.Array:
+			return hasPointer(ty.Elem())
+		case reflect.Struct:
+			for i := range ty.NumField() {
+				if hasPointer(ty.Field(i).Type) {
+					return true
+				}
+			}
+			return false
+		case reflect.Pointer, reflect.Slice, reflect.Map, reflect.String, reflect.Interface,
+			reflect.Chan, reflect.Func, reflect.UnsafePointer:
+			return true
+		}
+		return false
+	}
+	for _, v := range []any{ckey{}, entry{}, set{}, stamp{}, memberRef{}} {
+		if ty := reflect.TypeOf(v); hasPointer(ty) {
+			t.Errorf("%v holds a pointer", ty)
+		}
+	}
+	// The big maps' slots are not padded: a ckey and what it maps to are
+	// all aligned on 4 (docs/operations.md gives these sizes).
+	for name, size := range map[string]uintptr{
+		"key map slot": unsafe.Sizeof(struct {
+			k ckey
+			e entry
+		}{}),
+		"set map slot": unsafe.Sizeof(struct {
+			k ckey
+			s set
+		}{}),
+		"member slot": unsafe.Sizeof(struct {
+			k ckey
+			v stamp
+		}{}),
+	} {
+		want := map[string]uintptr{"key map slot": 36, "set map slot": 52, "member slot": 28}[name]
+		if size != want {
+			t.Errorf("%s: %d bytes, want %d", name, size, want)
+		}
 	}
 }
