@@ -206,6 +206,17 @@ func (srv *Server) validGrant(ar *authRequest, q url.Values) error {
 	default:
 		return &redirectError{"unsupported_response_type", "unsupported response_type " + ar.responseType}
 	}
+	// Request objects are not supported: OpenID Connect Core 1.0 §6.1 and
+	// §6.2 have the server answer request_not_supported and
+	// request_uri_not_supported (§3.1.2.6) rather than ignore them, since
+	// the object may carry parameters that override the query's. Other
+	// unknown parameters are ignored (RFC 6749 §3.1).
+	if q.Has("request") {
+		return &redirectError{"request_not_supported", "request objects (the request parameter) are not supported"}
+	}
+	if q.Has("request_uri") {
+		return &redirectError{"request_uri_not_supported", "request objects by reference (the request_uri parameter) are not supported"}
+	}
 	var err error
 	if ar.scopes, err = grantScopes(q.Get("scope"), ar.cred.Scopes); err != nil {
 		return &redirectError{"invalid_scope", "a requested scope is not allowed for this application"}
