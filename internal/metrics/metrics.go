@@ -198,3 +198,22 @@ func (c *CacheCounter) Counts() (hits, misses uint64) {
 	}
 	return c.hits.Load(), c.misses.Load()
 }
+
+// RegisterCacheSize exports a cache's size as gatehouse_cache_entries and
+// gatehouse_cache_bytes (estimated bytes, see internal/lrucache) gauges and
+// its bound-keeping evictions as gatehouse_cache_evictions_total, all with
+// {cache=name}, read from stats at each scrape.
+func (m *Metrics) RegisterCacheSize(name string, stats func() (entries, bytes int, evictions uint64)) {
+	l := prometheus.Labels{"cache": name}
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_cache_entries",
+			Help: "Entries held by a per-node cache.", ConstLabels: l},
+			func() float64 { n, _, _ := stats(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_cache_bytes",
+			Help: "Estimated bytes held by a per-node cache (keys, values and per-entry overhead).", ConstLabels: l},
+			func() float64 { _, b, _ := stats(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_cache_evictions_total",
+			Help: "Entries a per-node cache evicted to stay within its entry and byte bounds.", ConstLabels: l},
+			func() float64 { _, _, e := stats(); return float64(e) }),
+	)
+}

@@ -22,3 +22,30 @@ func TestAccessLogDropped(t *testing.T) {
 	}
 	t.Error("gatehouse_access_log_dropped_total is not registered")
 }
+
+// TestCacheSize: a cache's entries, bytes and evictions are exported under
+// the names docs/operations.md gives, with its cache label.
+func TestCacheSize(t *testing.T) {
+	m := New()
+	m.RegisterCacheSize("jwt", func() (int, int, uint64) { return 3, 300, 7 })
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"gatehouse_cache_entries": 3, "gatehouse_cache_bytes": 300, "gatehouse_cache_evictions_total": 7}
+	for _, f := range families {
+		w, ok := want[f.GetName()]
+		if !ok {
+			continue
+		}
+		mt := f.GetMetric()[0]
+		v := mt.GetGauge().GetValue() + mt.GetCounter().GetValue()
+		if v != w || mt.GetLabel()[0].GetValue() != "jwt" {
+			t.Errorf("%s = %v %v, want %v {cache=jwt}", f.GetName(), v, mt.GetLabel(), w)
+		}
+		delete(want, f.GetName())
+	}
+	if len(want) > 0 {
+		t.Errorf("not registered: %v", want)
+	}
+}
