@@ -80,6 +80,15 @@ pipelines:
 		t.Errorf("jwks lookups: %g hits %g misses, want 2 and 0; series:\n%s", h, mi, m.series("gatehouse_cache_lookups_total"))
 	}
 
+	// The store's caches export their size (issue #14).
+	for _, name := range []string{"gatehouse_cache_entries", "gatehouse_cache_bytes", "gatehouse_cache_evictions_total"} {
+		for _, cache := range []string{"records", "secrets"} {
+			if _, ok := m.get(name, map[string]string{"cache": cache}); !ok {
+				t.Errorf("%s{cache=%q} is not on /metrics", name, cache)
+			}
+		}
+	}
+
 	// An Admin API revocation, then the same again.
 	ctx := context.Background()
 	u, err := g.app.Store().CreateUser(ctx, store.User{Username: "rev", Firstname: "R", Lastname: "V"})

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/gatehouse/gatehouse/internal/lrucache"
 )
 
 // Options tune a Store.
@@ -32,7 +32,11 @@ type Options struct {
 	// CacheSize bounds the decoded-object cache and the verification cache
 	// (entries each; default 100,000).
 	CacheSize int
-	Logger    *slog.Logger
+	// CacheBytes bounds the decoded-object cache in estimated bytes
+	// (default DefaultRecordCacheBytes); the verification cache's entries
+	// are fixed-size, so it is bounded at DefaultSecretCacheBytes.
+	CacheBytes int
+	Logger     *slog.Logger
 
 	// JSONTokens writes opaque-token records as JSON, the format every
 	// Gatehouse version reads, instead of the compact binary record
@@ -67,9 +71,9 @@ type Store struct {
 	tombstone  time.Duration // Options.FamilyTombstone
 	log        *slog.Logger
 	objects    *objectCache
-	verified   *lru.Cache[[32]byte, uint64] // HMAC(presented secret) -> credential Rev
-	macKey     []byte                       // per-process key for the verification cache
-	macs       sync.Pool                    // *macState: HMAC states under macKey
+	verified   *lrucache.Cache[[32]byte, uint64] // HMAC(presented secret) -> credential Rev
+	macKey     []byte                            // per-process key for the verification cache
+	macs       sync.Pool                         // *macState: HMAC states under macKey
 	done       chan struct{}
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
@@ -77,6 +81,24 @@ type Store struct {
 	// Lookups of the record cache and of the verified-secret cache.
 	hits, misses, verifyHits, verifyMisses atomic.Uint64
 	gate                                   *gate // bounds bcrypt checks (bcryptgate.go)
+}
+
+// Default byte budgets of the store's caches (issue #14): 16 MiB of
+// decoded records (about 40,000 at the estimate of 2x the stored record
+// plus the key) and 8 MiB of verified secrets (about 60,000).
+const (
+	DefaultRecordCacheBytes = 16 << 20
+	DefaultSecretCacheBytes = 8 << 20
+)
+
+// CacheSizes reports the entries, estimated bytes and evictions of the
+// record cache and of the verified-secret cache, for metrics.
+func (s *Store) CacheSizes() (records, secrets [3]uint64) {
+	n, b, e := s.objects.lru.Stats()
+	records = [3]uint64{uint64(n), uint64(b), e}
+	n, b, e = s.verified.Stats()
+	secrets = [3]uint64{uint64(n), uint64(b), e}
+	return records, secrets
 }
 
 // CacheStats reports the lookups of the record cache and of the cache of
@@ -99,13 +121,17 @@ func New(b Backend, o Options) *Store {
 	if o.CacheSize == 0 {
 		o.CacheSize = 100_000
 	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = DefaultRecordCacheBytes
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	verified, _ := lru.New[[32]byte, uint64](o.CacheSize)
+	// A verified secret is a 32-byte key and an 8-byte Rev.
+	verified := lrucache.New(o.CacheSize, DefaultSecretCacheBytes, func([32]byte, uint64) int { return 40 })
 	s := &Store{
 		b: b, jsonTokens: o.JSONTokens, now: o.Now, bcryptCost: o.BcryptCost, minPasswd: o.MinPasswordLength, log: o.Logger,
-		objects:  newObjectCache(o.CacheSize),
+		objects:  newObjectCache(o.CacheSize, o.CacheBytes),
 		verified: verified,
 		macKey:   make([]byte, 32),
 		done:     make(chan struct{}),
@@ -236,7 +262,7 @@ func cachedWith[T any](ctx context.Context, s *Store, key string, decode func([]
 			return nil, err
 		}
 	}
-	s.objects.put(key, out, epoch)
+	s.objects.put(key, out, len(key)+2*len(b), epoch)
 	return out, nil
 }
 
@@ -245,7 +271,7 @@ func cachedWith[T any](ctx context.Context, s *Store, key string, decode func([]
 // invalidated the key; sharding keeps a stream of unrelated writes (token
 // issuance on other nodes) from defeating every fill in progress.
 type objectCache struct {
-	lru    *lru.Cache[string, any]
+	lru    *lrucache.Cache[string, sized]
 	seed   maphash.Seed
 	shards [64]struct {
 		mu    sync.Mutex
@@ -253,8 +279,16 @@ type objectCache struct {
 	}
 }
 
-func newObjectCache(size int) *objectCache {
-	c, _ := lru.New[string, any](size)
+// sized is a decoded record with its estimated bytes: the key plus twice
+// the stored record (a decoded struct's strings hold the record's text,
+// plus headers and pointers of about as much again).
+type sized struct {
+	v     any
+	bytes int
+}
+
+func newObjectCache(size, bytes int) *objectCache {
+	c := lrucache.New(size, bytes, func(_ string, s sized) int { return s.bytes })
 	return &objectCache{lru: c, seed: maphash.MakeSeed()}
 }
 
@@ -262,7 +296,10 @@ func (c *objectCache) shard(key string) int {
 	return int(maphash.String(c.seed, key) % uint64(len(c.shards)))
 }
 
-func (c *objectCache) get(key string) (any, bool) { return c.lru.Get(key) }
+func (c *objectCache) get(key string) (any, bool) {
+	s, ok := c.lru.Get(key)
+	return s.v, ok
+}
 
 // begin returns the key's shard epoch, to pass to put after the read.
 func (c *objectCache) begin(key string) uint64 {
@@ -272,12 +309,12 @@ func (c *objectCache) begin(key string) uint64 {
 	return sh.epoch
 }
 
-func (c *objectCache) put(key string, v any, epoch uint64) {
+func (c *objectCache) put(key string, v any, bytes int, epoch uint64) {
 	sh := &c.shards[c.shard(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.epoch == epoch {
-		c.lru.Add(key, v)
+		c.lru.Add(key, sized{v, bytes})
 	}
 }
 
