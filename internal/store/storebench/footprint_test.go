@@ -255,7 +255,7 @@ func rss() int64 {
 // tokens level off at rate × (lifetime + sweep interval) at most, and so
 // must the process's memory: it reports the peak RSS and Go heap, the
 // most tokens held at once (live or expired, not swept yet), and the RSS
-// per held token at the peak, which docs/scaling.md turns into the bound.
+// per held token at the peak, which docs/operations.md ("What a live token costs") turns into the bound.
 //
 //	STOREBENCH_CHURN=10m go test -run xxx -bench TokenChurn -benchtime 1x -timeout 30m ./internal/store/storebench/
 func BenchmarkTokenChurn(b *testing.B) {
