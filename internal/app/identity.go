@@ -191,17 +191,8 @@ func (a *App) registerCacheMetrics() {
 	}
 	a.metrics.RegisterCache("records", stat(0), stat(1))
 	a.metrics.RegisterCache("secrets", stat(2), stat(3))
-	size := func(secrets bool) func() (int, int, uint64) {
-		return func() (int, int, uint64) {
-			r, s := a.store.CacheSizes()
-			if secrets {
-				r = s
-			}
-			return int(r[0]), int(r[1]), r[2]
-		}
-	}
-	a.metrics.RegisterCacheSize("records", size(false))
-	a.metrics.RegisterCacheSize("secrets", size(true))
+	a.metrics.RegisterCacheSize("records", a.store.RecordCacheSize)
+	a.metrics.RegisterCacheSize("secrets", a.store.SecretCacheSize)
 }
 
 func declares(cfg *config.Gateway, name string) bool {

@@ -91,14 +91,15 @@ const (
 	DefaultSecretCacheBytes = 8 << 20
 )
 
-// CacheSizes reports the entries, estimated bytes and evictions of the
-// record cache and of the verified-secret cache, for metrics.
-func (s *Store) CacheSizes() (records, secrets [3]uint64) {
-	n, b, e := s.objects.lru.Stats()
-	records = [3]uint64{uint64(n), uint64(b), e}
-	n, b, e = s.verified.Stats()
-	secrets = [3]uint64{uint64(n), uint64(b), e}
-	return records, secrets
+// RecordCacheSize and SecretCacheSize report the entries, estimated bytes
+// and evictions of the record cache and of the verified-secret cache, for
+// metrics.
+func (s *Store) RecordCacheSize() (entries, bytes int, evictions uint64) {
+	return s.objects.lru.Stats()
+}
+
+func (s *Store) SecretCacheSize() (entries, bytes int, evictions uint64) {
+	return s.verified.Stats()
 }
 
 // CacheStats reports the lookups of the record cache and of the cache of
