@@ -22,6 +22,7 @@ type Metrics struct {
 	mu     sync.RWMutex
 	series map[seriesKey]*series
 	caches map[string]*CacheCounter
+	sizes  map[string]*atomic.Pointer[CacheStats]
 
 	Requests         *prometheus.CounterVec   // api_endpoint, pipeline, code
 	Duration         *prometheus.HistogramVec // api_endpoint, pipeline
@@ -199,21 +200,46 @@ func (c *CacheCounter) Counts() (hits, misses uint64) {
 	return c.hits.Load(), c.misses.Load()
 }
 
+// CacheStats reports a cache's entries, estimated bytes and bound-keeping
+// evictions (lrucache.Cache.Stats has this shape).
+type CacheStats func() (entries, bytes int, evictions uint64)
+
 // RegisterCacheSize exports a cache's size as gatehouse_cache_entries and
 // gatehouse_cache_bytes (estimated bytes, see internal/lrucache) gauges and
 // its bound-keeping evictions as gatehouse_cache_evictions_total, all with
-// {cache=name}, read from stats at each scrape.
-func (m *Metrics) RegisterCacheSize(name string, stats func() (entries, bytes int, evictions uint64)) {
+// {cache=name}, read from stats at each scrape. Registering a name again
+// replaces its stats: a reload builds new caches in place of the old ones,
+// and the registry must neither panic on the duplicate nor keep the old
+// cache alive through its closure.
+func (m *Metrics) RegisterCacheSize(name string, stats CacheStats) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.sizes[name]; p != nil {
+		p.Store(&stats)
+		return
+	}
+	p := new(atomic.Pointer[CacheStats])
+	p.Store(&stats)
+	if m.sizes == nil {
+		m.sizes = map[string]*atomic.Pointer[CacheStats]{}
+	}
+	m.sizes[name] = p
+	read := func(pick func(int, int, uint64) float64) func() float64 {
+		return func() float64 { return pick((*p.Load())()) }
+	}
 	l := prometheus.Labels{"cache": name}
 	m.Registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_cache_entries",
 			Help: "Entries held by a per-node cache.", ConstLabels: l},
-			func() float64 { n, _, _ := stats(); return float64(n) }),
+			read(func(n, _ int, _ uint64) float64 { return float64(n) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_cache_bytes",
 			Help: "Estimated bytes held by a per-node cache (keys, values and per-entry overhead).", ConstLabels: l},
-			func() float64 { _, b, _ := stats(); return float64(b) }),
+			read(func(_, b int, _ uint64) float64 { return float64(b) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_cache_evictions_total",
 			Help: "Entries a per-node cache evicted to stay within its entry and byte bounds.", ConstLabels: l},
-			func() float64 { _, _, e := stats(); return float64(e) }),
+			read(func(_, _ int, e uint64) float64 { return float64(e) })),
 	)
 }

@@ -49,3 +49,24 @@ func TestCacheSize(t *testing.T) {
 		t.Errorf("not registered: %v", want)
 	}
 }
+
+// TestCacheSizeReregister: a reload registers its new cache under the same
+// name; that must not panic, and the new cache's figures are exported.
+func TestCacheSizeReregister(t *testing.T) {
+	m := New()
+	m.RegisterCacheSize("oauth2-jwt", func() (int, int, uint64) { return 1, 100, 0 })
+	m.RegisterCacheSize("oauth2-jwt", func() (int, int, uint64) { return 2, 200, 5 })
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "gatehouse_cache_bytes" {
+			if v := f.GetMetric()[0].GetGauge().GetValue(); v != 200 || len(f.GetMetric()) != 1 {
+				t.Errorf("gatehouse_cache_bytes = %v (%d series), want 200 from the second registration", v, len(f.GetMetric()))
+			}
+			return
+		}
+	}
+	t.Error("gatehouse_cache_bytes not registered")
+}
