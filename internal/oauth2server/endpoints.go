@@ -413,12 +413,24 @@ func (srv *Server) VerifyAccessToken(r *http.Request, tok string) (*accesstoken.
 	return &out, nil
 }
 
-// jwtCacheSize bounds the verified-JWT cache (entries).
-const jwtCacheSize = 10_000
+// The verified-JWT cache is bounded in entries and in estimated bytes
+// (issue #14), like the jwt policy's: 10,000 tokens, 8 MiB.
+const (
+	jwtCacheSize  = 10_000
+	jwtCacheBytes = 8 << 20
+)
+
+// jwtEntrySize estimates what a cached verified JWT holds besides the
+// cache's own per-entry overhead: the 32-byte key, the entry and its Token
+// (about 200 bytes of fixed fields), and the decoded claims, which cost
+// about as much as the compact token itself (the base64url payload is 4/3
+// of the JSON; each claim adds a map slot and an interface header).
+func jwtEntrySize(tok string) int { return 32 + 200 + len(tok) }
 
 type jwtEntry struct {
 	at    *accesstoken.Token
 	until time.Time // exp plus the leeway
+	size  int       // jwtEntrySize, for the byte bound
 }
 
 // verifiedJWT verifies a JWT access token, or finds it verified before and
@@ -452,7 +464,7 @@ func (srv *Server) verifiedJWT(tok string) (*accesstoken.Token, error) {
 	}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		at.ExpiresAt = exp.Time
-		srv.jwtCache.Add(key, &jwtEntry{at: at, until: exp.Time.Add(jwtLeeway)})
+		srv.jwtCache.Add(key, &jwtEntry{at: at, until: exp.Time.Add(jwtLeeway), size: jwtEntrySize(tok)})
 	}
 	return at, nil
 }

@@ -25,11 +25,11 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/lockout"
+	"github.com/gatehouse/gatehouse/internal/lrucache"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -122,7 +122,7 @@ type Server struct {
 	// parseOpts are the JWT checks (jwtParseOptions).
 	parseOpts []jwt.ParserOption
 	// jwtCache holds verified JWT access tokens until they expire.
-	jwtCache *lru.Cache[[32]byte, *jwtEntry]
+	jwtCache *lrucache.Cache[[32]byte, *jwtEntry]
 	// jwtLookups counts jwtCache's hits and misses (nil without metrics).
 	jwtLookups *metrics.CacheCounter
 	// hosts are the trusted host names besides the loopback ones
@@ -192,8 +192,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 		srv.keys = kr
 		srv.parseOpts = srv.jwtParseOptions()
-		srv.jwtCache, _ = lru.New[[32]byte, *jwtEntry](jwtCacheSize)
+		srv.jwtCache = lrucache.New(jwtCacheSize, jwtCacheBytes, func(_ [32]byte, e *jwtEntry) int { return e.size })
 		srv.jwtLookups = srv.o.Metrics.Cache("oauth2-jwt")
+		srv.o.Metrics.RegisterCacheSize("oauth2-jwt", srv.jwtCache.Stats)
 	}
 	views, static, err := loadViews(o.ConfigDir)
 	if err != nil {
