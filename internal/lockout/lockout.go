@@ -30,6 +30,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -207,7 +208,7 @@ func (g *Guard) Check(ctx context.Context, account string, addr netip.Addr) Verd
 	ctx, cancel := g.limiterContext(ctx)
 	defer cancel()
 	var out [4]ratelimit.Decision
-	if err := ratelimit.Batch(ctx, g.l, false, qs.q[:qs.n], out[:qs.n]); err != nil {
+	if err := g.peek(ctx, qs.q[:qs.n], out[:qs.n]); err != nil {
 		return Verdict{} // an outage blocks nobody
 	}
 	refused := func(i int) bool { return i >= 0 && !out[i].Allowed }
@@ -222,6 +223,21 @@ func (g *Guard) Check(ctx context.Context, account string, addr netip.Addr) Verd
 		return Verdict{Blocked: true, Scope: ScopeAccount, RetryAfter: min(out[qs.acct].RetryAfter, out[qs.mark].RetryAfter)}
 	}
 	return Verdict{}
+}
+
+// peek answers qs into out without counting. Check runs on every
+// authenticated request: the in-process limiter is called as itself, so
+// that qs and out stay on Check's stack; through the Limiter interface
+// the compiler must assume they escape (two allocations per request).
+// Any other limiter (Redis: a round trip anyway) gets copies of its own.
+func (g *Guard) peek(ctx context.Context, qs []ratelimit.Query, out []ratelimit.Decision) error {
+	if l, ok := g.l.(*ratelimit.Local); ok {
+		return l.PeekAll(ctx, qs, out)
+	}
+	heap := make([]ratelimit.Decision, len(out))
+	err := ratelimit.Batch(ctx, g.l, false, slices.Clone(qs), heap)
+	copy(out, heap)
+	return err
 }
 
 // Fail counts a failed attempt for account from addr.

@@ -217,3 +217,45 @@ func TestRedisShared(t *testing.T) {
 		}
 	}
 }
+
+// wrapped hides the *ratelimit.Local under it, so that Check takes the
+// path of any other limiter (Check calls the in-process one as itself).
+type wrapped struct{ ratelimit.Limiter }
+
+// Check's two paths, the in-process limiter's and any other's, give the
+// same verdicts.
+func TestCheckThroughAnyLimiter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wrap func(ratelimit.Limiter) ratelimit.Limiter
+	}{
+		{"local", func(l ratelimit.Limiter) ratelimit.Limiter { return l }},
+		{"other", func(l ratelimit.Limiter) ratelimit.Limiter { return wrapped{l} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, l := local()
+			g := New(tc.wrap(l), "t", KeyAuth)
+			a := ip("198.51.100.7")
+			for range 10 {
+				g.Fail(ctx, "key", a)
+			}
+			if v := g.Check(ctx, "key", a); !v.Blocked || v.Scope != ScopeAccountAndAddress {
+				t.Errorf("after 10 failures: %+v, want blocked for the key and address", v)
+			}
+			if v := g.Check(ctx, "key", ip("203.0.113.5")); v.Blocked {
+				t.Errorf("clean address: %+v", v)
+			}
+		})
+	}
+}
+
+// Check runs on every request an auth policy lets through: with the
+// in-process limiter its one allocation is the string holding the keys.
+func TestCheckAllocations(t *testing.T) {
+	_, l := local()
+	g := New(l, "t", KeyAuth)
+	a := ip("198.51.100.7")
+	if n := testing.AllocsPerRun(100, func() { g.Check(ctx, "key", a) }); n > 1 {
+		t.Errorf("Check allocates %v times, want at most 1", n)
+	}
+}
