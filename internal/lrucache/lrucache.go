@@ -6,7 +6,10 @@
 // already); Get allocates nothing.
 package lrucache
 
-import "sync"
+import (
+	"sync"
+	"weak"
+)
 
 // Cache maps K to V. The zero value is not usable; build one with New.
 type Cache[K comparable, V any] struct {
@@ -128,4 +131,18 @@ func (c *Cache[K, V]) pushFront(n *node[K, V]) {
 	n.prev, n.next = &c.root, c.root.next
 	c.root.next.prev = n
 	c.root.next = n
+}
+
+// WeakStats is Stats through a weak pointer, for a metrics registry that
+// outlives the cache: a reload that drops the step owning the cache must
+// not leave it alive in the registry's closure. Once the cache is
+// collected it reports zeros.
+func (c *Cache[K, V]) WeakStats() func() (entries, bytes int, evictions uint64) {
+	p := weak.Make(c)
+	return func() (int, int, uint64) {
+		if c := p.Value(); c != nil {
+			return c.Stats()
+		}
+		return 0, 0, 0
+	}
 }

@@ -1,6 +1,8 @@
 package lrucache
 
 import (
+	"encoding/json"
+	"runtime"
 	"strconv"
 	"testing"
 )
@@ -75,4 +77,57 @@ func TestGetAllocs(t *testing.T) {
 	if a := testing.AllocsPerRun(100, func() { c.Get(k) }); a != 0 {
 		t.Fatalf("Get allocates %v times", a)
 	}
+}
+
+// TestJSONSize: decoded JSON is sized by what it holds, nested values
+// included, so a bigger payload never costs less.
+func TestJSONSize(t *testing.T) {
+	small := map[string]any{"sub": "u"}
+	for _, tc := range []struct {
+		name string
+		v    any
+		want int
+	}{
+		{"nil", nil, 0},
+		{"string", "abcd", 4},
+		{"number", json.Number("12345"), 5},
+		{"bool", true, 8},
+		{"flat map", small, mapHeader + mapSlot + 4},
+		{"nested", map[string]any{"a": small, "l": []any{"x", "y"}}, 2*mapHeader + 3*mapSlot + sliceHeader + 2*ifaceHeader + 8},
+		{"strings", []string{"read", "write"}, sliceHeader + 2*stringHeader + 9},
+	} {
+		if got := JSONSize(tc.v); got != tc.want {
+			t.Errorf("%s: JSONSize = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	big := map[string]any{"sub": "u", "roles": []any{string(make([]byte, 1000))}}
+	if JSONSize(big) < JSONSize(small)+1000 {
+		t.Errorf("a 1000-byte nested claim adds %d bytes", JSONSize(big)-JSONSize(small))
+	}
+}
+
+// TestWeakStats: the stats function reads the live cache, and does not
+// keep it alive.
+func TestWeakStats(t *testing.T) {
+	c := New[int, int](10, 0, nil)
+	c.Add(1, 1)
+	stats := c.WeakStats()
+	if n, b, _ := stats(); n != 1 || b != EntryOverhead {
+		t.Fatalf("live cache: entries %d bytes %d", n, b)
+	}
+	collected := make(chan struct{})
+	runtime.AddCleanup(c, func(ch chan struct{}) { close(ch) }, collected)
+	c = nil
+	for range 20 {
+		runtime.GC()
+		select {
+		case <-collected:
+			if n, b, e := stats(); n != 0 || b != 0 || e != 0 {
+				t.Fatalf("collected cache reports %d %d %d", n, b, e)
+			}
+			return
+		default:
+		}
+	}
+	t.Fatal("the cache was kept alive by its WeakStats function")
 }
