@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/headervalue"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
 	"github.com/gatehouse/gatehouse/internal/policyenv"
@@ -66,6 +67,11 @@ type Options struct {
 	ClaimsToHeaders config.Named[string] `yaml:"claimsToHeaders"`
 	// MaxTokenBytes refuses longer tokens before parsing (default 8192).
 	MaxTokenBytes int `yaml:"maxTokenBytes"`
+	// CacheSize bounds the verified-token cache in entries (default
+	// 10,000), CacheBytes in estimated bytes (default 8 MiB): whichever is
+	// reached first evicts the least recently used token (issue #14).
+	CacheSize  int `yaml:"cacheSize"`
+	CacheBytes int `yaml:"cacheBytes"`
 	// StripCredentials removes the token before proxying: true from the
 	// header and the query, false from neither. Unset, the default (as
 	// every auth policy: authn.Stripping), forwards a header, as Express
@@ -119,7 +125,7 @@ type policy struct {
 
 // New builds a jwt step.
 func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) {
-	o := Options{JWTExtractor: ExtractAuthBearer}
+	o := Options{JWTExtractor: ExtractAuthBearer, CacheSize: DefaultCacheSize, CacheBytes: DefaultCacheBytes}
 	if err := action.Decode(&o); err != nil {
 		return nil, err
 	}
@@ -187,13 +193,23 @@ func verifierConfig(o Options, action policyenv.Decoder, env *policyenv.Env) (Co
 		Audiences: o.Audience, Issuers: o.Issuer, MaxAge: time.Duration(o.MaxAge),
 		RequiredClaims: o.RequiredClaims, AllowMissingExp: o.RequireExp != nil && !*o.RequireExp,
 		ScopeClaim: o.ScopeClaim, MaxTokenBytes: o.MaxTokenBytes, ClockTolerance: DefaultClockTolerance, Now: env.Now,
-		CacheLookups: env.Metrics.Cache("jwt"),
+		CacheLookups: env.Metrics.Cache("jwt"), CacheSize: o.CacheSize, CacheBytes: o.CacheBytes,
+	}
+	if env.Metrics != nil {
+		name := policyenv.CacheName("jwt", action)
+		cfg.CacheSizes = func(s metrics.CacheStats) { env.Metrics.RegisterCacheSize(name, s) }
 	}
 	if o.ClockTolerance != nil {
 		cfg.ClockTolerance = time.Duration(*o.ClockTolerance)
 	}
 	if o.MaxTokenBytes < 0 {
 		return cfg, "", action.Errorf("maxTokenBytes", "must not be negative")
+	}
+	if o.CacheSize <= 0 {
+		return cfg, "", action.Errorf("cacheSize", "must be a positive number of tokens (default %d)", DefaultCacheSize)
+	}
+	if o.CacheBytes < minCacheBytes {
+		return cfg, "", action.Errorf("cacheBytes", "must be at least %d bytes, room for a few tokens (default %d, 8 MiB)", minCacheBytes, DefaultCacheBytes)
 	}
 	types, err := acceptedTypes(o.Types)
 	if err != nil {

@@ -7,14 +7,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
-	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/gatehouse/gatehouse/internal/headervalue"
+	"github.com/gatehouse/gatehouse/internal/lrucache"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
@@ -49,6 +50,15 @@ const (
 	DefaultMaxTokenBytes  = 8 << 10
 	DefaultClockTolerance = 5 * time.Second
 	DefaultCacheSize      = 10_000
+	// DefaultCacheBytes bounds the verified-token cache's estimated bytes
+	// (issue #14). A typical provider access token (500 bytes, a dozen
+	// claims) costs about 1.3 KB cached, so 8 MiB holds some 6,000 of
+	// them; DefaultCacheSize is reached first only by tokens of a few
+	// claims.
+	DefaultCacheBytes = 8 << 20
+	// minCacheBytes is the least cacheBytes option: a cache smaller than
+	// a few tokens' claims would store nothing and only cost its lock.
+	minCacheBytes = 16 << 10
 	// maxCacheLife bounds how long a token without exp stays cached.
 	maxCacheLife = time.Hour
 	maxKIDBytes  = 256
@@ -97,6 +107,15 @@ type Config struct {
 	// CacheSize bounds the verified-token cache; 0 means 10,000 tokens and
 	// a negative value disables it.
 	CacheSize int
+	// CacheBytes bounds the verified-token cache's estimated bytes (see
+	// cacheEntrySize); 0 means DefaultCacheBytes.
+	CacheBytes int
+	// CacheSizes, when set, is called once, when the cache first stores a
+	// token, with a function reporting its entries, estimated bytes and
+	// evictions (metrics.Metrics.RegisterCacheSize). Not at build: a
+	// Verifier built by a reload that is then refused never serves, and
+	// must not take the series from the one that does.
+	CacheSizes func(metrics.CacheStats)
 	// CacheLookups counts the verified-token cache's hits and misses (nil:
 	// not counted).
 	CacheLookups *metrics.CacheCounter
@@ -153,14 +172,36 @@ type Verifier struct {
 	now       func() time.Time
 	parser    *jwt.Parser
 	validator *jwt.Validator
-	cache     *lru.Cache[[sha256.Size]byte, *cacheEntry]
+	cache     *lrucache.Cache[[sha256.Size]byte, *cacheEntry]
 	lookups   *metrics.CacheCounter
+	sizes     func(metrics.CacheStats)
+	sizesOnce sync.Once
 }
 
 type cacheEntry struct {
 	claims *Claims
 	until  time.Time // the entry answers only while now is before this
 	epoch  uint64    // the key set's epoch when it was verified
+}
+
+// Fixed parts of a cached verification, in bytes on a 64-bit platform:
+// the SHA-256 key; the cacheEntry (pointer, time.Time, epoch); the Claims
+// struct (map pointer, three string headers, the Scopes slice header, the
+// flag, two time.Time).
+const (
+	cacheKeyBytes    = sha256.Size
+	cacheEntryBytes  = 8 + 24 + 8
+	cacheClaimsBytes = 8 + 3*16 + 24 + 8 + 2*24
+)
+
+// cacheEntrySize estimates what a cached verification holds besides the
+// cache's per-entry overhead (lrucache.EntryOverhead): the fixed parts and
+// the decoded payload, walked (claims are what varies: a token with a
+// kilobyte of roles costs a kilobyte more). The token itself is not kept,
+// only its hash; Subject, Issuer and ID share the payload's strings, and
+// Scopes' strings are counted again, erring on the large side.
+func cacheEntrySize(_ [sha256.Size]byte, e *cacheEntry) int {
+	return cacheKeyBytes + cacheEntryBytes + cacheClaimsBytes + lrucache.JSONSize(e.claims.Raw) + lrucache.JSONSize(e.claims.Scopes)
 }
 
 var (
@@ -175,7 +216,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 		audiences: slices.Clone(c.Audiences), issuers: slices.Clone(c.Issuers),
 		leeway: c.ClockTolerance, maxAge: c.MaxAge, scopeAt: c.ScopeClaim,
 		maxBytes: c.MaxTokenBytes, now: c.Now, epochOf: func() uint64 { return 0 },
-		lookups: c.CacheLookups,
+		lookups: c.CacheLookups, sizes: c.CacheSizes,
 	}
 	if v.maxBytes == 0 {
 		v.maxBytes = DefaultMaxTokenBytes
@@ -183,7 +224,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	if c.ClockTolerance < 0 || c.MaxAge < 0 || v.maxBytes < 0 {
+	if c.ClockTolerance < 0 || c.MaxAge < 0 || v.maxBytes < 0 || c.CacheBytes < 0 {
 		return nil, errors.New("jwtauth: negative durations or sizes are not allowed")
 	}
 	var fam []string
@@ -235,13 +276,25 @@ func NewVerifier(c Config) (*Verifier, error) {
 	}
 	v.validator = jwt.NewValidator(vopts...)
 	if c.CacheSize >= 0 {
-		size := c.CacheSize
+		size, bytes := c.CacheSize, c.CacheBytes
 		if size == 0 {
 			size = DefaultCacheSize
 		}
-		v.cache, _ = lru.New[[sha256.Size]byte, *cacheEntry](size)
+		if bytes == 0 {
+			bytes = DefaultCacheBytes
+		}
+		v.cache = lrucache.New(size, bytes, cacheEntrySize)
 	}
 	return v, nil
+}
+
+// CacheStats reports the verified-token cache's entries, estimated bytes
+// and evictions (zeros when it is disabled).
+func (v *Verifier) CacheStats() (entries, bytes int, evictions uint64) {
+	if v.cache == nil {
+		return 0, 0, 0
+	}
+	return v.cache.Stats()
 }
 
 // Algorithms is the effective allow-list.
@@ -280,6 +333,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, authn.Rea
 	}
 	if v.cache != nil {
 		v.cache.Add(key, &cacheEntry{claims: c, until: until, epoch: epoch})
+		if v.sizes != nil {
+			v.sizesOnce.Do(func() { v.sizes(v.cache.WeakStats()) })
+		}
 	}
 	return c, "", nil
 }

@@ -3,6 +3,7 @@ package jwtauth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/MicahParks/jwkset"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
 	"github.com/gatehouse/gatehouse/internal/policyenv"
@@ -204,5 +206,99 @@ func TestRejection(t *testing.T) {
 	rej = jwtauth.Rejection(&jwtauth.Error{Reason: jwtauth.ReasonJWKSUnavailable, Message: "m", Cause: errors.New("dial")}, "Bearer")
 	if rej.Status != http.StatusServiceUnavailable || rej.Header.Get("Retry-After") == "" || rej.Challenge != "" || rej.Err == nil {
 		t.Errorf("jwks unavailable: %+v", rej)
+	}
+}
+
+// TestVerifierCacheBounds: the verified-token cache keeps within both its
+// entry and its byte bound (issue #14), the byte bound counting the
+// tokens' claims, so big tokens hold fewer entries in the same budget; the
+// least recently used token goes first; the size figures are handed to
+// CacheSizes once, on the first stored token.
+func TestVerifierCacheBounds(t *testing.T) {
+	roles := make([]any, 40)
+	for i := range roles {
+		roles[i] = fmt.Sprintf("https://api.example.com/roles/role-%02d", i)
+	}
+	small := func(i int) map[string]any { return claimsAt(t0, "jti", fmt.Sprint(i)) }
+	big := func(i int) map[string]any { return claimsAt(t0, "jti", fmt.Sprint(i), "roles", roles) }
+	const tokens = 20
+	for _, tc := range []struct {
+		name        string
+		size, bytes int
+		claims      func(int) map[string]any
+		// wantMin and wantMax bound the entries kept after tokens
+		// distinct tokens.
+		wantMin, wantMax int
+	}{
+		{"entry bound wins", 5, 1 << 20, small, 5, 5},
+		{"byte bound, small tokens", 1000, 8 << 10, small, 10, 16},
+		{"byte bound, big tokens", 1000, 8 << 10, big, 2, 4},
+		{"both roomy", 1000, 1 << 20, big, tokens, tokens},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var registered int
+			var stats metrics.CacheStats
+			v, err := jwtauth.NewVerifier(jwtauth.Config{Key: []byte(secret), Now: func() time.Time { return t0 },
+				CacheSize: tc.size, CacheBytes: tc.bytes,
+				CacheSizes: func(s metrics.CacheStats) { registered++; stats = s }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			toks := make([]string, tokens)
+			for i := range toks {
+				toks[i] = mint(t, jose.HS256, []byte(secret), tc.claims(i), nil)
+				if _, reason, err := v.Verify(ctx, toks[i]); err != nil {
+					t.Fatalf("token %d: %s %v", i, reason, err)
+				}
+			}
+			n, b, ev := v.CacheStats()
+			if n < tc.wantMin || n > tc.wantMax {
+				t.Errorf("%d entries kept (%d bytes), want %d to %d", n, b, tc.wantMin, tc.wantMax)
+			}
+			if b > tc.bytes || n > tc.size {
+				t.Errorf("%d entries, %d bytes: past the bounds %d, %d", n, b, tc.size, tc.bytes)
+			}
+			if int(ev) != tokens-n {
+				t.Errorf("%d evictions for %d tokens and %d kept", ev, tokens, n)
+			}
+			if registered != 1 {
+				t.Fatalf("CacheSizes called %d times, want once", registered)
+			}
+			if sn, sb, sev := stats(); sn != n || sb != b || sev != ev {
+				t.Errorf("registered stats %d %d %d, want %d %d %d", sn, sb, sev, n, b, ev)
+			}
+			if n < tokens {
+				// The oldest token was evicted: verifying it again is a
+				// miss that stores it again and evicts one more.
+				v.Verify(ctx, toks[0])
+				if _, _, ev2 := v.CacheStats(); ev2 != ev+1 {
+					t.Errorf("re-verifying the evicted oldest token: evictions %d, want %d", ev2, ev+1)
+				}
+			}
+		})
+	}
+}
+
+// TestVerifierCacheEntrySize: a typical provider access token (Auth0's
+// claims, 516 bytes) costs what DefaultCacheBytes's comment says, about
+// 1.3 KB cached, so the default byte bound holds some 6,000 of them.
+func TestVerifierCacheEntrySize(t *testing.T) {
+	v, err := jwtauth.NewVerifier(jwtauth.Config{Key: []byte(secret), Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := mint(t, jose.HS256, []byte(secret), claimsAt(t0,
+		"iss", "https://tenant.eu.auth0.com/", "sub", "auth0|5f7c8ec7c33c6c004bbafe82",
+		"aud", []string{"https://api.example.com", "https://tenant.eu.auth0.com/userinfo"},
+		"azp", "Qb8cM6Tgb7WzpwVZJfh2j5vnhXvnfx3H", "scope", "openid profile email read:orders write:orders",
+		"permissions", []string{"read:orders", "write:orders"}), nil)
+	if _, reason, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatal(reason)
+	}
+	_, b, _ := v.CacheStats()
+	t.Logf("token of %d bytes: %d bytes cached", len(tok), b)
+	if b < 1000 || b > 1600 {
+		t.Errorf("a %d-byte token costs %d cached bytes; the docs say about 1.3 KB", len(tok), b)
 	}
 }
