@@ -13,12 +13,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/lrucache"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/authn"
@@ -44,8 +45,11 @@ type Options struct {
 	// (default 10), so that a flood of bad tokens does not become a flood of
 	// calls to the authorization server.
 	NegativeTTL *int `yaml:"negativeTtl"`
-	// CacheSize bounds the cache (entries; default 100,000).
-	CacheSize int `yaml:"cacheSize"`
+	// CacheSize bounds the cache in entries (default 100,000), CacheBytes
+	// in estimated bytes (default 16 MiB): whichever is reached first
+	// evicts the least recently used answer (issue #14).
+	CacheSize  int `yaml:"cacheSize"`
+	CacheBytes int `yaml:"cacheBytes"`
 	// MaxTokenBytes refuses longer bearer tokens before any call to the
 	// authorization server (default 8192).
 	MaxTokenBytes int `yaml:"maxTokenBytes"`
@@ -64,6 +68,15 @@ type Options struct {
 const (
 	DefaultMaxTokenBytes  = 8 << 10
 	DefaultClockTolerance = 5 * time.Second
+	DefaultCacheSize      = 100_000
+	// DefaultCacheBytes bounds the answers' estimated bytes. An answer of
+	// a dozen members costs about 1.2 KB cached (entrySize), so 16 MiB
+	// holds some 14,000; a miss costs a call to the authorization server,
+	// hence twice the jwt policy's budget, where a miss costs a signature
+	// check.
+	DefaultCacheBytes = 16 << 20
+	// minCacheBytes is the least cacheBytes: room for a few answers.
+	minCacheBytes = 16 << 10
 )
 
 type entry struct {
@@ -77,6 +90,19 @@ type entry struct {
 	tokenExp time.Time
 }
 
+// entryFixedBytes is an entry's fixed part on a 64-bit platform: the
+// SHA-256 key, the pointer to the entry, and the entry (flag, reason
+// string header, map pointer, scopes slice header, two time.Time).
+const entryFixedBytes = 32 + 8 + 8 + 16 + 8 + 24 + 2*24
+
+// entrySize estimates what a cached answer holds besides the cache's
+// per-entry overhead: the fixed part and the decoded answer, walked. The
+// scopes are substrings of the answer's scope member, so only their
+// headers count.
+func entrySize(_ [32]byte, e *entry) int {
+	return entryFixedBytes + lrucache.JSONSize(e.claims) + 16*cap(e.scopes)
+}
+
 // source: RFC 6750 §2.1 and §2.3, one of them.
 var source = authn.Source{Header: "Authorization", Scheme: "Bearer", Query: "access_token", Challenge: "Bearer"}
 
@@ -87,16 +113,21 @@ type policy struct {
 	timeout  time.Duration
 	ttl      time.Duration // 0: until exp
 	negTTL   time.Duration
-	cache    *lru.Cache[[32]byte, *entry]
-	lookups  *metrics.CacheCounter
-	group    singleflight.Group
-	now      func() time.Time
-	leeway   time.Duration // on nbf and iat
+	cache    *lrucache.Cache[[32]byte, *entry]
+	// sizes registers the cache's size figures on /metrics, once, when it
+	// first stores an answer: a step built by a reload that is then
+	// refused never serves and must not take the series.
+	sizes     func()
+	sizesOnce sync.Once
+	lookups   *metrics.CacheCounter
+	group     singleflight.Group
+	now       func() time.Time
+	leeway    time.Duration // on nbf and iat
 }
 
 // New builds an oauth2-introspect step.
 func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) {
-	o := Options{Timeout: config.Duration(10 * time.Second), CacheSize: 100_000, MaxTokenBytes: DefaultMaxTokenBytes}
+	o := Options{Timeout: config.Duration(10 * time.Second), CacheSize: DefaultCacheSize, CacheBytes: DefaultCacheBytes, MaxTokenBytes: DefaultMaxTokenBytes}
 	if err := action.Decode(&o); err != nil {
 		return nil, err
 	}
@@ -134,6 +165,9 @@ func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) 
 	if o.CacheSize <= 0 {
 		return nil, action.Errorf("cacheSize", "must be positive")
 	}
+	if o.CacheBytes < minCacheBytes {
+		return nil, action.Errorf("cacheBytes", "must be at least %d bytes, room for a few answers (default %d, 16 MiB)", minCacheBytes, DefaultCacheBytes)
+	}
 	if o.MaxTokenBytes <= 0 {
 		return nil, action.Errorf("maxTokenBytes", "must be positive")
 	}
@@ -144,7 +178,11 @@ func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) 
 		}
 		p.leeway = time.Duration(*o.ClockTolerance)
 	}
-	p.cache, _ = lru.New[[32]byte, *entry](o.CacheSize)
+	p.cache = lrucache.New(o.CacheSize, o.CacheBytes, entrySize)
+	if env.Metrics != nil {
+		name, stats := policyenv.CacheName("introspection", action), p.cache.WeakStats()
+		p.sizes = func() { env.Metrics.RegisterCacheSize(name, stats) }
+	}
 	return &authn.Policy{Source: &source, Strip: authn.Stripping(o.StripCredentials, authn.ForwardHeader), PassThrough: o.PassThrough, Auth: p, Metrics: env.Metrics,
 		Scopes: authn.Scopes{Challenge: bearer}}, nil
 }
@@ -217,6 +255,9 @@ func (p *policy) lookup(ctx context.Context, tok string) (*entry, error) {
 		// is never cached: only the authorization server's own verdicts.
 		if e.refused == "" && e.expires.After(p.now()) {
 			p.cache.Add(key, e)
+			if p.sizes != nil {
+				p.sizesOnce.Do(p.sizes)
+			}
 		}
 		return e, nil
 	})

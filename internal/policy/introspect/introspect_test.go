@@ -288,9 +288,12 @@ func TestCacheNeverOutlivesExp(t *testing.T) {
 func TestLoadErrors(t *testing.T) {
 	env := &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for src, want := range map[string]string{
-		"{ttl: 5}":                        "gateway.config.yml:1: action.endpoint: is required: the http(s) URL of the RFC 7662 introspection endpoint",
-		"{endpoint: 'ftp://x'}":           "gateway.config.yml:1: action.endpoint: is required: the http(s) URL of the RFC 7662 introspection endpoint",
-		"{endpoint: 'http://x', ttl: -1}": "gateway.config.yml:1: action.ttl: must not be negative",
+		"{ttl: 5}":                                  "gateway.config.yml:1: action.endpoint: is required: the http(s) URL of the RFC 7662 introspection endpoint",
+		"{endpoint: 'ftp://x'}":                     "gateway.config.yml:1: action.endpoint: is required: the http(s) URL of the RFC 7662 introspection endpoint",
+		"{endpoint: 'http://x', ttl: -1}":           "gateway.config.yml:1: action.ttl: must not be negative",
+		"{endpoint: 'http://x', cacheSize: 0}":      "gateway.config.yml:1: action.cacheSize: must be positive",
+		"{endpoint: 'http://x', cacheBytes: 100}":   "gateway.config.yml:1: action.cacheBytes: must be at least 16384 bytes, room for a few answers (default 16777216, 16 MiB)",
+		"{endpoint: 'http://x', cacheBytes: '1MB'}": `gateway.config.yml:1: action.cacheBytes: expected a whole number, got "1MB"`,
 	} {
 		if _, err := introspect.New(node(t, src), env); err == nil || err.Error() != want {
 			t.Errorf("%s: %v, want %q", src, err, want)
@@ -379,4 +382,95 @@ func TestStripCredentials(t *testing.T) {
 			t.Errorf("%q: upstream query %q, want %q", c.extra, up.URL.RawQuery, want)
 		}
 	}
+}
+
+// TestCacheBytesBound: the answer cache keeps within its byte bound as
+// well as its entry bound (issue #14), counting each answer's members, so
+// big answers hold fewer entries in the same budget; an evicted token
+// costs a new call; the figures reach gatehouse_cache_entries,
+// gatehouse_cache_bytes and gatehouse_cache_evictions_total under the
+// step's cache name.
+func TestCacheBytesBound(t *testing.T) {
+	exp := float64(time.Now().Add(time.Hour).Unix())
+	groups := make([]any, 50)
+	for i := range groups {
+		groups[i] = fmt.Sprintf("cn=group-%02d,ou=groups,dc=example,dc=com", i)
+	}
+	small := func(i int) map[string]any {
+		return map[string]any{"active": true, "sub": fmt.Sprint("user-", i), "scope": "read", "exp": exp}
+	}
+	big := func(i int) map[string]any {
+		a := small(i)
+		a["groups"] = groups
+		return a
+	}
+	const tokens = 20
+	for _, tc := range []struct {
+		name             string
+		extra            string
+		answer           func(int) map[string]any
+		wantMin, wantMax int
+	}{
+		{"entry bound wins", ", cacheSize: 5", small, 5, 5},
+		{"byte bound, small answers", ", cacheBytes: 16384", small, 20, 20},
+		{"byte bound, big answers", ", cacheBytes: 16384", big, 3, 6},
+		{"defaults", "", big, tokens, tokens},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			as := newAuthServer(t)
+			m := metrics.New()
+			env := &policyenv.Env{Logger: slog.New(slog.DiscardHandler), HTTPClient: &http.Client{}, Metrics: m}
+			p, err := introspect.New(configtest.Node(t, "pipelines.api.policies[0].oauth2-introspect[0].action",
+				fmt.Sprintf("{endpoint: '%s'%s}", as.URL, tc.extra)), env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range tokens {
+				tok := fmt.Sprint("tok-", i)
+				as.set(tok, tc.answer(i))
+				if got := do(t, p, tok, nil); got.status != 200 {
+					t.Fatalf("%s: %d %s", tok, got.status, got.reason)
+				}
+			}
+			const name = "introspection:pipelines.api.policies[0].oauth2-introspect[0]"
+			n, b, ev := gauge(t, m, "gatehouse_cache_entries", name), gauge(t, m, "gatehouse_cache_bytes", name), gauge(t, m, "gatehouse_cache_evictions_total", name)
+			if n < float64(tc.wantMin) || n > float64(tc.wantMax) {
+				t.Errorf("%g answers kept (%g bytes), want %d to %d", n, b, tc.wantMin, tc.wantMax)
+			}
+			if ev != tokens-n {
+				t.Errorf("%g evictions for %d answers and %g kept", ev, tokens, n)
+			}
+			before := as.calls.Load()
+			do(t, p, "tok-0", nil)
+			if called := as.calls.Load() - before; (n < tokens) != (called == 1) {
+				t.Errorf("the oldest token again: %d calls with %g of %d answers kept", called, n, tokens)
+			}
+		})
+	}
+}
+
+// gauge reads one series of m's registry with cache=name.
+func gauge(t *testing.T, m *metrics.Metrics, metric, name string) float64 {
+	t.Helper()
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != metric {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "cache" && l.GetValue() == name {
+					if s.GetGauge() != nil {
+						return s.GetGauge().GetValue()
+					}
+					return s.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("%s{cache=%q} is not in the registry", metric, name)
+	return 0
 }
