@@ -13,7 +13,9 @@ import (
 
 // TestMetricsCachesAndAdminRevocations: the jwt policy's verified-token
 // cache and its JWKS key lookups are exported in
-// gatehouse_cache_lookups_total, and a token revoked through the Admin API
+// gatehouse_cache_lookups_total, the caches' sizes in
+// gatehouse_cache_entries, gatehouse_cache_bytes and
+// gatehouse_cache_evictions_total, and a token revoked through the Admin API
 // is counted once in gatehouse_tokens_revoked_total (a second DELETE of the
 // same token is not a second revocation).
 func TestMetricsCachesAndAdminRevocations(t *testing.T) {
@@ -80,13 +82,21 @@ pipelines:
 		t.Errorf("jwks lookups: %g hits %g misses, want 2 and 0; series:\n%s", h, mi, m.series("gatehouse_cache_lookups_total"))
 	}
 
-	// The store's caches export their size (issue #14).
+	// The store's caches and the jwt step's verified-token cache export
+	// their size (issue #14), the step's under its config path.
+	const jwtStep = "jwt:pipelines.default.policies[0].jwt"
 	for _, name := range []string{"gatehouse_cache_entries", "gatehouse_cache_bytes", "gatehouse_cache_evictions_total"} {
-		for _, cache := range []string{"records", "secrets"} {
+		for _, cache := range []string{"records", "secrets", jwtStep} {
 			if _, ok := m.get(name, map[string]string{"cache": cache}); !ok {
-				t.Errorf("%s{cache=%q} is not on /metrics", name, cache)
+				t.Errorf("%s{cache=%q} is not on /metrics; series:\n%s", name, cache, m.series(name))
 			}
 		}
+	}
+	if n, _ := m.get("gatehouse_cache_entries", map[string]string{"cache": jwtStep}); n != 2 {
+		t.Errorf("the jwt step caches %g tokens, want the 2 it verified", n)
+	}
+	if b, _ := m.get("gatehouse_cache_bytes", map[string]string{"cache": jwtStep}); b < 2*float64(len(a)) || b > 2*4096 {
+		t.Errorf("the jwt step's 2 cached tokens (%d bytes each) cost %g estimated bytes", len(a), b)
 	}
 
 	// An Admin API revocation, then the same again.
