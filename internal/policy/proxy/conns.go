@@ -129,7 +129,7 @@ var errStale = errors.New("proxy: upstream closed an idle connection")
 // fresh connection a replayable request whose reused connection turned out
 // closed before anything was read.
 func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "http" || req.Header["Upgrade"] != nil || req.Header["Expect"] != nil {
+	if !direct(req) {
 		return p.fallback.RoundTrip(req)
 	}
 	hasBody := req.Body != nil && req.Body != http.NoBody
@@ -160,6 +160,12 @@ func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+}
+
+// direct is whether the pool runs req's exchange itself, not its
+// fallback (see connPool).
+func direct(req *http.Request) bool {
+	return req.URL.Scheme == "http" && req.Header["Upgrade"] == nil && req.Header["Expect"] == nil
 }
 
 // replayable is net/http's rule (Request.isReplayable): no body, and a

@@ -15,10 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -138,7 +140,8 @@ func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) 
 	p.identities = newIdentityCache()
 	p.clients = env.Clients
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
+		// forward binds its own (getForward); these serve a bare use.
+		Rewrite:        func(pr *httputil.ProxyRequest) { p.rewrite(pr, nil) },
 		ModifyResponse: p.observe,
 		Transport:      p.transport,
 		BufferPool:     &bufferPool{},
@@ -238,6 +241,101 @@ type Proxy struct {
 	// faults holds the client body read errors of requests in flight, by
 	// their *pipeline.State (see clientBody).
 	faults sync.Map
+	// forwards are the *forward of requests done, for the next ones.
+	forwards sync.Pool
+}
+
+// forward is one request's pass through the step's ReverseProxy, pooled
+// per step: a copy of p.rp whose Rewrite and ModifyResponse are bound to
+// it, so that they reach the request's scratch without a lookup, and that
+// scratch: the outgoing header map, whose table is kept between requests
+// (the clone ReverseProxy makes is sized for the client's headers, and
+// the eg-* headers grew it: three allocations a request), and the
+// eg-request-id value. A forward belongs to one Handle call; what it
+// lends the outgoing request is lent only when nothing holds it once
+// ServeHTTP has returned (ownHeader).
+type forward struct {
+	p    *Proxy
+	rp   httputil.ReverseProxy
+	w    http.ResponseWriter
+	h    http.Header
+	id   [1]string
+	pool bool // rp's transport is the synchronous pool (conns.go)
+}
+
+// maxPooledHeader bounds the header map a forward keeps: one request with
+// many headers does not pin a large table for the step's lifetime.
+const maxPooledHeader = 32
+
+func (p *Proxy) getForward() *forward {
+	if f, ok := p.forwards.Get().(*forward); ok {
+		return f
+	}
+	f := &forward{p: p, rp: *p.rp}
+	f.rp.Rewrite = func(pr *httputil.ProxyRequest) { p.rewrite(pr, f) }
+	f.rp.ModifyResponse = f.modifyResponse
+	_, f.pool = f.rp.Transport.(*connPool)
+	return f
+}
+
+func (p *Proxy) putForward(f *forward) {
+	f.w = nil
+	f.id[0] = ""
+	if len(f.h) > maxPooledHeader {
+		f.h = nil
+	} else {
+		clear(f.h) // keeps the table
+	}
+	p.forwards.Put(f)
+}
+
+// ownHeader is whether out may carry f's header map and values: when the
+// pool runs the exchange itself (direct) and out has no body, the pool
+// writes the request head on this goroutine before RoundTrip returns and
+// keeps nothing of it after, so nothing reads the header once ServeHTTP
+// has returned. http.Transport may still be writing a request when its
+// response is in (an upstream may answer first), as the pool does a
+// request with a body (exchange): those get ReverseProxy's own map.
+func (f *forward) ownHeader(out *http.Request) bool {
+	return f != nil && f.pool && out.Body == nil && direct(out)
+}
+
+// modifyResponse is observe, and hands the response's headers to the
+// client's (moveHeader), after ReverseProxy took out the hop-by-hop ones.
+// A 101's stay where they are: ReverseProxy checks its Upgrade against
+// the request's and copies them itself.
+func (f *forward) modifyResponse(res *http.Response) error {
+	if err := f.p.observe(res); err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		moveHeader(f.w.Header(), res.Header)
+	}
+	return nil
+}
+
+// moveHeader is ReverseProxy's copyHeader(dst, src) for a response header
+// that nothing reads afterwards: the value slices are moved, not added to
+// dst one value at a time (an allocation per header), and src is left
+// empty but for Content-Type, which ReverseProxy reads next (it flushes
+// text/event-stream at once) and then copies itself. The moved slices are
+// src's own (http.ReadResponse caps each, so an Add to dst copies).
+func moveHeader(dst, src http.Header) {
+	for k, vv := range src {
+		if k == "Content-Type" {
+			continue
+		}
+		delete(src, k)
+		if len(vv) == 0 {
+			continue // Add of no value adds no key
+		}
+		ck := textproto.CanonicalMIMEHeaderKey(k) // as Header.Add
+		if old, ok := dst[ck]; ok {
+			dst[ck] = append(old, vv...)
+		} else {
+			dst[ck] = vv
+		}
+	}
 }
 
 // Handle forwards the request; ReverseProxy writes the response, errors
@@ -265,7 +363,12 @@ func (p *Proxy) Handle(w http.ResponseWriter, r *http.Request, _ pipeline.Handle
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	p.rp.ServeHTTP(w, r)
+	f := p.getForward()
+	f.w = w
+	f.rp.ServeHTTP(w, r)
+	// Not deferred: after a panic (ErrAbortHandler, a client gone in the
+	// middle of the body) the forward is left to the collector.
+	p.putForward(f)
 	return nil
 }
 
@@ -279,7 +382,9 @@ func (p *Proxy) target() *url.URL {
 	return p.targets[(p.next.Add(1)-1)%uint64(len(p.targets))]
 }
 
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+// rewrite turns ReverseProxy's copy of the request into the upstream's;
+// f is the request's forward (nil: none, as in a bare ReverseProxy).
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest, f *forward) {
 	t := p.target()
 	st := pipeline.StateOf(pr.In)
 	st.Record.Upstream = t.Host
@@ -290,6 +395,16 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	out := pr.Out
 	out.URL.Scheme, out.URL.Host = t.Scheme, t.Host
+	own := f.ownHeader(out)
+	if own {
+		h := f.h
+		if h == nil {
+			h = make(http.Header, len(out.Header)+24) // the client's, the eg-* and a few more
+			f.h = h
+		}
+		maps.Copy(h, out.Header)
+		out.Header = h
+	}
 	if st.OriginalMethod != "" {
 		// methodOverride: forward ran the pipeline as the override's
 		// method; the upstream gets the request as sent, header included.
@@ -335,7 +450,13 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if p.auth != "" {
 		out.Header.Set("Authorization", p.auth)
 	}
-	out.Header["Eg-Request-Id"] = []string{st.RequestID} // Header.Set("eg-request-id"), without canonicalizing per request
+	// Header.Set("eg-request-id"), without canonicalizing per request.
+	if own {
+		f.id[0] = st.RequestID
+		out.Header["Eg-Request-Id"] = f.id[:] // capped: an Add copies
+	} else {
+		out.Header["Eg-Request-Id"] = []string{st.RequestID}
+	}
 	if id := st.Identity; id != nil {
 		p.identities.set(out.Header, id)
 	} else if st.Anonymous {
