@@ -38,6 +38,8 @@ type authenticator struct {
 	store     policyenv.IdentityStore
 	challenge authn.Challenge
 	guard     *lockout.Guard // failureLimits.keyAuth
+	// identities share one identity between the requests of a key.
+	identities *authn.IdentityCache
 }
 
 // New builds a key-auth step.
@@ -61,7 +63,7 @@ func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) 
 	if env.Identity == nil {
 		return nil, action.Errorf("", "key-auth needs the identity store")
 	}
-	a := &authenticator{store: env.Identity,
+	a := &authenticator{store: env.Identity, identities: authn.NewIdentityCache(),
 		challenge: authn.SchemeChallenge(o.APIKeyHeaderScheme + ` realm="gatehouse"`),
 		guard:     authn.Guard(env, func(s *lockout.Set) *lockout.Guard { return s.KeyAuth }, "key-auth", lockout.KeyAuth)}
 	p := &authn.Policy{Source: &authn.Source{}, Strip: authn.Stripping(o.StripCredentials, authn.ForwardHeader),
@@ -133,5 +135,5 @@ func (a *authenticator) check(ctx context.Context, key string) (*pipeline.Identi
 	} else if err != nil {
 		return nil, authn.StoreError(err)
 	}
-	return authn.ConsumerIdentity(consumer, store.KeyAuth, cred), nil
+	return a.identities.Identity(consumer, store.KeyAuth, cred), nil
 }

@@ -252,3 +252,37 @@ func withAuth(target, value string) *http.Request {
 	r.Header.Set("Authorization", value)
 	return r
 }
+
+// The requests of one key share an identity (authn.IdentityCache) until
+// the store's records change: an updated user is in the next identity.
+func TestIdentityFollowsStore(t *testing.T) {
+	f := setup(t)
+	env := &policyenv.Env{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: f.s}
+	p, err := keyauth.New(node(t, "{}"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	once := func() *pipeline.Identity {
+		t.Helper()
+		st := &pipeline.State{Route: &pipeline.Route{}}
+		req := pipeline.WithState(withAuth("/x", "apiKey "+f.keyID+":"+f.keySecret), st)
+		next := pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+		if err := p.Handle(httptest.NewRecorder(), req, next); err != nil {
+			t.Fatalf("Handle: %v", err)
+		}
+		return st.Identity
+	}
+	first := once()
+	if again := once(); again != first {
+		t.Error("a second request of the same key built its own identity")
+	}
+	if _, err := f.s.UpdateUser(context.Background(), "alice", func(u *store.User) error {
+		u.RedirectURI = "https://app.example.com/cb"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := once(); got == first || got.RedirectURI != "https://app.example.com/cb" {
+		t.Errorf("after the update: redirect %q (same identity: %v), want the new one", got.RedirectURI, got == first)
+	}
+}
