@@ -30,8 +30,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/netip"
-	"slices"
+	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
@@ -142,12 +143,44 @@ type queries struct {
 	addr, pair, mark, acct int
 }
 
-// queries builds the keys of account and addr into one string (one
-// allocation for all of them).
-func (g *Guard) queries(qs *queries, account string, addr netip.Addr) {
-	*qs = queries{addr: -1, pair: -1, mark: -1, acct: -1}
-	var arr [320]byte
-	b := arr[:0]
+// detached is v with keys of their own, in one string: a limiter keeps
+// the keys it counts under (Allow), and would keep all of keyBuf through
+// a view. Built field by field, so that nothing of v's keys flows into it
+// (and v's buffer can stay on the stack).
+func (v *queries) detached() queries {
+	qs := queries{n: v.n, addr: v.addr, pair: v.pair, mark: v.mark, acct: v.acct}
+	size := 0
+	for i := range v.n {
+		size += len(v.q[i].Key)
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	for i := range v.n {
+		sb.WriteString(v.q[i].Key)
+	}
+	all, at := sb.String(), 0
+	for i := range v.n {
+		k := len(v.q[i].Key)
+		qs.q[i] = ratelimit.Query{Key: all[at : at+k], Limit: v.q[i].Limit, Window: v.q[i].Window}
+		at += k
+	}
+	return qs
+}
+
+// keyBuf is where queries writes the keys; the caller's, so that it can
+// stay on the caller's stack.
+type keyBuf [320]byte
+
+// queries builds the keys of account and addr into buf, and makes them
+// strings without copying: views of bytes that nothing writes once the
+// views exist, as a string(b) is. Where a key may outlive the call (a
+// limiter that keeps its keys: Allow, any limiter through its interface),
+// the compiler puts buf on the heap, one allocation for every key. The
+// queries are returned, not written through a pointer: the compiler takes
+// a store through a pointer parameter for one to the heap.
+func (g *Guard) queries(buf *keyBuf, account string, addr netip.Addr) queries {
+	qs := queries{addr: -1, pair: -1, mark: -1, acct: -1}
+	b := buf[:0]
 	var ends [4][2]int // start and end of each key in b
 	var rates [4]Rate
 	key := func(idx *int, kind string, withAcct, withAddr bool, r Rate) {
@@ -179,10 +212,11 @@ func (g *Guard) queries(qs *queries, account string, addr netip.Addr) {
 		key(&qs.mark, "m:", true, true, Rate{1, r.Window})
 		key(&qs.acct, "c:", true, false, r)
 	}
-	all := string(b)
+	all := unsafe.String(unsafe.SliceData(b), len(b)) // b is not written again
 	for i := 0; i < qs.n; i++ {
 		qs.q[i] = ratelimit.Query{Key: all[ends[i][0]:ends[i][1]], Limit: rates[i].Failures, Window: rates[i].Window}
 	}
+	return qs
 }
 
 // limiterContext bounds a call to a remote limiter, and keeps counting
@@ -200,8 +234,8 @@ func nop() {}
 // Check tells whether an attempt for account from addr must wait. It
 // counts nothing.
 func (g *Guard) Check(ctx context.Context, account string, addr netip.Addr) Verdict {
-	var qs queries
-	g.queries(&qs, account, addr)
+	var buf keyBuf
+	qs := g.queries(&buf, account, addr)
 	if qs.n == 0 {
 		return Verdict{}
 	}
@@ -229,21 +263,28 @@ func (g *Guard) Check(ctx context.Context, account string, addr netip.Addr) Verd
 // authenticated request: the in-process limiter is called as itself, so
 // that qs and out stay on Check's stack; through the Limiter interface
 // the compiler must assume they escape (two allocations per request).
-// Any other limiter (Redis: a round trip anyway) gets copies of its own.
+// Any other limiter (Redis: a round trip anyway) gets copies of its own,
+// keys included, which keeps the keys' buffer on Check's stack too
+// (Local.Peek keeps no key).
 func (g *Guard) peek(ctx context.Context, qs []ratelimit.Query, out []ratelimit.Decision) error {
 	if l, ok := g.l.(*ratelimit.Local); ok {
 		return l.PeekAll(ctx, qs, out)
 	}
 	heap := make([]ratelimit.Decision, len(out))
-	err := ratelimit.Batch(ctx, g.l, false, slices.Clone(qs), heap)
+	own := make([]ratelimit.Query, len(qs))
+	for i, q := range qs {
+		own[i] = ratelimit.Query{Key: strings.Clone(q.Key), Limit: q.Limit, Window: q.Window}
+	}
+	err := ratelimit.Batch(ctx, g.l, false, own, heap)
 	copy(out, heap)
 	return err
 }
 
 // Fail counts a failed attempt for account from addr.
 func (g *Guard) Fail(ctx context.Context, account string, addr netip.Addr) {
-	var qs queries
-	g.queries(&qs, account, addr)
+	var buf keyBuf
+	view := g.queries(&buf, account, addr)
+	qs := view.detached()
 	if qs.n == 0 {
 		return
 	}

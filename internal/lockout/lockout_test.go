@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -250,12 +251,42 @@ func TestCheckThroughAnyLimiter(t *testing.T) {
 }
 
 // Check runs on every request an auth policy lets through: with the
-// in-process limiter its one allocation is the string holding the keys.
+// in-process limiter it does not allocate (keys, queries and answers on
+// its stack), after failures were counted under the keys as before.
 func TestCheckAllocations(t *testing.T) {
 	_, l := local()
 	g := New(l, "t", KeyAuth)
 	a := ip("198.51.100.7")
-	if n := testing.AllocsPerRun(100, func() { g.Check(ctx, "key", a) }); n > 1 {
-		t.Errorf("Check allocates %v times, want at most 1", n)
+	g.Fail(ctx, "key", a)
+	if n := testing.AllocsPerRun(100, func() { g.Check(ctx, "key", a) }); n != 0 {
+		t.Errorf("Check allocates %v times, want none", n)
+	}
+	if v := g.Check(ctx, "key", a); v.Blocked {
+		t.Errorf("blocked after one failure: %+v", v)
+	}
+}
+
+// Fail hands the limiter keys of their own, in one string (the limiter
+// keeps them), equal to the keys Check reads.
+func TestDetachedKeys(t *testing.T) {
+	_, l := local()
+	g := New(l, "t", KeyAuth)
+	var buf keyBuf
+	view := g.queries(&buf, "key", ip("2001:db8::1"))
+	qs := view.detached()
+	if qs.n != 4 || qs.n != view.n || qs.addr != view.addr || qs.pair != view.pair || qs.mark != view.mark || qs.acct != view.acct {
+		t.Fatalf("detached %+v, view %+v", qs, view)
+	}
+	for i := range qs.n {
+		if qs.q[i] != view.q[i] {
+			t.Errorf("query %d: %+v, want %+v", i, qs.q[i], view.q[i])
+		}
+	}
+	clear(buf[:]) // the view's bytes go; the detached keys must not
+	if !strings.HasPrefix(qs.q[0].Key, "lockout:t:") || !strings.HasPrefix(qs.q[3].Key, "lockout:t:c:") {
+		t.Errorf("detached keys changed with the buffer: %+v", qs.q)
+	}
+	if n := testing.AllocsPerRun(10, func() { view.detached() }); n != 1 {
+		t.Errorf("detached allocates %v times, want 1 (one string)", n)
 	}
 }
