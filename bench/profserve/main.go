@@ -22,11 +22,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 
 	"github.com/gatehouse/gatehouse/internal/app"
+	"github.com/gatehouse/gatehouse/internal/gcpace"
 )
 
 func main() {
@@ -37,10 +37,9 @@ func main() {
 	mem := flag.String("memprofile", "", "write an allocation profile (allocs) of the run to this file")
 	flag.Parse()
 
-	// As `gatehouse serve`: GOGC 200 unless the environment says otherwise.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(200)
-	}
+	// As `gatehouse serve`: the collector paced by gcpace unless GOGC is
+	// set in the environment.
+	defer gcpace.Start(os.Getenv).Stop()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

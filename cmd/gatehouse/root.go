@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/accesslog"
 	"github.com/gatehouse/gatehouse/internal/app"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/gcpace"
 	"github.com/gatehouse/gatehouse/internal/store/redisstore"
 )
 
@@ -115,12 +116,10 @@ func serve(env cliEnv, sf serveFlags) error {
 	// structured log (its logger is process-wide by design), each repeated
 	// message once per summary period.
 	redis.SetLogger(redisstore.NewClientLog(log))
-	// A proxy's heap is short-lived garbage: collecting half as often
-	// costs a little memory and saves CPU per request. GOGC in the
-	// environment still wins.
-	if env.getenv("GOGC") == "" {
-		debug.SetGCPercent(200)
-	}
+	// A proxy's heap is short-lived garbage: GOGC 200 while the live heap
+	// is small, less as the memory store's tokens grow it (gcpace). GOGC
+	// in the environment still wins.
+	defer gcpace.Start(env.getenv).Stop()
 	// In a container, a soft memory limit under the cgroup's (unless
 	// GOMEMLIMIT says otherwise): the collector works harder near it
 	// instead of the kernel killing the process.
