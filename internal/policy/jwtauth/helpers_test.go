@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -296,12 +297,20 @@ func jwk(pub any, kid, alg string) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: pub, KeyID: kid, Algorithm: alg, Use: "sig"}
 }
 
-// idp is a stand-in identity provider serving a JWKS it can change.
+// idp is a stand-in identity provider serving a JWKS it can change at
+// every path but one: its OpenID configuration document, once setDiscovery
+// gives it one, at /.well-known/openid-configuration under any prefix.
 type idp struct {
 	*httptest.Server
 	body    atomic.Pointer[[]byte]
 	status  atomic.Int32
-	fetches atomic.Int64
+	fetches atomic.Int64 // JWKS requests
+
+	discovery       atomic.Pointer[[]byte]
+	discoveryStatus atomic.Int32
+	discoveryDelay  atomic.Int64 // ns
+	discoveries     atomic.Int64
+	discoveryPaths  sync.Map // path (with query) -> true
 }
 
 func newIDP(t testing.TB, doc []byte) *idp {
@@ -309,7 +318,26 @@ func newIDP(t testing.TB, doc []byte) *idp {
 	i := &idp{}
 	i.set(doc)
 	i.status.Store(http.StatusOK)
+	i.discoveryStatus.Store(http.StatusOK)
 	i.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d := i.discovery.Load(); d != nil && strings.HasSuffix(r.URL.Path, "/.well-known/openid-configuration") {
+			i.discoveries.Add(1)
+			i.discoveryPaths.Store(r.URL.RequestURI(), true)
+			if ns := i.discoveryDelay.Load(); ns > 0 {
+				select {
+				case <-time.After(time.Duration(ns)):
+				case <-r.Context().Done():
+					return
+				}
+			}
+			if code := int(i.discoveryStatus.Load()); code != http.StatusOK {
+				w.WriteHeader(code)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(*d)
+			return
+		}
 		i.fetches.Add(1)
 		if code := int(i.status.Load()); code != http.StatusOK {
 			w.WriteHeader(code)
@@ -323,6 +351,37 @@ func newIDP(t testing.TB, doc []byte) *idp {
 }
 
 func (i *idp) set(doc []byte) { i.body.Store(&doc) }
+
+// setDiscovery serves doc (an OpenID Provider configuration: see
+// providerConfig) as the discovery document.
+func (i *idp) setDiscovery(doc []byte) { i.discovery.Store(&doc) }
+
+// providerConfig is an OpenID Provider configuration document (OpenID
+// Connect Discovery 1.0 §3) with the members a provider sends besides
+// issuer and jwks_uri; extra adds or overrides members (nil removes one).
+func providerConfig(t testing.TB, issuer, jwksURI string, extra ...any) []byte {
+	t.Helper()
+	m := map[string]any{
+		"issuer": issuer, "jwks_uri": jwksURI,
+		"authorization_endpoint":                issuer + "authorize",
+		"token_endpoint":                        issuer + "oauth/token",
+		"response_types_supported":              []string{"code", "id_token", "code id_token"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+	}
+	for k := 0; k+1 < len(extra); k += 2 {
+		if extra[k+1] == nil {
+			delete(m, extra[k].(string))
+			continue
+		}
+		m[extra[k].(string)] = extra[k+1]
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 // closer is what policies holding resources implement.
 type closer interface{ Close() }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,9 @@ type RemoteOptions struct {
 	Cooldown time.Duration
 	// MaxBytes bounds the JWKS document (default 1 MiB).
 	MaxBytes int64
+	// Issuer, when set, makes the set an OpenID Connect Discovery client
+	// (NewDiscoveredKeySet): the issuer the discovery document must name.
+	Issuer string
 	// Lookups counts key lookups answered from the keys in hand (hit) and
 	// those that needed a fetch (miss); nil: not counted.
 	Lookups *metrics.CacheCounter
@@ -64,6 +68,8 @@ type RemoteOptions struct {
 //     retried with backoff after a failure;
 //   - a failed fetch (IdP down, bad document) keeps the last good set;
 //   - symmetric ("oct") keys, encryption keys and weak RSA keys are dropped.
+//   - with discovery (NewDiscoveredKeySet), each fetch reads the OpenID
+//     Provider's configuration document first, for its jwks_uri.
 //
 // Parsing and validation of each JWK is jwkset's; keyfunc turns the set
 // into a jwt.Keyfunc (see Verifier). jwkset's own HTTP storage was not
@@ -72,11 +78,17 @@ type RemoteOptions struct {
 // documents of any size and cannot tell "never fetched" from "unknown kid".
 type RemoteKeySet struct {
 	*jwkset.MemoryJWKSet // the current keys; Storage methods not overridden here read it
-	url                  string
-	o                    RemoteOptions
-	ctx                  context.Context
-	cancel               context.CancelFunc
-	wg                   sync.WaitGroup
+	// url is the JWKS URI: fixed, or with discovery the last jwks_uri
+	// discovered ("" before the first discovery; written and read by the
+	// fetch in flight only, one at a time, under mu).
+	url string
+	// discoveryURL is the OpenID configuration document's URL; "" without
+	// discovery.
+	discoveryURL string
+	o            RemoteOptions
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
 
 	fetched atomic.Bool
 	epoch   atomic.Uint64
@@ -92,10 +104,66 @@ type RemoteKeySet struct {
 
 // NewRemoteKeySet starts fetching the JWKS at rawURL. Close stops it.
 func NewRemoteKeySet(rawURL string, o RemoteOptions) (*RemoteKeySet, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if !httpURL(rawURL) {
 		return nil, fmt.Errorf("%q is not an http(s) URL", rawURL)
 	}
+	o.Issuer = ""
+	return newKeySet(rawURL, "", o), nil
+}
+
+// NewDiscoveredKeySet starts fetching the keys of o.Issuer, an OpenID
+// Provider, by OpenID Connect Discovery 1.0: each fetch first reads the
+// provider's configuration document at configURL (DiscoveryURL(issuer)
+// when empty; §4), checks that its issuer is exactly o.Issuer (§4.3: else
+// the document is not used) and that its jwks_uri is an https URL (§3),
+// then fetches that JWKS as a RemoteKeySet does. So the document is
+// refreshed on the JWKS schedule (every RefreshInterval, and on unknown
+// kids within the cooldown), and a provider that moves its jwks_uri is
+// followed. When the document cannot be read or fails its checks, the
+// last jwks_uri that passed them is fetched instead (the keys stay
+// current through a discovery outage); before any, there are no keys.
+func NewDiscoveredKeySet(configURL string, o RemoteOptions) (*RemoteKeySet, error) {
+	if err := CheckIssuer(o.Issuer); err != nil {
+		return nil, err
+	}
+	if configURL == "" {
+		configURL = DiscoveryURL(o.Issuer)
+	}
+	if !httpURL(configURL) {
+		return nil, fmt.Errorf("%q is not an http(s) URL", configURL)
+	}
+	return newKeySet("", configURL, o), nil
+}
+
+// DiscoveryURL is where an issuer publishes its OpenID Provider
+// configuration: the issuer, less a terminating "/", then
+// "/.well-known/openid-configuration" (OpenID Connect Discovery 1.0 §4).
+func DiscoveryURL(issuer string) string {
+	return strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+}
+
+// CheckIssuer checks an issuer to discover: a URL with the https scheme
+// (http on a loopback host, for tests and local providers), a host, and
+// no query or fragment (OpenID Connect Discovery 1.0 §3, issuer).
+func CheckIssuer(issuer string) error {
+	u, err := url.Parse(issuer)
+	switch {
+	case issuer == "" || err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return fmt.Errorf("%q is not an https URL", issuer)
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return fmt.Errorf("%q is plain http: an OpenID Provider's issuer is an https URL (OpenID Connect Discovery 1.0 §3); http is accepted for localhost only", issuer)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(issuer, "#"):
+		return fmt.Errorf("%q has a query or fragment, which an issuer never has (OpenID Connect Discovery 1.0 §3)", issuer)
+	}
+	return nil
+}
+
+func httpURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+func newKeySet(jwksURL, discoveryURL string, o RemoteOptions) *RemoteKeySet {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -117,14 +185,22 @@ func NewRemoteKeySet(rawURL string, o RemoteOptions) (*RemoteKeySet, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &RemoteKeySet{MemoryJWKSet: jwkset.NewMemoryStorage(), url: rawURL, o: o}
+	s := &RemoteKeySet{MemoryJWKSet: jwkset.NewMemoryStorage(), url: jwksURL, discoveryURL: discoveryURL, o: o}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()
 	first := s.startLocked()
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.loop(first)
-	return s, nil
+	return s
+}
+
+// source names where the keys come from, for logs.
+func (s *RemoteKeySet) source() slog.Attr {
+	if s.discoveryURL != "" {
+		return slog.String("openid_configuration", s.discoveryURL)
+	}
+	return slog.String("url", s.url)
 }
 
 // Close stops the background refresh and any fetch in flight.
@@ -245,7 +321,7 @@ func (s *RemoteKeySet) startLocked() chan struct{} {
 		err := s.fetch()
 		if err != nil {
 			s.o.Logger.Warn("jwks fetch failed; keeping the last good key set",
-				slog.String("url", s.url), slog.Bool("have_keys", s.fetched.Load()), slog.String("error", err.Error()))
+				s.source(), slog.Bool("have_keys", s.fetched.Load()), slog.String("error", err.Error()))
 		}
 		s.mu.Lock()
 		s.lastErr = err
@@ -290,30 +366,107 @@ func (s *RemoteKeySet) loop(first <-chan struct{}) {
 	}
 }
 
+// maxDiscoveryBytes bounds the OpenID configuration document: providers'
+// are a few kilobytes (Keycloak's, among the largest, about 7 KB).
+const maxDiscoveryBytes = 256 << 10
+
+// fetch discovers the JWKS URI (with discovery), then fetches the set.
+// Each request has its own Timeout.
 func (s *RemoteKeySet) fetch() error {
+	s.mu.Lock()
+	jwksURL := s.url
+	s.mu.Unlock()
+	var discoveryErr error
+	if s.discoveryURL != "" {
+		u, err := s.discover()
+		switch {
+		case err == nil:
+			if u != jwksURL {
+				s.o.Logger.Info("openid configuration loaded", slog.String("issuer", s.o.Issuer), slog.String("jwks_uri", u))
+			}
+			jwksURL = u
+			s.mu.Lock()
+			s.url = u
+			s.mu.Unlock()
+		case jwksURL == "":
+			return err
+		default:
+			discoveryErr = fmt.Errorf("%w (fetching the last jwks_uri discovered, %s)", err, jwksURL)
+		}
+	}
+	return errors.Join(discoveryErr, s.fetchJWKS(jwksURL))
+}
+
+// get reads one document of at most limit bytes, answered 200, within
+// Timeout.
+func (s *RemoteKeySet) get(rawURL, accept, what string, limit int64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.o.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	req.Header.Set("Accept", accept)
 	resp, err := s.o.Client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return fmt.Errorf("the JWKS URI answered %s", resp.Status)
+		return nil, fmt.Errorf("the %s URI answered %s", what, resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, s.o.MaxBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return fmt.Errorf("reading the JWKS: %w", err)
+		return nil, fmt.Errorf("reading the %s: %w", what, err)
 	}
-	if int64(len(body)) > s.o.MaxBytes {
-		return fmt.Errorf("the JWKS is larger than %d bytes", s.o.MaxBytes)
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("the %s is larger than %d bytes", what, limit)
 	}
+	return body, nil
+}
+
+// discover reads the OpenID Provider configuration and returns its
+// jwks_uri, once checked.
+func (s *RemoteKeySet) discover() (string, error) {
+	body, err := s.get(s.discoveryURL, "application/json", "OpenID configuration", maxDiscoveryBytes)
+	if err != nil {
+		return "", err
+	}
+	var doc struct {
+		Issuer  *string `json:"issuer"`
+		JWKSURI *string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return "", fmt.Errorf("the OpenID configuration is not a JSON object with string issuer and jwks_uri: %w", err)
+	}
+	switch {
+	case doc.Issuer == nil:
+		return "", errors.New("the OpenID configuration has no issuer")
+	case *doc.Issuer != s.o.Issuer:
+		// §4.3: the issuer value returned MUST be identical to the
+		// Issuer URL used to retrieve it; else the document MUST NOT be
+		// used. Exactly: no case folding, no trailing-slash leniency, as
+		// the tokens' iss is compared.
+		return "", fmt.Errorf("the OpenID configuration's issuer %q is not the configured issuer %q (OpenID Connect Discovery 1.0 §4.3: they must be identical)", *doc.Issuer, s.o.Issuer)
+	case doc.JWKSURI == nil || *doc.JWKSURI == "":
+		return "", errors.New("the OpenID configuration has no jwks_uri")
+	}
+	u, err := url.Parse(*doc.JWKSURI)
+	if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
+		// §3: jwks_uri MUST use the https scheme; whoever can change the
+		// key set can sign tokens.
+		return "", fmt.Errorf("the OpenID configuration's jwks_uri %q is not an https URL", *doc.JWKSURI)
+	}
+	return *doc.JWKSURI, nil
+}
+
+func (s *RemoteKeySet) fetchJWKS(jwksURL string) error {
+	body, err := s.get(jwksURL, "application/jwk-set+json, application/json", "JWKS", s.o.MaxBytes)
+	if err != nil {
+		return err
+	}
+	ctx := s.ctx
 	digest := sha256.Sum256(body)
 	s.mu.Lock()
 	same := s.fetched.Load() && digest == s.digest
@@ -336,7 +489,7 @@ func (s *RemoteKeySet) fetch() error {
 		keys = append(keys, k)
 	}
 	if len(skipped) > 0 {
-		s.o.Logger.Debug("jwks keys skipped", slog.String("url", s.url), slog.Any("skipped", skipped))
+		s.o.Logger.Debug("jwks keys skipped", slog.String("url", jwksURL), slog.Any("skipped", skipped))
 	}
 	if len(keys) == 0 {
 		return fmt.Errorf("the JWKS has no usable signature keys (%d skipped)", len(skipped))
@@ -349,7 +502,7 @@ func (s *RemoteKeySet) fetch() error {
 	s.mu.Unlock()
 	s.epoch.Add(1)
 	s.fetched.Store(true)
-	s.o.Logger.Info("jwks loaded", slog.String("url", s.url), slog.Int("keys", len(keys)))
+	s.o.Logger.Info("jwks loaded", slog.String("url", jwksURL), slog.Int("keys", len(keys)))
 	return nil
 }
 

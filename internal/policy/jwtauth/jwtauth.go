@@ -1,6 +1,6 @@
 // Package jwtauth is the jwt policy: it verifies a JSON Web Token (RFC 7519)
 // signed with an HMAC secret, a configured public key or a key from a JWKS
-// URI, then authenticates the request as the consumer whose jwt credential
+// URI (given, or found by OpenID Connect Discovery from the issuer), then authenticates the request as the consumer whose jwt credential
 // is the token's sub ("controlled" mode, Express Gateway's default) or as
 // the token's claims ("uncontrolled"). Verifier, the verification core, is
 // reusable (the oauth2 policy verifies Gatehouse's own JWT access tokens
@@ -44,6 +44,13 @@ type Options struct {
 
 	// JWKSURI is a JWKS endpoint (Auth0, Okta, Keycloak...).
 	JWKSURI string `yaml:"jwksUri"`
+	// Discover finds the keys by OpenID Connect Discovery 1.0 from the
+	// one issuer: its configuration document's jwks_uri.
+	Discover *bool `yaml:"discover"`
+	// OpenIDConfigurationURL is the configuration document's URL when it
+	// is not at the issuer's /.well-known/openid-configuration (Azure AD
+	// B2C's policy URLs); it implies discover.
+	OpenIDConfigurationURL string `yaml:"openidConfigurationUrl"`
 	// JWKSRefreshInterval is the background refresh period (default 1h).
 	JWKSRefreshInterval config.Duration `yaml:"jwksRefreshInterval"`
 	// JWKSCooldown is the least time between refetches caused by unknown
@@ -119,7 +126,7 @@ type authenticator struct {
 // closes when the Runtime is replaced.
 type policy struct {
 	authn.Policy
-	keys    *RemoteKeySet // nil unless jwksUri
+	keys    *RemoteKeySet // nil unless jwksUri or discovery
 	headers claimsHeaders
 }
 
@@ -154,8 +161,8 @@ func New(action policyenv.Decoder, env *policyenv.Env) (pipeline.Policy, error) 
 	}
 	// Only now, with every option checked, start fetching keys: a failed
 	// build must not leave a goroutine behind.
-	if keyOption == "jwksUri" {
-		if p.keys, err = remoteKeys(o, action, env); err != nil {
+	if keyOption == "jwksUri" || keyOption == optDiscovery {
+		if p.keys, err = remoteKeys(o, keyOption, action, env); err != nil {
 			return nil, err
 		}
 		cfg.KeySet = p.keys
@@ -229,7 +236,7 @@ func verifierConfig(o Options, action policyenv.Decoder, env *policyenv.Env) (Co
 		return cfg, "", err
 	}
 	if cfg.Key != nil && (o.JWKSRefreshInterval != 0 || o.JWKSCooldown != 0) {
-		return cfg, "", action.Errorf("", "jwksRefreshInterval and jwksCooldown apply only with jwksUri")
+		return cfg, "", action.Errorf("", "jwksRefreshInterval and jwksCooldown apply only with jwksUri or discover")
 	}
 	if _, err := allowedAlgorithms(o.Algorithms, familyOrKeySet(cfg.Key), cfg.Key); err != nil {
 		return cfg, "", action.Errorf("algorithms", "%v", err)
@@ -241,9 +248,18 @@ func verifierConfig(o Options, action policyenv.Decoder, env *policyenv.Env) (Co
 	return cfg, keyOption, nil
 }
 
+// optDiscovery is keySource's name for discover and
+// openidConfigurationUrl: the keys come from the issuer's discovery
+// document.
+const optDiscovery = "discover"
+
 // keySource is the one key option set: secretOrPublicKey,
-// secretOrPublicKeyFile or jwksUri.
+// secretOrPublicKeyFile, jwksUri or discovery (optDiscovery).
 func keySource(o Options, action policyenv.Decoder) (string, error) {
+	discovery, err := discoveryOn(o, action)
+	if err != nil {
+		return "", err
+	}
 	var sources []string
 	for name, set := range map[string]bool{"secretOrPublicKey": o.SecretOrPublicKey != "", "secretOrPublicKeyFile": o.SecretOrPublicKeyFile != "", "jwksUri": o.JWKSURI != ""} {
 		if set {
@@ -252,12 +268,36 @@ func keySource(o Options, action policyenv.Decoder) (string, error) {
 	}
 	slices.Sort(sources)
 	switch {
+	case discovery && len(sources) > 0:
+		return "", action.Errorf(sources[0], "cannot be combined with discovery (discover or openidConfigurationUrl), which takes the keys from the issuer's jwks_uri: give one or the other")
+	case discovery:
+		return optDiscovery, nil
 	case len(sources) == 0:
-		return "", action.Errorf("", "one of secretOrPublicKey, secretOrPublicKeyFile or jwksUri is required")
+		return "", action.Errorf("", "one of secretOrPublicKey, secretOrPublicKeyFile, jwksUri or discover (with issuer) is required")
 	case len(sources) > 1:
 		return "", action.Errorf(sources[1], "only one of secretOrPublicKey, secretOrPublicKeyFile and jwksUri may be given (found %s)", strings.Join(sources, " and "))
 	}
 	return sources[0], nil
+}
+
+// discoveryOn checks discover, openidConfigurationUrl and issuer
+// together: discovery needs exactly one issuer, an https URL, as the
+// tokens' iss and the document's issuer spell it.
+func discoveryOn(o Options, action policyenv.Decoder) (bool, error) {
+	switch {
+	case o.Discover != nil && !*o.Discover && o.OpenIDConfigurationURL != "":
+		return false, action.Errorf("openidConfigurationUrl", "implies discover, which is false: remove one")
+	case o.OpenIDConfigurationURL == "" && (o.Discover == nil || !*o.Discover):
+		return false, nil
+	case o.OpenIDConfigurationURL != "" && !httpURL(o.OpenIDConfigurationURL):
+		return false, action.Errorf("openidConfigurationUrl", "%q is not an http(s) URL", o.OpenIDConfigurationURL)
+	case len(o.Issuer) != 1:
+		return false, action.Errorf("issuer", "discovery needs exactly one issuer, the tokens' iss exactly (e.g. https://YOUR_TENANT.auth0.com/); got %d", len(o.Issuer))
+	}
+	if err := CheckIssuer(o.Issuer[0]); err != nil {
+		return false, action.Errorf("issuer", "%v", err)
+	}
+	return true, nil
 }
 
 // staticKey parses the secretOrPublicKey(File) key; nil for a jwksUri.
@@ -314,26 +354,41 @@ func claimHeaders(o Options, action policyenv.Decoder, tokenHeader string) (clai
 	return hs, nil
 }
 
-// remoteKeys starts the key set of jwksUri.
-func remoteKeys(o Options, action policyenv.Decoder, env *policyenv.Env) (*RemoteKeySet, error) {
+// remoteKeys starts the key set of jwksUri, or of the issuer's discovery
+// document.
+func remoteKeys(o Options, keyOption string, action policyenv.Decoder, env *policyenv.Env) (*RemoteKeySet, error) {
 	log := env.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	u, err := url.Parse(o.JWKSURI)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, action.Errorf("jwksUri", "%q is not an http(s) URL", o.JWKSURI)
-	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		log.Warn("jwt: jwksUri is plain http: anyone on the path can substitute keys; use https", slog.String("jwksUri", o.JWKSURI))
-	}
-	ks, err := NewRemoteKeySet(o.JWKSURI, RemoteOptions{
+	ro := RemoteOptions{
 		Client: env.HTTPClient, RefreshInterval: time.Duration(o.JWKSRefreshInterval),
 		Cooldown: time.Duration(o.JWKSCooldown), Logger: log, Now: env.Now,
 		Lookups: env.Metrics.Cache("jwks"),
-	})
+	}
+	name, target := "jwksUri", o.JWKSURI
+	if keyOption == optDiscovery {
+		ro.Issuer = o.Issuer[0]
+		name, target = "openidConfigurationUrl", o.OpenIDConfigurationURL
+		if target == "" {
+			name, target = "issuer", DiscoveryURL(ro.Issuer)
+		}
+	}
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, action.Errorf(name, "%q is not an http(s) URL", target)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		log.Warn("jwt: "+name+" is plain http: anyone on the path can substitute keys; use https", slog.String(name, target))
+	}
+	var ks *RemoteKeySet
+	if keyOption == optDiscovery {
+		ks, err = NewDiscoveredKeySet(o.OpenIDConfigurationURL, ro)
+	} else {
+		ks, err = NewRemoteKeySet(o.JWKSURI, ro)
+	}
 	if err != nil {
-		return nil, action.Errorf("jwksUri", "%v", err)
+		return nil, action.Errorf(name, "%v", err)
 	}
 	return ks, nil
 }
