@@ -396,7 +396,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest, f *forward) {
 	out := pr.Out
 	out.URL.Scheme, out.URL.Host = t.Scheme, t.Host
 	own := f.ownHeader(out)
-	if own {
+	if own && st.Identity != nil {
+		// The eg-* headers of an identity (up to 18) would grow the
+		// clone, sized for the client's headers; without them the
+		// clone is kept (a copy would cost more than it saves).
 		h := f.h
 		if h == nil {
 			h = make(http.Header, len(out.Header)+24) // the client's, the eg-* and a few more
