@@ -19,6 +19,7 @@ func TestForwardReuse(t *testing.T) {
 	up := newUpstream(t)
 	p := newTestProxy(t, "", up.URL, nil)
 	alice := &pipeline.Identity{ConsumerID: "u1", ConsumerType: "user", ConsumerName: "alice", AuthType: "key-auth"}
+	bob := &pipeline.Identity{ConsumerID: "u2", ConsumerType: "user", ConsumerName: "bob", AuthType: "basic-auth"}
 	steps := []struct {
 		name   string
 		method string
@@ -27,9 +28,10 @@ func TestForwardReuse(t *testing.T) {
 		id     *pipeline.Identity
 	}{
 		{"get with identity", "GET", "", "X-First", alice},
+		{"get as another", "GET", "", "", bob},
 		{"get without", "GET", "", "", nil},
-		{"post with body", "POST", "payload", "X-Third", alice},
-		{"get again", "GET", "", "", nil},
+		{"post with body", "POST", "payload", "X-Fourth", alice},
+		{"get again", "GET", "", "", bob},
 	}
 	for i, s := range steps {
 		var body *strings.Reader
@@ -83,7 +85,7 @@ func TestForwardReuse(t *testing.T) {
 				r := httptest.NewRequest("GET", "http://gw.example/x", nil)
 				r.Header.Set("X-Want", rid)
 				w := httptest.NewRecorder()
-				_ = pe.Handle(w, pipeline.WithState(r, &pipeline.State{RequestID: rid, Route: &pipeline.Route{}}), nil)
+				_ = pe.Handle(w, pipeline.WithState(r, &pipeline.State{RequestID: rid, Route: &pipeline.Route{}, Identity: alice}), nil)
 				if w.Code != http.StatusOK {
 					t.Errorf("%s: status %d: the upstream saw another request's id", rid, w.Code)
 					return
