@@ -5,6 +5,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/lrucache"
 	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/metrics/metricstest"
 )
 
 // TestJWTCacheSize: the verified-JWT cache counts each token's estimated
@@ -34,22 +35,9 @@ func TestJWTCacheSize(t *testing.T) {
 
 func gauge(t *testing.T, m *metrics.Metrics, name, cache string) float64 {
 	t.Helper()
-	families, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := metricstest.CacheValue(m, name, cache)
+	if !ok {
+		t.Fatalf("%s{cache=%q} not exported", name, cache)
 	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, s := range f.GetMetric() {
-			for _, l := range s.GetLabel() {
-				if l.GetName() == "cache" && l.GetValue() == cache {
-					return s.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("%s{cache=%q} not exported", name, cache)
-	return 0
+	return v
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/metrics/metricstest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/introspect"
 	"github.com/gatehouse/gatehouse/internal/policyenv"
@@ -452,25 +453,9 @@ func TestCacheBytesBound(t *testing.T) {
 // gauge reads one series of m's registry with cache=name.
 func gauge(t *testing.T, m *metrics.Metrics, metric, name string) float64 {
 	t.Helper()
-	families, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := metricstest.CacheValue(m, metric, name)
+	if !ok {
+		t.Fatalf("%s{cache=%q} is not in the registry", metric, name)
 	}
-	for _, f := range families {
-		if f.GetName() != metric {
-			continue
-		}
-		for _, s := range f.GetMetric() {
-			for _, l := range s.GetLabel() {
-				if l.GetName() == "cache" && l.GetValue() == name {
-					if s.GetGauge() != nil {
-						return s.GetGauge().GetValue()
-					}
-					return s.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("%s{cache=%q} is not in the registry", metric, name)
-	return 0
+	return v
 }

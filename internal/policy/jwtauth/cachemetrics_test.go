@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config/configtest"
 	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/metrics/metricstest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/policy/jwtauth"
 	"github.com/gatehouse/gatehouse/internal/policyenv"
@@ -40,22 +41,8 @@ func TestCacheSizeSeriesPerStep(t *testing.T) {
 		}
 	}
 	entries := func(cache string) float64 {
-		t.Helper()
-		families, err := m.Registry.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range families {
-			if f.GetName() != "gatehouse_cache_entries" {
-				continue
-			}
-			for _, s := range f.GetMetric() {
-				for _, l := range s.GetLabel() {
-					if l.GetName() == "cache" && l.GetValue() == cache {
-						return s.GetGauge().GetValue()
-					}
-				}
-			}
+		if v, ok := metricstest.CacheValue(m, "gatehouse_cache_entries", cache); ok {
+			return v
 		}
 		return -1 // absent
 	}
