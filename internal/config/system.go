@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,7 +168,36 @@ type OAuth2Server struct {
 	// so that it cannot send the browser to another origin (an open
 	// redirect). Empty means the account page, /oauth2/account.
 	SignInRedirect string `yaml:"signInRedirect"`
+	// OpenID configures the OpenID Connect provider (ID tokens, userinfo,
+	// discovery: docs/openid-connect.md); absent, its defaults apply.
+	OpenID *OpenID `yaml:"openid"`
 }
+
+// OpenID is the oauth2.openid block.
+type OpenID struct {
+	// IDTokenAlgorithm signs ID tokens whose client names no
+	// id_token_signed_response_alg: RS256 (the default; OpenID Connect
+	// Discovery 1.0 §3 requires it to be offered), ES256 or EdDSA. The
+	// keys are generated and kept in the store, rotated as the access
+	// tokens' are, and published in the JWKS; RS256 keys always exist.
+	IDTokenAlgorithm string `yaml:"idTokenAlgorithm"`
+	// IDTokenTimeToExpiry is the ID tokens' lifetime (default 1h).
+	IDTokenTimeToExpiry *Duration `yaml:"idTokenTimeToExpiry"`
+	// Claims maps an OpenID Connect standard claim (Core 1.0 §5.1) to the
+	// name of the user property that holds it (a models/users.json
+	// property, or username, firstname, lastname, email, updatedAt); it
+	// is merged over the defaults, and an empty property name drops the
+	// claim.
+	Claims map[string]string `yaml:"claims"`
+	// PairwiseSalt is mixed into pairwise subject identifiers (Core 1.0
+	// §8.1); empty, a random one is generated once and kept in the store.
+	// Changing it changes every pairwise sub.
+	PairwiseSalt string `yaml:"pairwiseSalt"`
+}
+
+// IDTokenAlgorithms are the algorithms oauth2.openid.idTokenAlgorithm
+// accepts, RS256 first.
+func IDTokenAlgorithms() []string { return []string{"RS256", "ES256", "EdDSA"} }
 
 // oauth2ServerFields is OAuth2Server without its decodeNode method.
 type oauth2ServerFields OAuth2Server
@@ -178,6 +208,11 @@ func (o *OAuth2Server) decodeNode(d *decoder, n *yaml.Node, path string) {
 		if key == "signInRedirect" && o.SignInRedirect != "" { // empty: the default
 			if err := urlpath.LocalReference(o.SignInRedirect); err != nil {
 				d.errorf(v, kpath, "%v, got %q", err, o.SignInRedirect)
+			}
+		}
+		if key == "openid" && o.OpenID != nil {
+			if a := o.OpenID.IDTokenAlgorithm; a != "" && !slices.Contains(IDTokenAlgorithms(), a) {
+				d.errorf(v, kpath+".idTokenAlgorithm", "must be one of %v, got %q", IDTokenAlgorithms(), a)
 			}
 		}
 	})

@@ -28,6 +28,20 @@ type session struct {
 	// user to sign in: the sign-in page names it.
 	Client    string    `json:"client,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
+	// How and when the user signed in, for ID tokens (OpenID Connect Core
+	// 1.0 §2: auth_time, acr, amr) and the sign-in session's id (sid,
+	// Back-Channel Logout 1.0 §2.1), set by login.
+	AuthTime time.Time `json:"authTime,omitzero"`
+	ACR      string    `json:"acr,omitempty"`
+	AMR      []string  `json:"amr,omitempty"`
+	SID      string    `json:"sid,omitempty"`
+	// LoginHint prefills the sign-in form (login_hint, OpenID Connect
+	// Core 1.0 §3.1.2.1) of the request that sent the user to sign in.
+	LoginHint string `json:"loginHint,omitempty"`
+	// FreshFor is the hash of the authorization request a sign-in was
+	// made for, until that request is served once (prompt.go:
+	// freshSignIn), so that prompt=login and max_age are met by it.
+	FreshFor string `json:"freshFor,omitempty"`
 }
 
 // transaction is an authorization request waiting for the user's decision.
@@ -42,6 +56,13 @@ type transaction struct {
 	ResponseType     string   `json:"responseType"`
 	CodeChallenge    string   `json:"codeChallenge,omitempty"`
 	Method           string   `json:"method,omitempty"`
+	// What the code's ID token will say (store.Code): the request's nonce
+	// and the session's sign-in.
+	Nonce    string    `json:"nonce,omitempty"`
+	AuthTime time.Time `json:"authTime,omitzero"`
+	SID      string    `json:"sid,omitempty"`
+	ACR      string    `json:"acr,omitempty"`
+	AMR      []string  `json:"amr,omitempty"`
 }
 
 func hashID(v string) string {
@@ -108,6 +129,10 @@ type authRequest struct {
 	state        string
 	challenge    string
 	method       string
+	// nonce is echoed in the ID token (OpenID Connect Core 1.0 §3.1.2.1).
+	nonce string
+	// params are prompt, max_age and the hints (prompt.go).
+	params authParams
 }
 
 // errorPage is an authorization error that must not be redirected: the
@@ -217,7 +242,11 @@ func (srv *Server) validGrant(ar *authRequest, q url.Values) error {
 	if q.Has("request_uri") {
 		return &redirectError{"request_uri_not_supported", "request objects by reference (the request_uri parameter) are not supported"}
 	}
+	ar.nonce = q.Get("nonce")
 	var err error
+	if ar.params, err = parseAuthParams(q); err != nil {
+		return err
+	}
 	if ar.scopes, err = grantScopes(q.Get("scope"), ar.cred.Scopes); err != nil {
 		return &redirectError{"invalid_scope", "a requested scope is not allowed for this application"}
 	}
@@ -334,7 +363,8 @@ func (srv *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	tid := secret.Generate(22)
 	tx := transaction{Session: sid, UserID: user.ID, ClientID: ar.client.ID(), RedirectURI: ar.redirectURI,
 		RedirectURIGiven: ar.given, Scopes: ar.scopes, State: ar.state, ResponseType: ar.responseType,
-		CodeChallenge: ar.challenge, Method: ar.method}
+		CodeChallenge: ar.challenge, Method: ar.method,
+		Nonce: ar.nonce, AuthTime: sess.AuthTime, SID: sess.SID, ACR: sess.ACR, AMR: sess.AMR}
 	if err := srv.s.PutRecord(ctx, "authz", tid, &tx, srv.life.transaction); err != nil {
 		srv.serverError(w, err)
 		return
@@ -451,7 +481,8 @@ func (srv *Server) decision(w http.ResponseWriter, r *http.Request) {
 	now := srv.now()
 	c := &store.Code{ID: codeHash(code), ConsumerID: consumer.ID(), UserID: tx.UserID, RedirectURI: tx.RedirectURI,
 		RedirectURIGiven: tx.RedirectURIGiven, Scopes: tx.Scopes, CodeChallenge: tx.CodeChallenge,
-		CodeChallengeMethod: tx.Method, CreatedAt: now, ExpiresAt: now.Add(srv.life.code)}
+		CodeChallengeMethod: tx.Method, CreatedAt: now, ExpiresAt: now.Add(srv.life.code),
+		Nonce: tx.Nonce, AuthTime: tx.AuthTime, SID: tx.SID, ACR: tx.ACR, AMR: tx.AMR}
 	if err := srv.saveCode(ctx, c); err != nil {
 		srv.serverError(w, err)
 		return
@@ -555,7 +586,9 @@ func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
 	// which is the gateway's (a JSON 404 when no route serves it).
 	ret := srv.returnTo(sess.ReturnTo)
 	_ = srv.s.DeleteRecord(ctx, "session", sid)
-	if _, err := srv.newSession(ctx, w, r, &session{UserID: user.ID}); err != nil {
+	// amr "pwd": the sign-in form checks a password (RFC 8176 §2).
+	signedIn := &session{UserID: user.ID, AuthTime: srv.now(), AMR: []string{"pwd"}, SID: secret.Generate(22)}
+	if _, err := srv.newSession(ctx, w, r, signedIn); err != nil {
 		srv.serverError(w, err)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -305,60 +306,103 @@ func tokenUse(kind string) string {
 	return "access_token"
 }
 
-// metadata is RFC 8414 authorization server metadata.
+// metadata serves RFC 8414 authorization server metadata at
+// /.well-known/oauth-authorization-server and OpenID Connect Discovery 1.0
+// provider metadata at /.well-known/openid-configuration: one document
+// from one builder, so the two never disagree (RFC 8414 §3 lets the
+// OpenID metadata stand in the OAuth one).
 func (srv *Server) metadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, srv.serverMetadata(r))
+}
+
+// serverMetadata builds the metadata document (RFC 8414 §2, Discovery 1.0
+// §3).
+func (srv *Server) serverMetadata(r *http.Request) map[string]any {
 	iss := srv.issuer(r)
 	responseTypes := []string{"code"}
+	responseModes := []string{"query"}
+	grants := []string{"authorization_code", "client_credentials", "password", "refresh_token"}
 	if srv.o.AllowImplicit {
 		responseTypes = append(responseTypes, "token")
+		responseModes = append(responseModes, "fragment")
+		grants = append(grants, "implicit")
 	}
 	methods := []string{"S256"}
 	if srv.o.AllowPlainPKCE {
 		methods = append(methods, "plain")
 	}
 	auth := []string{"client_secret_basic", "client_secret_post", "none"}
+	// Discovery 1.0 §3: openid, and the scopes of Core §5.4 that the
+	// claims mapping serves, beside the store's scopes.
+	scopes := []string{"openid", "profile", "email", "address", "phone", "offline_access"}
+	if stored, err := srv.s.ListScopes(r.Context()); err == nil {
+		for _, s := range stored {
+			if !slices.Contains(scopes, s) {
+				scopes = append(scopes, s)
+			}
+		}
+	}
 	m := map[string]any{
 		"issuer":                                        iss,
 		"authorization_endpoint":                        iss + "/oauth2/authorize",
 		"token_endpoint":                                iss + "/oauth2/token",
 		"revocation_endpoint":                           iss + "/oauth2/revoke",
 		"introspection_endpoint":                        iss + "/oauth2/introspect",
+		"userinfo_endpoint":                             iss + userinfoPath,
+		"jwks_uri":                                      iss + "/.well-known/jwks.json",
+		"scopes_supported":                              scopes,
 		"response_types_supported":                      responseTypes,
-		"grant_types_supported":                         []string{"authorization_code", "client_credentials", "password", "refresh_token"},
+		"response_modes_supported":                      responseModes,
+		"grant_types_supported":                         grants,
 		"token_endpoint_auth_methods_supported":         auth,
 		"revocation_endpoint_auth_methods_supported":    auth,
 		"introspection_endpoint_auth_methods_supported": auth[:2],
 		"code_challenge_methods_supported":              methods,
+		// OpenID Connect Discovery 1.0 §3.
+		"subject_types_supported":               []string{"public", "pairwise"},
+		"id_token_signing_alg_values_supported": srv.oidc.algs,
+		"claims_supported":                      srv.claimsSupported(),
+		"claim_types_supported":                 []string{"normal"},
+		"claims_parameter_supported":            false,
+		"request_parameter_supported":           false,
+		"request_uri_parameter_supported":       false,
+		"require_request_uri_registration":      false,
+		// Back-Channel Logout 1.0 §2.1 (logout.go); no front-channel
+		// logout.
+		"backchannel_logout_supported":          true,
+		"backchannel_logout_session_supported":  true,
+		"frontchannel_logout_supported":         false,
+		"frontchannel_logout_session_supported": false,
 	}
-	if srv.o.AllowImplicit {
-		m["grant_types_supported"] = append(m["grant_types_supported"].([]string), "implicit")
+	if srv.endSessionPath != "" {
+		// RP-Initiated Logout 1.0 §2.1.
+		m["end_session_endpoint"] = iss + srv.endSessionPath
 	}
-	if scopes, err := srv.s.ListScopes(r.Context()); err == nil && len(scopes) > 0 {
-		m["scopes_supported"] = scopes
-	}
-	if srv.jwtMode && srv.keys.hmac == nil {
-		m["jwks_uri"] = iss + "/.well-known/jwks.json"
-	}
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, m)
+	return m
 }
 
-// jwks publishes the public keys of JWT access tokens (RFC 7517).
+// jwks publishes the public keys (RFC 7517): the ID tokens', always, and
+// the JWT access tokens' when they are signed with a public key (an HMAC
+// secret is never published).
 func (srv *Server) jwks(w http.ResponseWriter, r *http.Request) {
-	if !srv.jwtMode || srv.keys.hmac != nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found",
-			"message": "access tokens are not signed with a public key (accessTokens.tokenType is not jwt, or the key is an HMAC secret)"})
+	keys, err := srv.oidcJWKS()
+	if err != nil {
+		// Never published an empty or partial set: a verifier would cache
+		// it and refuse tokens for max-age.
+		srv.writeOAuthError(w, err)
 		return
 	}
-	srv.keys.maybeReload() // another node may have rotated the keys (at most one store read per 5s)
-	if len(srv.keys.published()) == 0 {
-		// Never published an empty set: a verifier would cache it and
-		// refuse every token for max-age.
-		srv.writeOAuthError(w, errNoKeys)
-		return
+	if srv.jwtMode && srv.keys.hmac == nil {
+		srv.keys.maybeReload() // another node may have rotated the keys (at most one store read per 5s)
+		if len(srv.keys.published()) == 0 {
+			srv.writeOAuthError(w, errNoKeys)
+			return
+		}
+		keys = append(srv.keys.JWKS(), keys...)
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, map[string]any{"keys": srv.keys.JWKS()})
+	writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
 }
 
 // Access token verification failures: accesstoken's verdicts, which the

@@ -58,6 +58,9 @@ type keyring struct {
 	store   store.RecordUpdater
 	now     func() time.Time
 	tokenTL time.Duration
+	// record is the store record of the generated keyset: "signing-keys"
+	// for access tokens, "oidc-keys-<alg>" for ID tokens (idtoken.go).
+	record string
 
 	// reload serialises reloads of the generated keyset; lastTry is when
 	// the last reload was attempted (guarded by reload).
@@ -89,7 +92,7 @@ func (kr *keyring) maybeReload() {
 }
 
 func loadKeyring(ctx context.Context, s store.RecordUpdater, at *config.AccessTokens, dir string, now func() time.Time, ttl time.Duration) (*keyring, error) {
-	kr := &keyring{store: s, now: now, tokenTL: ttl, alg: at.Algorithm}
+	kr := &keyring{store: s, now: now, tokenTL: ttl, alg: at.Algorithm, record: "signing-keys"}
 	material := at.SecretOrPrivateKey
 	if at.SecretOrPrivateKeyFile != "" {
 		p := at.SecretOrPrivateKeyFile
@@ -231,12 +234,12 @@ func algFor(k crypto.Signer, want string) (string, error) {
 // in the store.
 func (kr *keyring) refresh(ctx context.Context) error {
 	now := kr.now()
-	ks, err := store.UpdateRecord(ctx, kr.store, "oauth2", "signing-keys", func(cur *keyset) (*keyset, time.Duration, error) {
+	ks, err := store.UpdateRecord(ctx, kr.store, "oauth2", kr.record, func(cur *keyset) (*keyset, time.Duration, error) {
 		if cur != nil && len(cur.Keys) > 0 && now.Sub(cur.Keys[0].CreatedAt) < keyRotation {
 			return nil, 0, nil
 		}
 		next := &keyset{}
-		k, err := newES256Key(now)
+		k, err := newKey(kr.alg, now)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -271,8 +274,22 @@ func (kr *keyring) refresh(ctx context.Context) error {
 	return nil
 }
 
-func newES256Key(now time.Time) (*signingKey, error) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// newKey generates a signing key for alg: ES256 (the access tokens'
+// generated keys), RS256 (2048 bits, the ID tokens' default: OpenID
+// Connect Discovery 1.0 §3 requires RS256) or EdDSA (Ed25519).
+func newKey(alg string, now time.Time) (*signingKey, error) {
+	var k crypto.Signer
+	var err error
+	switch alg {
+	case "ES256":
+		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "RS256":
+		k, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "EdDSA":
+		_, k, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		return nil, fmt.Errorf("no generated keys for algorithm %s", alg)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +297,7 @@ func newES256Key(now time.Time) (*signingKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &signingKey{KID: secret.Generate(16), Alg: "ES256", CreatedAt: now,
+	return &signingKey{KID: secret.Generate(16), Alg: alg, CreatedAt: now,
 		PEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), private: k}, nil
 }
 
@@ -310,12 +327,18 @@ func (kr *keyring) current() (*signingKey, []byte) {
 
 // sign makes an RFC 9068 JWT: header typ "at+jwt" and the key's kid.
 func (kr *keyring) sign(claims jwt.MapClaims) (string, error) {
+	return kr.signTyp(claims, "at+jwt") // RFC 9068 §2.1
+}
+
+// signTyp signs claims with the current key, with header typ and the
+// key's kid.
+func (kr *keyring) signTyp(claims jwt.MapClaims, typ string) (string, error) {
 	k, hmacKey := kr.current()
 	if k == nil {
 		return "", errNoKeys
 	}
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(k.Alg), claims)
-	t.Header["typ"] = "at+jwt" // RFC 9068 §2.1
+	t.Header["typ"] = typ
 	if k.KID != "" {
 		t.Header["kid"] = k.KID
 	}

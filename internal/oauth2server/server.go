@@ -3,7 +3,9 @@
 // (/oauth2/authorize, /oauth2/authorize/decision, /oauth2/token, /login,
 // /logout) and what it lacks: an account page (/oauth2/account), revocation (RFC 7009), introspection
 // (RFC 7662), metadata (RFC 8414), PKCE (RFC 7636), refresh-token rotation
-// (RFC 9700 §4.14) and JWT access tokens (RFC 9068) with a JWKS.
+// (RFC 9700 §4.14), JWT access tokens (RFC 9068) with a JWKS, and an
+// OpenID Connect provider (ID tokens, userinfo, discovery: idtoken.go,
+// userinfo.go).
 //
 // It works through role-sized store interfaces (storage.go), not the whole
 // store, and is given the client address of a request (Options.ClientAddr)
@@ -108,17 +110,22 @@ type lifetimes struct {
 // Server serves the OAuth2 endpoints. Build it with New; Handle claims the
 // requests that belong to it.
 type Server struct {
-	o        Options
-	s        Storage
-	log      *slog.Logger
-	now      func() time.Time
-	life     lifetimes
-	jwtMode  bool
-	keys     *keyring
-	views    *template.Template
-	static   fs.FS
-	lockout  *lockout.Set
-	audience []string
+	o       Options
+	s       Storage
+	log     *slog.Logger
+	now     func() time.Time
+	life    lifetimes
+	jwtMode bool
+	keys    *keyring
+	// oidc signs ID tokens, in every mode (idtoken.go).
+	oidc *oidcProvider
+	// endSessionPath is the RP-Initiated Logout 1.0 end_session_endpoint
+	// (logout.go) the metadata names; "" until it is served.
+	endSessionPath string
+	views          *template.Template
+	static         fs.FS
+	lockout        *lockout.Set
+	audience       []string
 	// parseOpts are the JWT checks (jwtParseOptions).
 	parseOpts []jwt.ParserOption
 	// jwtCache holds verified JWT access tokens until they expire.
@@ -179,6 +186,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("oauth2server: %w", err)
 	}
 	srv.hosts = hosts
+	srv.oidc = newOIDC(o, srv.life.session)
 	srv.signInRedirect = accountPath
 	if sys.OAuth2 != nil && sys.OAuth2.SignInRedirect != "" { // checked at load (config)
 		srv.signInRedirect = sys.OAuth2.SignInRedirect
@@ -218,6 +226,13 @@ func (srv *Server) routes() {
 		m.HandleFunc(p, srv.postOnly)
 	}
 	m.HandleFunc("GET /.well-known/oauth-authorization-server", srv.metadata)
+	// OpenID Connect Discovery 1.0 §4: the same document (one builder),
+	// with the provider metadata of §3.
+	m.HandleFunc("GET /.well-known/openid-configuration", srv.metadata)
+	// Core 1.0 §5.3.1: GET and POST.
+	m.HandleFunc("GET "+userinfoPath, srv.userinfo)
+	m.HandleFunc("POST "+userinfoPath, srv.userinfo)
+	m.HandleFunc(userinfoPath, srv.userinfoMethod)
 	m.HandleFunc("GET /.well-known/jwks.json", srv.jwks)
 	m.HandleFunc("GET /login", srv.loginPage)
 	m.HandleFunc("POST /login", srv.login)
@@ -242,7 +257,7 @@ func (srv *Server) routes() {
 // served on every host, before the pipelines, as in Express Gateway).
 func Owns(path string) bool {
 	switch path {
-	case "/login", "/logout", "/.well-known/oauth-authorization-server", "/.well-known/jwks.json":
+	case "/login", "/logout", "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration", "/.well-known/jwks.json":
 		return true
 	}
 	return strings.HasPrefix(path, "/oauth2/")

@@ -271,7 +271,7 @@ func (srv *Server) codeGrant(ctx context.Context, r *http.Request, c *client, p 
 		return nil, err
 	}
 	return srv.issue(ctx, r, issueRequest{client: c, userID: code.UserID, scopes: code.Scopes, grant: "authorization_code",
-		refresh: true, family: code.ID, parent: code.ID, redirectURI: code.RedirectURI})
+		refresh: true, family: code.ID, parent: code.ID, redirectURI: code.RedirectURI, oidc: grantOIDC(code)})
 }
 
 // saveCode stores an authorization code. With authorizationCodes.
@@ -370,8 +370,16 @@ func (srv *Server) refreshGrant(ctx context.Context, r *http.Request, c *client,
 	} else if err != nil {
 		return nil, err
 	}
+	// An ID token again when the grant had openid (OpenID Connect Core 1.0
+	// §12.2), about the original sign-in, without its nonce.
+	var g *oidcGrant
+	if slices.Contains(scopes, "openid") && t.AuthenticatedUserID != "" && t.FamilyID != "" {
+		if g, err = srv.familyOIDC(ctx, t.FamilyID); err != nil {
+			return nil, err
+		}
+	}
 	return srv.issue(ctx, r, issueRequest{client: c, userID: t.AuthenticatedUserID, scopes: scopes, grant: "refresh_token",
-		refresh: true, family: t.FamilyID, parent: t.ID, redirectURI: t.RedirectURI})
+		refresh: true, family: t.FamilyID, parent: t.ID, redirectURI: t.RedirectURI, oidc: g})
 }
 
 type issueRequest struct {
@@ -383,6 +391,9 @@ type issueRequest struct {
 	family      string
 	parent      string
 	redirectURI string
+	// oidc is the sign-in of a grant with the openid scope: an ID token is
+	// issued beside the access token (idtoken.go). nil: none.
+	oidc *oidcGrant
 }
 
 // issue creates the access token (opaque or RFC 9068 JWT) and, when asked,
@@ -412,6 +423,18 @@ func (srv *Server) issue(ctx context.Context, r *http.Request, q issueRequest) (
 			return nil, err
 		}
 		resp["access_token"] = plain
+	}
+	if q.oidc != nil && q.userID != "" && slices.Contains(q.scopes, "openid") {
+		idt, err := srv.idToken(ctx, r, q.client, q.userID, resp["access_token"].(string), q.oidc)
+		if err != nil {
+			return nil, err
+		}
+		resp["id_token"] = idt
+		if q.refresh {
+			if err := srv.keepGrantOIDC(ctx, q.family, q.oidc); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if q.refresh {
 		t := store.Token{Kind: store.RefreshToken, ConsumerID: q.client.id(), AuthenticatedUserID: q.userID,

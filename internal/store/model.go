@@ -209,6 +209,16 @@ type Code struct {
 	CreatedAt           time.Time `json:"createdAt"`
 	ExpiresAt           time.Time `json:"expiresAt"`
 	Used                bool      `json:"used,omitempty"`
+	// What the ID token issued for the code says (OpenID Connect Core 1.0
+	// §2, §3.1.3.6): the authorization request's nonce, echoed exactly;
+	// when and how the user signed in (auth_time, acr, amr); the sign-in
+	// session's id (sid, Back-Channel Logout 1.0 §2.1). Empty without
+	// openid; codes stored before the fields existed read as empty.
+	Nonce    string    `json:"nonce,omitempty"`
+	AuthTime time.Time `json:"authTime,omitzero"`
+	SID      string    `json:"sid,omitempty"`
+	ACR      string    `json:"acr,omitempty"`
+	AMR      []string  `json:"amr,omitempty"`
 }
 
 // Errors, mapped to HTTP statuses by the Admin API.

@@ -682,12 +682,19 @@ func testTokenTTL(t *testing.T, nb NewBackend) {
 func testCodes(t *testing.T, nb NewBackend) {
 	s, clk := open(t, nb)
 	ctx := context.Background()
-	c := &store.Code{ID: "code1", ConsumerID: "app", UserID: "u", Scopes: []string{"read"}, ExpiresAt: clk.now().Add(time.Minute)}
+	authTime := clk.now().Add(-time.Minute).Truncate(time.Second)
+	c := &store.Code{ID: "code1", ConsumerID: "app", UserID: "u", Scopes: []string{"openid", "read"}, ExpiresAt: clk.now().Add(time.Minute),
+		Nonce: "n-0S6_WzA2Mj", AuthTime: authTime, SID: "sid1", ACR: "1", AMR: []string{"pwd"}}
 	must(t, s.SaveCode(ctx, c))
 	got, err := s.ConsumeCode(ctx, "code1")
 	must(t, err)
 	if got.ConsumerID != "app" || got.UserID != "u" {
 		t.Errorf("code: %+v", got)
+	}
+	// The OpenID Connect fields round-trip: the ID token of the code
+	// echoes them (OpenID Connect Core 1.0 §3.1.3.6).
+	if got.Nonce != c.Nonce || !got.AuthTime.Equal(authTime) || got.SID != "sid1" || got.ACR != "1" || !slices.Equal(got.AMR, []string{"pwd"}) {
+		t.Errorf("code's OpenID Connect fields: %+v, want %+v", got, c)
 	}
 	if _, err := s.ConsumeCode(ctx, "code1"); !errors.Is(err, store.ErrCodeUsed) {
 		t.Errorf("second use: %v, want ErrCodeUsed", err)
