@@ -1524,12 +1524,15 @@ haproxy_ref() {
 # and the p99 target (issue #14: gatehouse's p99 at most 1.5x HAProxy's in
 # the same run).
 tail_report() {
-	local t ref r
+	local t ref r qb zb
 	echo "Tail latency (the round shown; p99.9 from bench/wrk/request.lua; vs HAP: over HAProxy's, same scenario, * haproxy:proxy):"
 	printf '  %-28s %10s %10s %10s %8s %8s %8s %-16s\n' target p50 p99 p99.9 p99/p50 "p99 HAP" "p999 HAP" "compared with"
 	for t in "${TARGETS[@]}"; do
-		ref=$(haproxy_ref "$t") r=${ref%\*}
-		awk -v t="$t" -v p="${P50[$t]}" -v q="${P99[$t]}" -v z="${P999[$t]}" -v qb="${P99[$r]:-0}" -v zb="${P999[$r]:-0}" -v ref="${ref:--}" \
+		ref=$(haproxy_ref "$t") r=${ref%\*} qb=0 zb=0
+		# without a HAProxy run (make pgo) there is no reference: an empty
+		# subscript is an error in bash.
+		if [[ -n $r ]]; then qb=${P99[$r]:-0} zb=${P999[$r]:-0}; fi
+		awk -v t="$t" -v p="${P50[$t]}" -v q="${P99[$t]}" -v z="${P999[$t]}" -v qb="$qb" -v zb="$zb" -v ref="${ref:--}" \
 			-v self="$([[ $r == "$t" ]] && echo 1)" 'BEGIN {
 			printf "  %-28s %8.2fms %8.2fms %8.2fms %8s %8s %8s %-16s\n", t, p / 1000, q / 1000, z / 1000, (p > 0 ? sprintf("x%.1f", q / p) : "-"),
 				(!self && qb > 0 ? sprintf("x%.2f", q / qb) : "-"), (!self && zb > 0 ? sprintf("x%.2f", z / zb) : "-"), (self ? "-" : ref) }'

@@ -53,7 +53,11 @@ def has(stack, pattern):
 
 def group(stack):
     leaf = stack[0]
-    transport = has(stack, r"net/http\.\(\*persistConn\)|net/http\.\(\*Transport\)")
+    # The upstream side is http.Transport's persistConn for the bare proxy
+    # and the proxy policy's synchronous pool (upConn, connPool) for
+    # Gatehouse, whose reads and writes run on the handler's goroutine.
+    transport = has(stack, r"net/http\.\(\*persistConn\)|net/http\.\(\*Transport\)|"
+                    r"policy/proxy\.\(\*(upConn|connPool)\)")
     if re.search(r"Syscall6?$|syscall\.(Syscall|RawSyscall)", leaf):
         if has(stack, r"^syscall\.(read|write|Read|Write)|internal/poll\.\(\*FD\)\.(Read|Write)"):
             return "syscalls: transport I/O" if transport else "syscalls: server I/O"
