@@ -342,29 +342,90 @@ func (srv *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		srv.serverError(w, err)
 		return
 	}
-	if sess == nil || sess.UserID == "" {
+	// fail answers the client at its redirect URI (OpenID Connect Core
+	// 1.0 §3.1.2.6), the way prompt=none asks for instead of a page.
+	fail := func(code, desc string) {
+		v := url.Values{"error": {code}, "error_description": {desc}}
+		if ar.state != "" {
+			v.Set("state", ar.state)
+		}
+		redirectTo(w, r, ar.redirectURI, ar.responseType == "token", v)
+	}
+	toSignIn := func() {
 		// Log in first, then come back here (Express Gateway: 302 /login).
 		if sess == nil {
 			sess, sid = &session{}, ""
 		}
-		sess.Client = ar.client.ID()
+		sess.Client, sess.LoginHint = ar.client.ID(), ar.params.loginHint
 		if err := srv.toLogin(ctx, w, r, sess, sid, r.URL.RequestURI()); err != nil {
 			srv.serverError(w, err)
 		}
+	}
+	if sess == nil || sess.UserID == "" {
+		if ar.params.none {
+			fail("login_required", "the user is not signed in")
+			return
+		}
+		toSignIn()
 		return
 	}
 	user, err := srv.s.GetUser(ctx, sess.UserID)
 	if err != nil || !user.IsActive {
 		_ = srv.s.DeleteRecord(ctx, "session", sid)
 		srv.clearCookie(w, r)
+		if ar.params.none {
+			fail("login_required", "the user is not signed in")
+			return
+		}
 		srv.renderError(w, http.StatusForbidden, "Signed out", "Your account is no longer active.")
 		return
+	}
+	fresh := freshSignIn(sess, canonicalRequest(r.URL.RequestURI()))
+	again, err := srv.needsSignIn(ctx, ar, sess, fresh)
+	if errors.As(err, &rerr) {
+		fail(rerr.code, rerr.desc)
+		return
+	} else if err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	if again {
+		if ar.params.none {
+			fail("login_required", "the request needs the user to sign in again")
+			return
+		}
+		toSignIn()
+		return
+	}
+	if fresh { // spent: a reload of the same request asks again
+		sess.FreshFor = ""
+		if err := srv.saveSession(ctx, sid, sess); err != nil {
+			srv.serverError(w, err)
+			return
+		}
 	}
 	tid := secret.Generate(22)
 	tx := transaction{Session: sid, UserID: user.ID, ClientID: ar.client.ID(), RedirectURI: ar.redirectURI,
 		RedirectURIGiven: ar.given, Scopes: ar.scopes, State: ar.state, ResponseType: ar.responseType,
 		CodeChallenge: ar.challenge, Method: ar.method,
 		Nonce: ar.nonce, AuthTime: sess.AuthTime, SID: sess.SID, ACR: sess.ACR, AMR: sess.AMR}
+	// A consent the user gave this client for these scopes before is not
+	// asked again (Core §3.1.2.4), unless prompt=consent.
+	if !ar.params.consent {
+		remembered, err := srv.consentRemembered(ctx, ar, user.ID)
+		if err != nil {
+			srv.serverError(w, err)
+			return
+		}
+		if remembered {
+			srv.respond(ctx, w, r, &tx)
+			return
+		}
+	}
+	if ar.params.none {
+		fail("consent_required", "the user has not allowed this application these scopes")
+		return
+	}
 	if err := srv.s.PutRecord(ctx, "authz", tid, &tx, srv.life.transaction); err != nil {
 		srv.serverError(w, err)
 		return
@@ -438,17 +499,30 @@ func (srv *Server) decision(w http.ResponseWriter, r *http.Request) {
 		srv.renderError(w, http.StatusForbidden, "Request expired", "Unable to load the authorization request; start again from the application.")
 		return
 	}
+	// Deny when the form says so: the consent page's Deny button is named
+	// "cancel" (Express Gateway's had no name, so Cancel approved, B-11).
+	if r.PostForm.Get("cancel") != "" || r.PostForm.Get("decision") == "deny" {
+		v := url.Values{"error": {"access_denied"}}
+		if tx.State != "" {
+			v.Set("state", tx.State)
+		}
+		redirectTo(w, r, tx.RedirectURI, tx.ResponseType == "token", v)
+		return
+	}
+	if err := srv.rememberConsent(ctx, &tx); err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	srv.respond(ctx, w, r, &tx)
+}
+
+// respond answers an allowed authorization request: a code, or the
+// implicit grant's token, at the redirect URI.
+func (srv *Server) respond(ctx context.Context, w http.ResponseWriter, r *http.Request, tx *transaction) {
 	implicit := tx.ResponseType == "token"
 	v := url.Values{}
 	if tx.State != "" {
 		v.Set("state", tx.State)
-	}
-	// Deny when the form says so: the consent page's Deny button is named
-	// "cancel" (Express Gateway's had no name, so Cancel approved, B-11).
-	if r.PostForm.Get("cancel") != "" || r.PostForm.Get("decision") == "deny" {
-		v.Set("error", "access_denied")
-		redirectTo(w, r, tx.RedirectURI, implicit, v)
-		return
 	}
 	consumer, err := srv.s.GetConsumer(ctx, tx.ClientID, false)
 	if err != nil || !consumer.Active() {
@@ -484,6 +558,10 @@ func (srv *Server) decision(w http.ResponseWriter, r *http.Request) {
 		CodeChallengeMethod: tx.Method, CreatedAt: now, ExpiresAt: now.Add(srv.life.code),
 		Nonce: tx.Nonce, AuthTime: tx.AuthTime, SID: tx.SID, ACR: tx.ACR, AMR: tx.AMR}
 	if err := srv.saveCode(ctx, c); err != nil {
+		srv.serverError(w, err)
+		return
+	}
+	if err := srv.sessionClient(ctx, tx); err != nil {
 		srv.serverError(w, err)
 		return
 	}
@@ -524,6 +602,9 @@ func (srv *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 // loginData is the sign-in page's data; it names the application that
 // sent the user here, if one did.
 func (srv *Server) loginData(ctx context.Context, sess *session, username, msg string) loginData {
+	if username == "" {
+		username = sess.LoginHint // login_hint (OpenID Connect Core 1.0 §3.1.2.1)
+	}
 	d := loginData{Title: "Sign in", CSRF: sess.CSRF, Username: username, Error: msg}
 	if sess.Client != "" {
 		if c, err := srv.s.GetConsumer(ctx, sess.Client, false); err == nil && c.Active() {
@@ -588,6 +669,11 @@ func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
 	_ = srv.s.DeleteRecord(ctx, "session", sid)
 	// amr "pwd": the sign-in form checks a password (RFC 8176 §2).
 	signedIn := &session{UserID: user.ID, AuthTime: srv.now(), AMR: []string{"pwd"}, SID: secret.Generate(22)}
+	if sess.ReturnTo != "" {
+		// The request that sent the user here is served by this sign-in
+		// even if it forces one (prompt=login, max_age: prompt.go).
+		signedIn.FreshFor = hashID(canonicalRequest(ret))
+	}
 	if _, err := srv.newSession(ctx, w, r, signedIn); err != nil {
 		srv.serverError(w, err)
 		return
