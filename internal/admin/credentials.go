@@ -66,7 +66,9 @@ func sortCredentials(cs []*store.Credential) []*store.Credential {
 
 // credentialFields are the properties inside "credential": the store's
 // errors name them bare, the API names them credential.<name>.
-var credentialFields = []string{"password", "secret", "keyId", "keySecret", "scopes", "autoGeneratePassword", "redirectUris", "passwordKey"}
+var credentialFields = []string{"password", "secret", "keyId", "keySecret", "scopes", "autoGeneratePassword", "redirectUris", "passwordKey",
+	"post_logout_redirect_uris", "backchannel_logout_uri", "backchannel_logout_session_required", "subject_type",
+	"sector_identifier_uri", "id_token_signed_response_alg", "token_endpoint_auth_method", "grant_types", "response_types"}
 
 // POST /credentials {"consumerId", "type", "credential": {...}}
 func (a *server) createCredential(w http.ResponseWriter, r *http.Request) error {

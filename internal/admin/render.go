@@ -141,6 +141,7 @@ func credentialJSON(c *store.Credential, plain string) object {
 		if len(c.RedirectURIs) > 0 {
 			o = append(o, field{"redirectUris", c.RedirectURIs})
 		}
+		o = append(o, clientMetadataJSON(&c.ClientMetadata)...)
 		o = append(o, field{"id", c.ID}, field{"consumerId", c.ConsumerID}, field{"type", c.Type})
 		if plain != "" {
 			o = append(o, field{c.PasswordKey, plain})
@@ -165,4 +166,31 @@ func tokenJSON(t *store.Token) object {
 		o = append(o, field{"expiresAt", nil})
 	}
 	return append(o, field{"revoked", t.Revoked})
+}
+
+// clientMetadataJSON is an oauth2 credential's OpenID Connect registration
+// under its Dynamic Client Registration 1.0 §2 names; absent fields are
+// left out, as Express Gateway's credentials have none of them.
+func clientMetadataJSON(m *store.ClientMetadata) object {
+	var o object
+	if len(m.PostLogoutRedirectURIs) > 0 {
+		o = append(o, field{"post_logout_redirect_uris", m.PostLogoutRedirectURIs})
+	}
+	if m.BackchannelLogoutURI != "" {
+		o = append(o, field{"backchannel_logout_uri", m.BackchannelLogoutURI},
+			field{"backchannel_logout_session_required", m.BackchannelLogoutSessionRequired})
+	}
+	for _, f := range []field{{"subject_type", m.SubjectType}, {"sector_identifier_uri", m.SectorIdentifierURI},
+		{"id_token_signed_response_alg", m.IDTokenSignedResponseAlg}, {"token_endpoint_auth_method", m.TokenEndpointAuthMethod}} {
+		if f.v != "" {
+			o = append(o, f)
+		}
+	}
+	if len(m.GrantTypes) > 0 {
+		o = append(o, field{"grant_types", m.GrantTypes})
+	}
+	if len(m.ResponseTypes) > 0 {
+		o = append(o, field{"response_types", m.ResponseTypes})
+	}
+	return o
 }

@@ -333,6 +333,24 @@ func (m *Models) NewCredential(typ string, body Body) (store.CredentialInput, er
 			in.Scopes = stringList(v)
 		case "redirectUris":
 			in.RedirectURIs = stringList(v)
+		case "post_logout_redirect_uris":
+			in.Client.PostLogoutRedirectURIs = stringList(v)
+		case "grant_types":
+			in.Client.GrantTypes = stringList(v)
+		case "response_types":
+			in.Client.ResponseTypes = stringList(v)
+		case "backchannel_logout_uri":
+			in.Client.BackchannelLogoutURI = v.(string)
+		case "backchannel_logout_session_required":
+			in.Client.BackchannelLogoutSessionRequired = v.(bool)
+		case "subject_type":
+			in.Client.SubjectType = v.(string)
+		case "sector_identifier_uri":
+			in.Client.SectorIdentifierURI = v.(string)
+		case "id_token_signed_response_alg":
+			in.Client.IDTokenSignedResponseAlg = v.(string)
+		case "token_endpoint_auth_method":
+			in.Client.TokenEndpointAuthMethod = v.(string)
 		}
 	}
 	return in, nil

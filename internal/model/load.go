@@ -101,6 +101,15 @@ func builtinCredential(typ string) *Schema {
 		add(scopes)
 		if typ == store.OAuth2 {
 			add(&Property{Name: "redirectUris", Types: []string{TypeArray, TypeString}, Mutable: true})
+			// OpenID Connect client registration (Dynamic Client
+			// Registration 1.0 §2 names), checked by store.CheckClientMetadata.
+			for _, name := range []string{"post_logout_redirect_uris", "grant_types", "response_types"} {
+				add(&Property{Name: name, Types: []string{TypeArray, TypeString}, Mutable: true})
+			}
+			for _, name := range []string{"backchannel_logout_uri", "subject_type", "sector_identifier_uri", "id_token_signed_response_alg", "token_endpoint_auth_method"} {
+				add(str(name, ""))
+			}
+			add(&Property{Name: "backchannel_logout_session_required", Types: []string{TypeBoolean}, Mutable: true})
 		}
 	case store.KeyAuth, store.JWT:
 		add(str("keyId", ""))

@@ -33,6 +33,9 @@ type CredentialInput struct {
 	KeyID, KeySecret     string // key-auth and jwt; generated when empty
 	Scopes               []string
 	RedirectURIs         []string // oauth2: extra exact redirect URIs
+	// Client is the oauth2 credential's OpenID Connect registration
+	// (client.go); checked by CheckClientMetadata.
+	Client ClientMetadata
 }
 
 // ValidType reports whether t is a credential type.
@@ -70,10 +73,13 @@ func (s *Store) CreateCredential(ctx context.Context, in CredentialInput) (*Cred
 	now := s.now().UTC()
 	c := Credential{
 		Type: in.Type, ConsumerID: consumer.ID(), Scopes: scopes, RedirectURIs: in.RedirectURIs,
-		IsActive: true, CreatedAt: now, UpdatedAt: now, Rev: randomRev(),
+		ClientMetadata: in.Client, IsActive: true, CreatedAt: now, UpdatedAt: now, Rev: randomRev(),
 	}
 	plain, err := s.credentialSecret(in, &c, auto)
 	if err != nil {
+		return nil, "", err
+	}
+	if err := CheckClientMetadata(c.Type, &c.ClientMetadata, c.Public(), c.RedirectURIs, appRedirectURI(consumer)); err != nil {
 		return nil, "", err
 	}
 	if err := s.insertCredential(ctx, &c); err != nil {
@@ -194,6 +200,32 @@ func (s *Store) insertCredential(ctx context.Context, c *Credential) error {
 		}
 		return tx.SAdd(consumerCredsSet(c.ConsumerID), credRef(c.Type, c.ID))
 	})
+}
+
+func appRedirectURI(c *Consumer) string {
+	if c.App != nil {
+		return c.App.RedirectURI
+	}
+	return ""
+}
+
+// SetClientMetadata replaces an oauth2 credential's OpenID Connect
+// registration (every field: an empty one goes back to the default),
+// checked as on creation.
+func (s *Store) SetClientMetadata(ctx context.Context, id string, m ClientMetadata) (*Credential, error) {
+	consumer, err := s.GetConsumer(ctx, id, true)
+	if err != nil {
+		return nil, err
+	}
+	c, _, err := s.updateCredential(ctx, OAuth2, id, func(_ *txn, c *Credential) (bool, error) {
+		next := m
+		if err := CheckClientMetadata(c.Type, &next, c.Public(), c.RedirectURIs, appRedirectURI(consumer)); err != nil {
+			return false, err
+		}
+		c.ClientMetadata = next
+		return true, nil
+	})
+	return c, err
 }
 
 func consumerExistsTx(tx *txn, id string) error {

@@ -124,14 +124,18 @@ type Credential struct {
 	// SecretHash is the password, client secret or key secret, hashed: a
 	// bcrypt hash for secrets a person chose, "sha256:<hex>" for secrets
 	// Gatehouse generated (128 random bits need no slow hash).
-	SecretHash           string    `json:"secretHash,omitempty"`
-	PasswordKey          string    `json:"passwordKey,omitempty"` // "password" or "secret", as Express Gateway
-	AutoGeneratePassword bool      `json:"autoGeneratePassword,omitempty"`
-	Scopes               []string  `json:"scopes"`
-	RedirectURIs         []string  `json:"redirectUris,omitempty"`
-	IsActive             bool      `json:"isActive"`
-	CreatedAt            time.Time `json:"createdAt"`
-	UpdatedAt            time.Time `json:"updatedAt"`
+	SecretHash           string   `json:"secretHash,omitempty"`
+	PasswordKey          string   `json:"passwordKey,omitempty"` // "password" or "secret", as Express Gateway
+	AutoGeneratePassword bool     `json:"autoGeneratePassword,omitempty"`
+	Scopes               []string `json:"scopes"`
+	RedirectURIs         []string `json:"redirectUris,omitempty"`
+	// ClientMetadata is an oauth2 credential's OpenID Connect
+	// registration (client.go); empty for the other types and for
+	// credentials stored before it existed, which keeps their behaviour.
+	ClientMetadata
+	IsActive  bool      `json:"isActive"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 	// Rev changes on every write; cached verifications of an older revision
 	// no longer count.
 	Rev uint64 `json:"rev"`
