@@ -539,7 +539,8 @@ func deleteCredentialTx(tx *txn, c *Credential) error {
 	return tx.Del(credKey(c.Type, c.ID))
 }
 
-// deleteConsumerData removes a consumer's credentials and tokens.
+// deleteConsumerData removes a consumer's credentials, tokens and
+// consents (given by it as a user, or to it as a client).
 func deleteConsumerData(tx *txn, consumerID string) error {
 	refs, err := tx.SMembers(consumerCredsSet(consumerID))
 	if err != nil {
@@ -555,6 +556,9 @@ func deleteConsumerData(tx *txn, consumerID string) error {
 				return err
 			}
 		}
+	}
+	if err := deleteConsentsTx(tx, consumerID); err != nil {
+		return err
 	}
 	return deleteConsumerTokensTx(tx, consumerID)
 }

@@ -64,6 +64,8 @@ func Run(t *testing.T, nb NewBackend) {
 		{"ConcurrentWriters", testConcurrency},
 		{"NothingHalfWritten", testNothingHalfWritten},
 		{"Records", testRecords},
+		{"Consents", testConsents},
+		{"ClientMetadata", testClientMetadata},
 		{"BoundedState", testBoundedState},
 	}
 	for _, tt := range tests {
