@@ -196,7 +196,7 @@ func (srv *Server) accountRevoke(w http.ResponseWriter, r *http.Request) {
 		srv.renderError(w, http.StatusBadRequest, "Invalid request", "Missing required parameter: client_id")
 		return
 	}
-	if err := srv.revokeUserClient(ctx, sess.UserID, client); err != nil {
+	if err := srv.revokeUserClient(ctx, sess.UserID, client, false); err != nil {
 		srv.serverError(w, err)
 		return
 	}
@@ -206,15 +206,17 @@ func (srv *Server) accountRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusSeeOther)
 }
 
-// revokeUserClient revokes the live tokens of one client for one user.
-func (srv *Server) revokeUserClient(ctx context.Context, userID, clientID string) error {
+// revokeUserClient revokes the live tokens of one client for one user;
+// with keepOffline, not the grants of offline_access (OpenID Connect Core
+// 1.0 §11), which a logout leaves alone.
+func (srv *Server) revokeUserClient(ctx context.Context, userID, clientID string, keepOffline bool) error {
 	tokens, err := srv.s.UserTokens(ctx, userID)
 	if err != nil {
 		return err
 	}
 	families := map[string]bool{}
 	for _, t := range tokens {
-		if t.ConsumerID != clientID {
+		if t.ConsumerID != clientID || (keepOffline && slices.Contains(t.Scopes, "offline_access")) {
 			continue
 		}
 		if t.FamilyID != "" {

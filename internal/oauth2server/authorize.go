@@ -696,11 +696,12 @@ func (srv *Server) logoutPage(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusFound)
 		return
 	}
-	srv.render(w, http.StatusOK, "logout", logoutData{Title: "Sign out", CSRF: sess.CSRF})
+	srv.render(w, http.StatusOK, "logout", logoutData{Title: "Sign out", CSRF: sess.CSRF, Action: "/logout"})
 }
 
 // logout is POST /logout: the session is deleted from the store, so it
-// really ends (Express Gateway's did not, B-12).
+// really ends (Express Gateway's did not, B-12), and its clients are told
+// (Back-Channel Logout 1.0, logout.go).
 func (srv *Server) logout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -715,7 +716,12 @@ func (srv *Server) logout(w http.ResponseWriter, r *http.Request) {
 			srv.renderError(w, http.StatusForbidden, "Request refused", "The form has expired or did not come from this site.")
 			return
 		}
-		if err := srv.s.DeleteRecord(ctx, "session", sid); err != nil {
+		if sess.UserID != "" {
+			err = srv.endSignIn(ctx, r, sess, sid) // back-channel logout too
+		} else {
+			err = srv.s.DeleteRecord(ctx, "session", sid)
+		}
+		if err != nil {
 			srv.serverError(w, err)
 			return
 		}

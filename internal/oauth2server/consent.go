@@ -19,9 +19,3 @@ func (srv *Server) consentRemembered(ctx context.Context, ar *authRequest, userI
 func (srv *Server) rememberConsent(ctx context.Context, tx *transaction) error {
 	return nil
 }
-
-// sessionClient records that the sign-in session of tx gave its client an
-// ID token, for Back-Channel Logout 1.0 (logout.go).
-func (srv *Server) sessionClient(ctx context.Context, tx *transaction) error {
-	return nil
-}

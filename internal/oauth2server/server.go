@@ -122,10 +122,13 @@ type Server struct {
 	// endSessionPath is the RP-Initiated Logout 1.0 end_session_endpoint
 	// (logout.go) the metadata names; "" until it is served.
 	endSessionPath string
-	views          *template.Template
-	static         fs.FS
-	lockout        *lockout.Set
-	audience       []string
+	// backchannel delivers Back-Channel Logout 1.0 logout tokens
+	// (backchannel.go).
+	backchannel *backchannel
+	views       *template.Template
+	static      fs.FS
+	lockout     *lockout.Set
+	audience    []string
 	// parseOpts are the JWT checks (jwtParseOptions).
 	parseOpts []jwt.ParserOption
 	// jwtCache holds verified JWT access tokens until they expire.
@@ -187,6 +190,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	srv.hosts = hosts
 	srv.oidc = newOIDC(o, srv.life.session)
+	srv.backchannel = newBackchannel(srv.log)
 	srv.signInRedirect = accountPath
 	if sys.OAuth2 != nil && sys.OAuth2.SignInRedirect != "" { // checked at load (config)
 		srv.signInRedirect = sys.OAuth2.SignInRedirect
@@ -238,6 +242,10 @@ func (srv *Server) routes() {
 	m.HandleFunc("POST /login", srv.login)
 	m.HandleFunc("GET /logout", srv.logoutPage)
 	m.HandleFunc("POST /logout", srv.logout)
+	// RP-Initiated Logout 1.0 §2: GET and POST.
+	m.HandleFunc("GET "+endSessionPath, srv.endSession)
+	m.HandleFunc("POST "+endSessionPath, srv.endSession)
+	srv.endSessionPath = endSessionPath
 	m.HandleFunc("GET "+accountPath, srv.accountPage)
 	m.HandleFunc("POST "+accountRevokePath, srv.accountRevoke)
 	files := http.StripPrefix("/oauth2/static/", http.FileServerFS(srv.static))

@@ -40,6 +40,15 @@ type consentData struct {
 
 type logoutData struct {
 	Title, CSRF string
+	// Action is where the form posts (/logout; the end_session_endpoint
+	// for a client's logout request, with its parameters in Fields).
+	Action string
+	Fields []hiddenField
+	// ClientName is the application asking to sign the user out.
+	ClientName string
+	// Done: the user is signed out (RP-Initiated Logout 1.0 §2 without a
+	// post_logout_redirect_uri).
+	Done bool
 }
 
 type errorData struct {
