@@ -55,6 +55,7 @@ type server struct {
 	creds     Credentials
 	scopes    Scopes
 	tokens    Tokens
+	consents  Consents
 
 	m       *model.Models
 	log     *slog.Logger
@@ -79,7 +80,7 @@ func New(s Store, m *model.Models, opts Options) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	a := &server{consumers: s, creds: s, scopes: s, tokens: s, m: m, log: opts.Logger, maxBody: opts.MaxBodyBytes, metrics: opts.Metrics, mux: http.NewServeMux(),
+	a := &server{consumers: s, creds: s, scopes: s, tokens: s, consents: s, m: m, log: opts.Logger, maxBody: opts.MaxBodyBytes, metrics: opts.Metrics, mux: http.NewServeMux(),
 		hosts: hostnames(opts.Hostnames), config: opts.Config}
 	if opts.APIKey != "" {
 		a.hasKey = true
@@ -97,8 +98,10 @@ var Routes = append([]string{
 	"GET /credentials/{type}/{id}", "DELETE /credentials/{type}/{id}",
 	"PUT /credentials/{type}/{id}/status", "PUT /credentials/{type}/{id}/secret",
 	"PUT /credentials/{type}/{id}/scopes", "PUT /credentials/{type}/{id}/scopes/{scope}", "DELETE /credentials/{type}/{id}/scopes/{scope}",
+	"PUT /credentials/{type}/{id}/client",
 	"GET /scopes", "POST /scopes", "GET /scopes/{scope}", "PUT /scopes/{scope}", "DELETE /scopes/{scope}",
 	"GET /tokens", "DELETE /tokens/{token}",
+	"GET /consents", "GET /users/{id}/consents", "DELETE /users/{id}/consents/{clientId}",
 }, configRoutes...)
 
 func (a *server) routes() {
@@ -115,13 +118,17 @@ func (a *server) routes() {
 		"PUT /credentials/{type}/{id}/scopes":            a.setScopes,
 		"PUT /credentials/{type}/{id}/scopes/{scope}":    a.addScope,
 		"DELETE /credentials/{type}/{id}/scopes/{scope}": a.removeScope,
-		"GET /scopes":            a.listScopes,
-		"POST /scopes":           a.createScopes,
-		"GET /scopes/{scope}":    a.getScope,
-		"PUT /scopes/{scope}":    a.putScope,
-		"DELETE /scopes/{scope}": a.deleteScope,
-		"GET /tokens":            a.listTokens,
-		"DELETE /tokens/{token}": a.revokeToken,
+		"GET /scopes":                            a.listScopes,
+		"POST /scopes":                           a.createScopes,
+		"GET /scopes/{scope}":                    a.getScope,
+		"PUT /scopes/{scope}":                    a.putScope,
+		"DELETE /scopes/{scope}":                 a.deleteScope,
+		"GET /tokens":                            a.listTokens,
+		"DELETE /tokens/{token}":                 a.revokeToken,
+		"PUT /credentials/{type}/{id}/client":    a.setClient,
+		"GET /consents":                          a.listConsents,
+		"GET /users/{id}/consents":               a.userConsents,
+		"DELETE /users/{id}/consents/{clientId}": a.revokeConsent,
 	}
 	// Users and apps share their six routes (consumers.go).
 	a.userKind().addRoutes(h)

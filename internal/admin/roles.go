@@ -52,6 +52,7 @@ type Credentials interface {
 	SetScopes(ctx context.Context, typ, id string, scopes []string) (*store.Credential, error)
 	RotateSecret(ctx context.Context, typ, id, value string) (*store.Credential, string, error)
 	DeleteCredential(ctx context.Context, typ, id string) error
+	SetClientMetadata(ctx context.Context, id string, m store.ClientMetadata) (*store.Credential, error)
 }
 
 // Scopes is what the /scopes routes use.
@@ -70,10 +71,17 @@ type Tokens interface {
 	ListTokens(ctx context.Context, consumerID string) ([]*store.Token, error)
 }
 
+// Consents is what the /consents routes use (the store's ConsentStore).
+type Consents interface {
+	ListConsents(ctx context.Context, f store.ConsentFilter) ([]*store.Consent, error)
+	RevokeConsent(ctx context.Context, userID, clientID string) (int, error)
+}
+
 // Store is every role: what New takes, and what *store.Store is.
 type Store interface {
 	Consumers
 	Credentials
 	Scopes
 	Tokens
+	Consents
 }
