@@ -196,7 +196,9 @@ func (srv *Server) accountRevoke(w http.ResponseWriter, r *http.Request) {
 		srv.renderError(w, http.StatusBadRequest, "Invalid request", "Missing required parameter: client_id")
 		return
 	}
-	if err := srv.revokeUserClient(ctx, sess.UserID, client, false); err != nil {
+	// The consent goes too: the page says the application has to ask
+	// again.
+	if err := srv.revokeConsent(ctx, sess.UserID, client); err != nil {
 		srv.serverError(w, err)
 		return
 	}

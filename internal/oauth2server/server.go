@@ -248,6 +248,8 @@ func (srv *Server) routes() {
 	srv.endSessionPath = endSessionPath
 	m.HandleFunc("GET "+accountPath, srv.accountPage)
 	m.HandleFunc("POST "+accountRevokePath, srv.accountRevoke)
+	m.HandleFunc("GET "+consentsPath, srv.consentsPage)
+	m.HandleFunc("POST "+consentsRevokePath, srv.consentsRevoke)
 	files := http.StripPrefix("/oauth2/static/", http.FileServerFS(srv.static))
 	m.Handle("GET /oauth2/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/") { // files only: no directory listings

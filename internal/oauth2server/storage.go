@@ -80,6 +80,10 @@ type Storage interface {
 	Codes
 	Records
 	Scopes
+	// Remembered consent (consent.go): the authorization request skips
+	// the consent page for what the user allowed before; the consents page
+	// lists and revokes.
+	store.ConsentStore
 }
 
 var _ Storage = (*store.Store)(nil)

@@ -56,7 +56,7 @@ type errorData struct {
 	Status         int
 }
 
-var pageNames = []string{"login", "consent", "logout", "error", "account"}
+var pageNames = []string{"login", "consent", "logout", "error", "account", "consents"}
 
 // loadViews parses the embedded pages, each replaced by <dir>/views/NAME.html
 // when that file exists (Express Gateway users customised its views); the
