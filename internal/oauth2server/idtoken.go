@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -41,9 +40,9 @@ const idTokenType = "JWT"
 
 // oidcProvider is the OpenID Connect state of a Server.
 type oidcProvider struct {
-	// keys are the ID tokens' keyrings, by algorithm; RS256 always
-	// (Discovery 1.0 §3: id_token_signing_alg_values_supported MUST
-	// include it), plus oauth2.openid.idTokenAlgorithm.
+	// keys are the ID tokens' keyrings, by algorithm: RS256 (Discovery
+	// 1.0 §3: id_token_signing_alg_values_supported MUST include it),
+	// ES256 and EdDSA; oauth2.openid.idTokenAlgorithm is the default.
 	keys map[string]*keyring
 	algs []string // the keys' algorithms, the default first
 	life time.Duration
@@ -72,9 +71,14 @@ func newOIDC(o Options, sessionLife time.Duration) *oidcProvider {
 	if def == "" {
 		def = "RS256"
 	}
+	// Every algorithm a client may register (id_token_signed_response_alg)
+	// has its keys, the default first; a keyring writes its first key
+	// when it is first needed.
 	p.algs = []string{def}
-	if def != "RS256" {
-		p.algs = append(p.algs, "RS256")
+	for _, a := range config.IDTokenAlgorithms() {
+		if a != def {
+			p.algs = append(p.algs, a)
+		}
 	}
 	// A retired key stays published for as long as an ID token it signed
 	// can come back as an id_token_hint (a sign-in session's lifetime), not
@@ -89,7 +93,7 @@ func newOIDC(o Options, sessionLife time.Duration) *oidcProvider {
 // idTokenAlg is the algorithm of a client's ID tokens: the one it
 // registered (id_token_signed_response_alg), else the default.
 func (srv *Server) idTokenAlg(c *client) string {
-	if a := clientIDTokenAlg(c.consumer); a != "" && srv.oidc.keys[a] != nil {
+	if a := c.cred.IDTokenSignedResponseAlg; a != "" && srv.oidc.keys[a] != nil {
 		return a
 	}
 	return srv.oidc.algs[0]
@@ -219,7 +223,7 @@ func (srv *Server) familyOIDC(ctx context.Context, family string) (*oidcGrant, e
 // The user's other claims are the userinfo endpoint's (§5.4: with an
 // access token they are not put in the ID token).
 func (srv *Server) idToken(ctx context.Context, r *http.Request, c *client, userID, accessToken string, g *oidcGrant) (string, error) {
-	sub, err := srv.subject(ctx, c.consumer, userID)
+	sub, err := srv.subjectFor(ctx, c.consumer, c.cred, userID)
 	if err != nil {
 		return "", err
 	}
@@ -279,15 +283,45 @@ func leftHash(alg, v string) string {
 // correlate their users. Userinfo uses it too: its sub equals the ID
 // token's (§5.3.2).
 func (srv *Server) subject(ctx context.Context, consumer *store.Consumer, userID string) (string, error) {
-	sector, pairwise := clientSector(consumer)
-	if !pairwise {
+	cred, err := srv.s.GetCredential(ctx, store.OAuth2, consumer.ID())
+	if errors.Is(err, store.ErrNotFound) {
+		return userID, nil // no client registration: public
+	} else if err != nil {
+		return "", err
+	}
+	return srv.subjectFor(ctx, consumer, cred, userID)
+}
+
+// subjectFor is subject with the client's oauth2 credential at hand.
+func (srv *Server) subjectFor(ctx context.Context, consumer *store.Consumer, cred *store.Credential, userID string) (string, error) {
+	if !cred.Pairwise() {
 		return userID, nil
+	}
+	sector, ok := cred.SectorIdentifier(appRedirectURI(consumer))
+	if !ok || sector == "" {
+		// The registration refuses this (store.ClientMetadata); a
+		// redirect URI added since on another host must not silently
+		// change every sub.
+		return "", &oauthError{Status: 400, Code: "invalid_client",
+			Description: "a pairwise client whose redirect URIs are on several hosts needs a sector_identifier_uri (OpenID Connect Core 1.0 §8.1)"}
 	}
 	salt, err := srv.pairwiseSalt(ctx)
 	if err != nil {
 		return "", err
 	}
-	return pairwiseSub(sector, userID, salt), nil
+	return pairwiseSub(strings.ToLower(sector), userID, salt), nil
+}
+
+// appRedirectURI is the redirect URI registered on the consumer itself
+// (the application's, or, for a user acting as a client, the user's).
+func appRedirectURI(c *store.Consumer) string {
+	if c.App != nil {
+		return c.App.RedirectURI
+	}
+	if c.User != nil {
+		return c.User.RedirectURI
+	}
+	return ""
 }
 
 // pairwiseSub is Core §8.1's example: sub = SHA-256(sector_identifier ||
@@ -324,15 +358,6 @@ func (srv *Server) pairwiseSalt(ctx context.Context) (string, error) {
 	return p.salt, nil
 }
 
-// sectorHost is the host of a URL, lower case ("" when it does not parse).
-func sectorHost(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return ""
-	}
-	return strings.ToLower(p.Hostname())
-}
-
 // oidcJWKS is the ID tokens' public keys, loading them the first time.
 func (srv *Server) oidcJWKS() ([]jwk, error) {
 	var out []jwk
@@ -345,17 +370,4 @@ func (srv *Server) oidcJWKS() ([]jwk, error) {
 		out = append(out, kr.JWKS()...)
 	}
 	return out, nil
-}
-
-// clientIDTokenAlg is the client's registered id_token_signed_response_alg
-// ("" for none).
-func clientIDTokenAlg(c *store.Consumer) string {
-	return ""
-}
-
-// clientSector is the sector identifier of a pairwise client (Core §8.1):
-// the host of its sector_identifier_uri, else of its redirect URI; ok is
-// false for a public-subject client.
-func clientSector(c *store.Consumer) (sector string, ok bool) {
-	return "", false
 }

@@ -47,20 +47,27 @@ type rp struct {
 
 func (f *fixture) newRP(t *testing.T) rp {
 	t.Helper()
+	return f.newRPWith(t, "https://rp.example/cb", store.ClientMetadata{})
+}
+
+// newRPWith registers a relying party with a redirect URI and OpenID
+// Connect client metadata.
+func (f *fixture) newRPWith(t *testing.T, redirect string, meta store.ClientMetadata) rp {
+	t.Helper()
 	ctx := context.Background()
 	if err := f.s.CreateScopes(ctx, "openid", "profile", "email", "phone", "address"); err != nil && !strings.Contains(err.Error(), "exist") {
 		t.Fatal(err)
 	}
-	app, err := f.s.CreateApp(ctx, store.App{UserID: f.user.ID, Name: "rp", RedirectURI: "https://rp.example/cb"})
+	app, err := f.s.CreateApp(ctx, store.App{UserID: f.user.ID, Name: "rp " + redirect, RedirectURI: redirect})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, sec, err := f.s.CreateCredential(ctx, store.CredentialInput{ConsumerID: app.ID, Type: store.OAuth2,
-		Scopes: []string{"openid", "profile", "email", "phone", "address", "read"}})
+		Scopes: []string{"openid", "profile", "email", "phone", "address", "read"}, Client: meta})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rp{id: app.ID, secret: sec, redirect: "https://rp.example/cb"}
+	return rp{id: app.ID, secret: sec, redirect: redirect}
 }
 
 // code runs the browser part of a code flow for c with extra parameters
@@ -278,7 +285,7 @@ func TestDiscovery(t *testing.T) {
 				"issuer": testIssuer, "authorization_endpoint": testIssuer + "/oauth2/authorize",
 				"token_endpoint": testIssuer + "/oauth2/token", "userinfo_endpoint": testIssuer + "/oauth2/userinfo",
 				"jwks_uri": testIssuer + "/.well-known/jwks.json", "subject_types_supported": []any{"public", "pairwise"},
-				"id_token_signing_alg_values_supported": []any{"RS256"}, "response_types_supported": []any{"code"},
+				"id_token_signing_alg_values_supported": []any{"RS256", "ES256", "EdDSA"}, "response_types_supported": []any{"code"},
 				"request_parameter_supported": false, "request_uri_parameter_supported": false, "claims_parameter_supported": false,
 			} {
 				if !reflect.DeepEqual(oidc[k], v) {
@@ -382,5 +389,55 @@ func TestLeftHash(t *testing.T) {
 	sum := sha256.Sum256([]byte("token"))
 	if leftHash("RS256", "token") != base64.RawURLEncoding.EncodeToString(sum[:16]) {
 		t.Error("RS256 at_hash is not the left half of SHA-256")
+	}
+}
+
+// TestPairwiseClients: a pairwise client's ID token and userinfo carry the
+// same sub (Core §5.3.2), not the user's id; two clients of one sector
+// (the redirect URIs' host, or sector_identifier_uri's) get the same sub,
+// a client of another sector another; a public client the user's id.
+func TestPairwiseClients(t *testing.T) {
+	f := newFixture(t, oidcSystem("opaque"))
+	pw := store.ClientMetadata{SubjectType: store.SubjectPairwise}
+	a1 := f.newRPWith(t, "https://a.example/cb1", pw)
+	a2 := f.newRPWith(t, "https://a.example/cb2", pw)
+	b1 := f.newRPWith(t, "https://b.example/cb", pw)
+	bs := f.newRPWith(t, "https://c.example/cb", store.ClientMetadata{SubjectType: store.SubjectPairwise, SectorIdentifierURI: "https://a.example/sector.json"})
+	pub := f.newRP(t)
+	br := newBrowser(t, f.srv)
+	br.signIn("")
+	subs := map[string]string{}
+	for name, c := range map[string]rp{"a1": a1, "a2": a2, "b1": b1, "bs": bs, "pub": pub} {
+		_, m := exchange(t, f.srv, c, br.code(c, url.Values{"scope": {"openid"}}))
+		_, claims := verifyIDToken(t, f.srv, m["id_token"].(string), c.id)
+		sub, _ := claims["sub"].(string)
+		rec, ui := userinfoCall(t, f.srv, "GET", "Bearer "+m["access_token"].(string), nil)
+		if rec.Code != 200 || ui["sub"] != sub {
+			t.Errorf("%s: userinfo %d sub %v, ID token sub %q", name, rec.Code, ui["sub"], sub)
+		}
+		subs[name] = sub
+	}
+	if subs["pub"] != f.user.ID {
+		t.Errorf("public client's sub %q, want the user's id", subs["pub"])
+	}
+	if subs["a1"] == f.user.ID || subs["a1"] != subs["a2"] || subs["a1"] != subs["bs"] || subs["a1"] == subs["b1"] {
+		t.Errorf("pairwise subs %v: want a1 = a2 = bs (sector a.example), b1 another, none the user's id", subs)
+	}
+}
+
+// TestClientIDTokenAlg: a client's id_token_signed_response_alg picks the
+// ID token's algorithm; others get the default.
+func TestClientIDTokenAlg(t *testing.T) {
+	f := newFixture(t, oidcSystem("opaque"))
+	es := f.newRPWith(t, "https://es.example/cb", store.ClientMetadata{IDTokenSignedResponseAlg: "ES256"})
+	def := f.newRP(t)
+	b := newBrowser(t, f.srv)
+	b.signIn("")
+	for c, want := range map[rp]string{es: "ES256", def: "RS256"} {
+		_, m := exchange(t, f.srv, c, b.code(c, url.Values{"scope": {"openid"}}))
+		h, claims := verifyIDToken(t, f.srv, m["id_token"].(string), c.id)
+		if h["alg"] != want || claims["at_hash"] != leftHash(want, m["access_token"].(string)) {
+			t.Errorf("client %s: alg %v, want %s", c.redirect, h["alg"], want)
+		}
 	}
 }
