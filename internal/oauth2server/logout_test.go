@@ -285,3 +285,35 @@ func TestBackchannelLogout(t *testing.T) {
 		t.Fatalf("the offline_access refresh token = %d %s, want 200", rec.Code, rec.Body)
 	}
 }
+
+// TestSessionAcrossNodes: two nodes on one store serve one sign-in: signed
+// in and allowed on node A, the same request on node B gets its code
+// without a page (the session and the consent are in the store), and a
+// sign-out on node B tells the client that got its ID token on node A.
+func TestSessionAcrossNodes(t *testing.T) {
+	f := newFixture(t, oidcSystem("opaque"))
+	nodeB := f.server(t, oidcSystem("opaque"))
+	nodeB.backchannel.backoff = 10 * time.Millisecond
+	rc := newReceiver(t, 0)
+	c := f.newLogoutRP(t, "rp", rc.url)
+	a := newBrowser(t, f.srv)
+	a.signIn("")
+	signedInRP(t, f, a, c, "openid read")
+	b := newBrowser(t, nodeB)
+	b.c.Jar = a.c.Jar // one browser: cookies do not depend on the port
+	resp, _ := b.get(authzQuery(c, url.Values{"scope": {"openid read"}}))
+	if codeOf(c, resp) == "" {
+		t.Fatalf("node B: status %d, Location %q, want a code without a page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, page := b.get("/logout")
+	if resp, _ := b.post("/logout", url.Values{"_csrf": {csrfOf(t, page)}}); resp.StatusCode != http.StatusFound {
+		t.Fatalf("POST /logout on node B = %d", resp.StatusCode)
+	}
+	nodeB.backchannel.wait()
+	if len(rc.tokens) != 1 {
+		t.Fatalf("the client got %d logout tokens from node B, want 1", len(rc.tokens))
+	}
+	if stillSignedIn(a) {
+		t.Fatal("node A still sees the session")
+	}
+}
