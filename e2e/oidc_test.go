@@ -394,3 +394,75 @@ func TestOIDCZitadelRP(t *testing.T) {
 		})
 	}
 }
+
+// TestOIDCIDTokenRefusedByJWTPolicy: a resource gateway whose jwt policy
+// trusts Gatehouse by OpenID Connect discovery (issuer + discover: true)
+// verifies with the JWKS that also holds the ID tokens' keys. With types:
+// [at+jwt] (RFC 9068 §4, as docs/oauth2.md advises) it takes the access
+// token and refuses the ID token; with audience set to the API it refuses
+// it too (an ID token's aud is the client). Without either the ID token
+// passes: the jwt policy accepts any typ by default, as Express Gateway's
+// did, so this is a configuration the docs spell out.
+func TestOIDCIDTokenRefusedByJWTPolicy(t *testing.T) {
+	g := startOAuth(t, "accessTokens:\n  tokenType: jwt\n")
+	const redirect = "http://127.0.0.1:1/rp/callback"
+	id, sec := oidcSeed(t, g, redirect)
+	conf := &oauth2.Config{ClientID: id, ClientSecret: sec, Endpoint: g.endpoint(), RedirectURL: redirect,
+		Scopes: []string{oidc.ScopeOpenID, "read"}}
+	b := newBrowser(t, g.base)
+	tok, err := conf.Exchange(context.Background(), g.authorizeCode(t, b, conf, "alice", "alice-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, _ := tok.Extra("id_token").(string)
+	up := echoServer(t, "resource")
+	for _, c := range []struct {
+		name, extra string
+		idTokenPass bool
+	}{
+		{"types at+jwt", "types: [at+jwt]", false},
+		{"audience", "audience: '" + g.base + "'", false},
+		{"neither", "", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			extra := ""
+			if c.extra != "" {
+				extra = "\n            " + c.extra
+			}
+			rs := startGateway(t, fmt.Sprintf(`http: {port: 0, host: 127.0.0.1}
+apiEndpoints:
+  api: {host: '*', paths: '/api/*'}
+serviceEndpoints:
+  backend: {url: '%s'}
+policies: [jwt, proxy]
+pipelines:
+  default:
+    apiEndpoints: [api]
+    policies:
+      - jwt:
+          action:
+            issuer: '%s'
+            discover: true
+            checkCredentialExistence: false%s
+      - proxy:
+          action: {serviceEndpoint: backend}
+`, up.URL, g.base, extra))
+			call := func(token string) int {
+				req, _ := http.NewRequest("GET", rs.base+"/api/x", nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if st := call(tok.AccessToken); st != 200 {
+				t.Errorf("the access token = %d, want 200", st)
+			}
+			if st := call(idt); (st == 200) != c.idTokenPass {
+				t.Errorf("the ID token = %d, want passing %v", st, c.idTokenPass)
+			}
+		})
+	}
+}
