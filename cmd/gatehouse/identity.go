@@ -31,6 +31,7 @@ func identityCommands(env cliEnv) []*cobra.Command {
 		newCredentialScopesCmd(env),
 		newScopesCmd(env),
 		newTokensCmd(env),
+		newConsentsCmd(env),
 	}
 }
 
@@ -285,7 +286,7 @@ func (o orderedObject) MarshalJSON() ([]byte, error) {
 var fieldOrder = []string{
 	"id", "type", "kind", "username", "name", "firstname", "lastname", "email",
 	"userId", "consumerId", "keyId", "keySecret", "password", "secret",
-	"scopes", "redirectUri", "redirectUris", "isActive", "revoked",
+	"clientId", "scopes", "redirectUri", "redirectUris", "isActive", "revoked",
 	"createdAt", "updatedAt", "expiresAt",
 }
 

@@ -97,11 +97,11 @@ func secretNote(field string) string {
 
 func newCredentialsCmd(env cliEnv) *cobra.Command {
 	cmd, o := group(env, "credentials", []string{"credential"},
-		"Manage credentials (create, list, info, activate, deactivate, scopes, remove, rotate-secret)")
+		"Manage credentials (create, list, info, activate, deactivate, scopes, remove, rotate-secret, set-client)")
 	cmd.AddCommand(credentialsCreateVerb(o), credentialsListVerb(o), credentialInfoVerb(o),
 		credentialStatusVerb(o, "activate", true), credentialStatusVerb(o, "deactivate", false),
 		scopeVerb(o, "add-scopes", nil), scopeVerb(o, "remove-scopes", []string{"rm-scopes"}), scopeVerb(o, "set-scopes", nil),
-		credentialsRemoveVerb(o), rotateSecretVerb(o))
+		credentialsRemoveVerb(o), rotateSecretVerb(o), credentialsClientVerb(o))
 	return cmd
 }
 
@@ -160,7 +160,7 @@ func credentialsCreateVerb(o *identityOpts) *cobra.Command {
 	}
 	consumerFlag(create, &consumer, "the owner: a user id or username, or an app id or name (required unless --stdin)")
 	typeFlag(create, &typ)
-	propertyFlag(create, &props, "a credential property, key=value (a value that looks like JSON is decoded, as EG; key:=JSON forces it): password, secret, keyId, keySecret, scopes, autoGeneratePassword, redirectUris")
+	propertyFlag(create, &props, "a credential property, key=value (a value that looks like JSON is decoded, as EG; key:=JSON forces it): password, secret, keyId, keySecret, scopes, autoGeneratePassword, redirectUris; for oauth2 also the OpenID Connect registration: "+clientFieldList)
 	stdinFlag(create, &stdin, `read credentials as newline-delimited JSON from standard input: {"consumer": ..., "type": ..., properties...}`)
 	return create
 }
