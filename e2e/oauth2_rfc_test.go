@@ -180,19 +180,22 @@ func TestOAuth2Metadata(t *testing.T) {
 			if got := list("code_challenge_methods_supported"); !slices.Equal(got, []string{"S256"}) {
 				t.Errorf("code_challenge_methods_supported = %v", got)
 			}
-			if got := list("scopes_supported"); !slices.Equal(got, []string{"admin", "read", "write"}) {
+			// The store's scopes, and the OpenID Connect ones (Discovery
+			// 1.0 §3: openid at least; docs/openid-connect.md).
+			if got := list("scopes_supported"); !slices.Equal(got, []string{"address", "admin", "email", "offline_access", "openid", "phone", "profile", "read", "write"}) {
 				t.Errorf("scopes_supported = %v", got)
 			}
 			if got := list("token_endpoint_auth_methods_supported"); !slices.Equal(got, []string{"client_secret_basic", "client_secret_post", "none"}) {
 				t.Errorf("token_endpoint_auth_methods_supported = %v", got)
 			}
-			_, hasJWKS := md["jwks_uri"]
-			if hasJWKS != mode.jwks {
+			// jwks_uri in every mode: the ID tokens' keys are there
+			// (docs/openid-connect.md#id-tokens).
+			if md["jwks_uri"] != iss+"/.well-known/jwks.json" {
 				t.Errorf("jwks_uri = %v", md["jwks_uri"])
 			}
 			resp = get(t, g.base+"/.well-known/jwks.json")
 			readBody(t, resp)
-			if (resp.StatusCode == 200) != mode.jwks {
+			if resp.StatusCode != 200 {
 				t.Errorf("jwks.json = %d", resp.StatusCode)
 			}
 			// The endpoints answer before the pipelines, but only for the
