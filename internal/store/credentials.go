@@ -502,6 +502,11 @@ func (s *Store) RotateSecret(ctx context.Context, typ, id, value string) (*Crede
 		return nil, "", err
 	}
 	c, _, err := s.updateCredential(ctx, typ, id, func(_ *txn, c *Credential) (bool, error) {
+		if c.TokenEndpointAuthMethod == AuthNone {
+			// A secret would make the client confidential, which its
+			// registration says it is not (client.go).
+			return false, invalid("token_endpoint_auth_method", "this client is registered as public (token_endpoint_auth_method none): change its registration before giving it a secret")
+		}
 		c.SecretHash = hash
 		return true, nil
 	})

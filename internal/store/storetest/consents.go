@@ -194,6 +194,20 @@ func testClientMetadata(t *testing.T, nb NewBackend) {
 	if _, err := s.SetClientMetadata(ctx, "nobody", next); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SetClientMetadata of an unknown client: %v", err)
 	}
+	// A public client registered with token_endpoint_auth_method none
+	// gets no secret by rotation.
+	pub, err := s.CreateApp(ctx, store.App{UserID: u.ID, Name: "spa", RedirectURI: "https://spa.example/cb"})
+	must(t, err)
+	no := false
+	_, _, err = s.CreateCredential(ctx, store.CredentialInput{ConsumerID: pub.ID, Type: store.OAuth2, AutoGeneratePassword: &no,
+		Client: store.ClientMetadata{TokenEndpointAuthMethod: store.AuthNone}})
+	must(t, err)
+	if _, _, err := s.RotateSecret(ctx, store.OAuth2, pub.ID, ""); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("RotateSecret of a client registered as public: %v, want ErrInvalid", err)
+	}
+	if got, _ := s.GetCredential(ctx, store.OAuth2, pub.ID); got == nil || !got.Public() {
+		t.Errorf("the refused rotation gave the public client a secret")
+	}
 	// Not for the other types.
 	if _, _, err := s.CreateCredential(ctx, store.CredentialInput{ConsumerID: u.ID, Type: store.BasicAuth,
 		Client: store.ClientMetadata{SubjectType: store.SubjectPublic}}); !errors.Is(err, store.ErrInvalid) {
