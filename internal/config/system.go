@@ -210,9 +210,13 @@ func (o *OAuth2Server) decodeNode(d *decoder, n *yaml.Node, path string) {
 				d.errorf(v, kpath, "%v, got %q", err, o.SignInRedirect)
 			}
 		}
-		if key == "openid" && o.OpenID != nil {
-			if a := o.OpenID.IDTokenAlgorithm; a != "" && !slices.Contains(IDTokenAlgorithms(), a) {
-				d.errorf(v, kpath+".idTokenAlgorithm", "must be one of %v, got %q", IDTokenAlgorithms(), a)
+		if key == "openid" && o.OpenID != nil && v.Kind == yaml.MappingNode {
+			for _, kv := range pairs(v) {
+				if a := o.OpenID.IDTokenAlgorithm; kv[0].Value == "idTokenAlgorithm" && a != "" && !slices.Contains(IDTokenAlgorithms(), a) {
+					// HS* would need the client's secret, which is stored
+					// hashed; none proves nothing (Core §3.1.3.7).
+					d.errorf(kv[1], kpath+".idTokenAlgorithm", "must be one of %s, got %q", strings.Join(IDTokenAlgorithms(), ", "), a)
+				}
 			}
 		}
 	})

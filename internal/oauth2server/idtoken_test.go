@@ -441,3 +441,49 @@ func TestClientIDTokenAlg(t *testing.T) {
 		}
 	}
 }
+
+// TestIDTokenKeysAcrossNodesAndRotation: two nodes on one store sign ID
+// tokens with the same generated key, each verifies the other's; after
+// keyRotation a new key signs, and the retired one stays published, so an
+// older ID token still verifies as an id_token_hint on either node.
+func TestIDTokenKeysAcrossNodesAndRotation(t *testing.T) {
+	f := newFixture(t, oidcSystem("opaque"))
+	other := f.server(t, oidcSystem("opaque"))
+	claims := func() jwt.MapClaims {
+		return jwt.MapClaims{"iss": testIssuer, "sub": f.user.ID, "aud": []string{f.web.ID}, "iat": f.clk.Now().Unix()}
+	}
+	old, err := f.srv.signJWT(claims(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, err := other.signJWT(claims(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kidOf(t, old) != kidOf(t, mine) {
+		t.Fatal("two nodes on one store sign ID tokens with different keys")
+	}
+	f.clk.Add(keyRotation + time.Minute)
+	fresh, err := f.srv.signJWT(claims(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kidOf(t, fresh) == kidOf(t, old) {
+		t.Fatal("no ID-token key rotation after keyRotation")
+	}
+	f.clk.Add(6 * time.Second) // past the other node's reload throttle
+	for name, srv := range map[string]*Server{"this node": f.srv, "the other node": other} {
+		for tokName, tok := range map[string]string{"old": old, "fresh": fresh} {
+			if _, err := srv.parseIDTokenHint(tok); err != nil {
+				t.Errorf("%s: the %s ID token: %v", name, tokName, err)
+			}
+		}
+	}
+	kids := map[string]bool{}
+	for _, k := range jwksOf(t, other) {
+		kids[k.KID] = true
+	}
+	if !kids[kidOf(t, old)] || !kids[kidOf(t, fresh)] {
+		t.Errorf("the other node's JWKS %v lacks the retired or the new ID-token key", kids)
+	}
+}
