@@ -284,6 +284,30 @@ func (b *browser) consent(authURL, user, pass string) string {
 	return page
 }
 
+// allow drives an authorization request to the client's redirect: through
+// the sign-in and consent pages (Allow), or straight back when the user's
+// consent is remembered (an OpenID Connect request, OpenID Connect Core
+// 1.0 §3.1.2.4). It returns the redirect as decide does.
+func (b *browser) allow(authURL, user, pass string) (int, *url.URL, string) {
+	b.t.Helper()
+	st, loc, page := b.get(authURL)
+	if st == http.StatusFound && loc == "/login" {
+		st, loc, page = b.login(user, pass)
+		if st != http.StatusFound || !strings.HasPrefix(loc, "/oauth2/authorize?") {
+			b.t.Fatalf("login = %d Location %q, want 302 back to the authorization request\n%s", st, loc, page)
+		}
+		st, loc, page = b.get(loc)
+	}
+	if st == http.StatusFound {
+		u, _ := url.Parse(loc)
+		return st, u, page
+	}
+	if st != 200 {
+		b.t.Fatalf("authorization request = %d (Location %q)\n%s", st, loc, page)
+	}
+	return b.decide(page, true)
+}
+
 // decide posts the consent form (allow or deny) and returns the redirect.
 func (b *browser) decide(page string, allow bool) (int, *url.URL, string) {
 	b.t.Helper()
@@ -306,8 +330,7 @@ func (b *browser) decide(page string, allow bool) (int, *url.URL, string) {
 func (g *oauthGateway) authorizeCode(t *testing.T, b *browser, conf *oauth2.Config, user, pass string, opts ...oauth2.AuthCodeOption) string {
 	t.Helper()
 	state := oauth2.GenerateVerifier()[:16]
-	page := b.consent(conf.AuthCodeURL(state, opts...), user, pass)
-	st, u, body := b.decide(page, true)
+	st, u, body := b.allow(conf.AuthCodeURL(state, opts...), user, pass)
 	if st != http.StatusFound || u == nil {
 		t.Fatalf("decision = %d\n%s", st, body)
 	}

@@ -356,8 +356,7 @@ func TestOIDCZitadelRP(t *testing.T) {
 			code := func(nonce string) string {
 				t.Helper()
 				state := oauth2.GenerateVerifier()[:16]
-				page := b.consent(zrp.AuthURL(state, relying, zrp.AuthURLOpt(zrp.WithURLParam("nonce", nonce))), "alice", "alice-password")
-				st, u, body := b.decide(page, true)
+				st, u, body := b.allow(zrp.AuthURL(state, relying, zrp.AuthURLOpt(zrp.WithURLParam("nonce", nonce))), "alice", "alice-password")
 				if st != http.StatusFound || u.Query().Get("state") != state || u.Query().Get("code") == "" {
 					t.Fatalf("decision = %d %v\n%s", st, u, body)
 				}

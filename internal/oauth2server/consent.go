@@ -15,9 +15,12 @@ import (
 // Remembered consent (OpenID Connect Core 1.0 §3.1.2.4: the server may
 // rely on "prior consent"): once the user allows a client some scopes, a
 // later request of that client for scopes within them is answered without
-// the consent page, unless prompt=consent. The user sees and revokes them
-// on the consents page of the sign-in UI; the operator with the Admin API
-// and `gatehouse consents`.
+// the consent page, unless prompt=consent. Only OpenID Connect requests
+// (scope openid) are answered so: a plain OAuth 2.0 request shows the
+// consent page every time, as Express Gateway's did, so that its users'
+// flows and tests see the page they always saw. The user sees and revokes
+// them on the consents page of the sign-in UI; the operator with the Admin
+// API and `gatehouse consents`.
 
 const (
 	consentsPath       = "/oauth2/account/consents"
@@ -30,6 +33,9 @@ const (
 // device can claim) is always asked (RFC 8252 §8.6: no automatic
 // approval unless the client's identity can be assured).
 func (srv *Server) consentRemembered(ctx context.Context, ar *authRequest, userID string) (bool, error) {
+	if !slices.Contains(ar.scopes, "openid") {
+		return false, nil
+	}
 	if ar.cred.Public() && !strings.HasPrefix(ar.redirectURI, "https://") {
 		return false, nil
 	}
@@ -42,8 +48,12 @@ func (srv *Server) consentRemembered(ctx context.Context, ar *authRequest, userI
 	return c.Covers(ar.scopes), nil
 }
 
-// rememberConsent records the user's consent to the transaction's scopes.
+// rememberConsent records the user's consent to the transaction's scopes,
+// for an OpenID Connect request (consentRemembered).
 func (srv *Server) rememberConsent(ctx context.Context, tx *transaction) error {
+	if !slices.Contains(tx.Scopes, "openid") {
+		return nil
+	}
 	return srv.s.GrantConsent(ctx, tx.UserID, tx.ClientID, tx.Scopes)
 }
 

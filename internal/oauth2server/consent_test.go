@@ -73,6 +73,15 @@ func TestRememberedConsent(t *testing.T) {
 			t.Errorf("%v: status %d, Location %q, want the consent page", cl.q, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
+	// A plain OAuth 2.0 request (no openid) shows the page every time, as
+	// Express Gateway's did.
+	for range 2 {
+		resp, page := b.get(authzQuery(c, url.Values{"scope": {"read"}}))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("without openid: status %d, Location %q, want the consent page", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		b.post("/oauth2/authorize/decision", url.Values{"_csrf": {csrfOf(t, page)}, "transaction_id": {resp.Header.Get("transaction_id")}, "allow": {"allow"}})
+	}
 	// A denial remembers nothing.
 	resp, page := b.get(authzQuery(other, url.Values{"scope": {"openid"}}))
 	b.post("/oauth2/authorize/decision", url.Values{"_csrf": {csrfOf(t, page)}, "transaction_id": {resp.Header.Get("transaction_id")}, "cancel": {"deny"}})
@@ -92,15 +101,18 @@ func TestRememberedConsentNotForNativeApps(t *testing.T) {
 		t.Fatal(err)
 	}
 	no := false
-	if _, _, err := f.s.CreateCredential(ctx, store.CredentialInput{ConsumerID: app.ID, Type: store.OAuth2, AutoGeneratePassword: &no, Scopes: []string{"read"}}); err != nil {
+	if err := f.s.CreateScopes(ctx, "openid"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.s.GrantConsent(ctx, f.user.ID, app.ID, []string{"read"}); err != nil {
+	if _, _, err := f.s.CreateCredential(ctx, store.CredentialInput{ConsumerID: app.ID, Type: store.OAuth2, AutoGeneratePassword: &no, Scopes: []string{"openid", "read"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.GrantConsent(ctx, f.user.ID, app.ID, []string{"openid", "read"}); err != nil {
 		t.Fatal(err)
 	}
 	b := newBrowser(t, f.srv)
 	b.signIn("")
-	q := url.Values{"response_type": {"code"}, "client_id": {app.ID}, "redirect_uri": {"http://127.0.0.1:5000/cb"}, "scope": {"read"},
+	q := url.Values{"response_type": {"code"}, "client_id": {app.ID}, "redirect_uri": {"http://127.0.0.1:5000/cb"}, "scope": {"openid read"},
 		"code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
 	resp, _ := b.get("/oauth2/authorize?" + q.Encode())
 	if resp.StatusCode != http.StatusOK {
