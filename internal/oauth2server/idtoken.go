@@ -33,9 +33,9 @@ import (
 // checks it once (Core §3.1.3.7); an hour is what Hydra and Authelia use.
 const defaultIDTokenLife = time.Hour
 
-// idTokenType is the typ header of ID tokens (Core §16.14 leaves it to the
-// JWT default, RFC 7519 §5.1), unlike access tokens' at+jwt (RFC 9068
-// §2.1): parseJWT refuses an ID token presented as an access token.
+// idTokenType is the typ header of ID tokens: Core 1.0 names none, so it
+// is a JWT's own, "JWT" (RFC 7519 §5.1), unlike access tokens' at+jwt (RFC
+// 9068 §2.1): parseJWT refuses an ID token presented as an access token.
 const idTokenType = "JWT"
 
 // oidcProvider is the OpenID Connect state of a Server.
