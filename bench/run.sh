@@ -1145,9 +1145,18 @@ paired_median() {
 # with LOG_LEVEL=warn as gatehouse's --log-level warn and NODE_ENV=production.
 start_target() {
 	local kind=$1 target=$2 dir=$3 port=$4 bin=$TMP/bin/gatehouse
+	[[ $kind == nopgo ]] && bin=$TMP/bin/gatehouse-nopgo
+	if [[ $kind == gatehouse || $kind == nopgo || $kind == logon ]]; then
+		# Each gateway runs its own copy of the binary: processes mapping
+		# the same file share its pages, which RSS counts in each of them
+		# and the kernel does not reclaim for one (MADV_PAGEOUT skips a
+		# page another process maps), so the figure would not be a lone
+		# gateway's, as in production (one per host or container).
+		cp "$bin" "$TMP/bin/own-${target//:/-}"
+		bin=$TMP/bin/own-${target//:/-}
+	fi
 	case $kind in
 	gatehouse | nopgo)
-		[[ $kind == nopgo ]] && bin=$TMP/bin/gatehouse-nopgo
 		if [[ -n $PROFILE_DIR && $kind == gatehouse ]]; then
 			# the same gateway, profiled (SC_FLAGS are serve's: not for it)
 			start "$target" env EG_HTTP_PORT="$port" EG_ADMIN_PORT="$ADMIN_PORT" EG_DISABLE_CONFIG_WATCH=true \
