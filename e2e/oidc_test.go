@@ -26,6 +26,18 @@ import (
 // option that relaxes their checks: discovery, the ID token's signature,
 // iss, aud, exp and nonce, at_hash, and userinfo.
 
+// oidcModes are system.config.yml files for the RP tests: opaque and JWT
+// access tokens with the default RS256 ID tokens, and JWT access tokens
+// with ES256 and EdDSA ID tokens (at_hash then SHA-512's left half).
+func oidcModes() map[string]string {
+	return map[string]string{
+		"opaque":    "accessTokens:\n  tokenType: opaque\n",
+		"jwt":       "accessTokens:\n  tokenType: jwt\n",
+		"jwt-ES256": "accessTokens:\n  tokenType: jwt\noauth2:\n  openid:\n    idTokenAlgorithm: ES256\n",
+		"EdDSA":     "accessTokens:\n  tokenType: opaque\noauth2:\n  openid:\n    idTokenAlgorithm: EdDSA\n",
+	}
+}
+
 // oidcSeed registers the OpenID scopes, a user with an email and a
 // confidential client allowed them, redirecting to redirect.
 func oidcSeed(t *testing.T, g *oauthGateway, redirect string) (clientID, clientSecret string) {
@@ -250,12 +262,8 @@ func TestOIDCGoOIDCChromium(t *testing.T) {
 // userinfo; an ID token is refused as an access token by userinfo and by
 // the oauth2 policy.
 func TestOIDCNegative(t *testing.T) {
-	for _, mode := range []string{"opaque", "jwt"} {
+	for mode, sys := range oidcModes() {
 		t.Run(mode, func(t *testing.T) {
-			sys := "accessTokens:\n  tokenType: opaque\n"
-			if mode == "jwt" {
-				sys = "accessTokens:\n  tokenType: jwt\n"
-			}
 			g := startOAuth(t, sys)
 			const redirect = "http://127.0.0.1:1/rp/callback"
 			id, sec := oidcSeed(t, g, redirect)
@@ -279,6 +287,9 @@ func TestOIDCNegative(t *testing.T) {
 				idt, err := verifier.Verify(ctx, raw)
 				if err != nil {
 					t.Fatalf("ID token: %v", err)
+				}
+				if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+					t.Fatalf("at_hash: %v", err)
 				}
 				return code, tok, idt
 			}
@@ -340,9 +351,9 @@ type zitadelNonce struct{}
 // ID token it verifies again. The nonce check is on (WithNonce: the nonce
 // this RP sent), so a wrong echo fails it; nothing is relaxed.
 func TestOIDCZitadelRP(t *testing.T) {
-	for _, mode := range []string{"opaque", "jwt"} {
+	for mode, sys := range oidcModes() {
 		t.Run(mode, func(t *testing.T) {
-			g := startOAuth(t, "accessTokens:\n  tokenType: "+mode+"\n")
+			g := startOAuth(t, sys)
 			const redirect = "http://127.0.0.1:1/zitadel/callback"
 			id, sec := oidcSeed(t, g, redirect)
 			ctx := context.Background()
