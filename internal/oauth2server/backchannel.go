@@ -86,7 +86,7 @@ func (b *backchannel) send(clientID, uri, token string) {
 	}()
 }
 
-// finalError is an answer a retry would not change (a 4xx).
+// finalError is an answer a retry would not change (a 3xx or 4xx but 429).
 type finalError struct{ status int }
 
 func (e *finalError) Error() string {
@@ -112,7 +112,8 @@ func (b *backchannel) post(uri, token string) error {
 	switch {
 	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNoContent:
 		return nil
-	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests:
+	case resp.StatusCode >= 300 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests:
+		// A refusal, or a redirect (not followed): the same answer again.
 		return &finalError{status: resp.StatusCode}
 	default:
 		return errors.New("HTTP " + resp.Status)
