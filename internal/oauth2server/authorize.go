@@ -231,6 +231,13 @@ func (srv *Server) validGrant(ar *authRequest, q url.Values) error {
 	default:
 		return &redirectError{"unsupported_response_type", "unsupported response_type " + ar.responseType}
 	}
+	// The client's registration (response_types, grant_types: OpenID
+	// Connect Dynamic Client Registration 1.0 §2) may allow fewer; absent,
+	// every response type is allowed, as before (RFC 6749 §4.1.2.1:
+	// unauthorized_client).
+	if !ar.cred.AllowsResponseType(ar.responseType) {
+		return &redirectError{"unauthorized_client", "the application is not registered for response_type " + ar.responseType}
+	}
 	// Request objects are not supported: OpenID Connect Core 1.0 §6.1 and
 	// §6.2 have the server answer request_not_supported and
 	// request_uri_not_supported (§3.1.2.6) rather than ignore them, since

@@ -200,3 +200,24 @@ func TestIDTokenHint(t *testing.T) {
 		t.Fatalf("a hint with a bad signature: error %q, want invalid_request", got)
 	}
 }
+
+// TestRegisteredResponseTypes: a client registered for other response
+// types (response_types, grant_types) is refused with unauthorized_client
+// at its redirect URI.
+func TestRegisteredResponseTypes(t *testing.T) {
+	f := newFixture(t, oidcSystem("opaque"))
+	ctx := context.Background()
+	app, err := f.s.CreateApp(ctx, store.App{UserID: f.user.ID, Name: "m2m", RedirectURI: "https://m2m.example/cb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.s.CreateCredential(ctx, store.CredentialInput{ConsumerID: app.ID, Type: store.OAuth2, Scopes: []string{"read"},
+		Client: store.ClientMetadata{GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := rp{id: app.ID, redirect: "https://m2m.example/cb"}
+	resp, _ := newBrowser(t, f.srv).get(authzQuery(c, url.Values{"scope": {"read"}}))
+	if got := redirectErrorOf(t, c, resp); got != "unauthorized_client" {
+		t.Fatalf("error %q, want unauthorized_client", got)
+	}
+}
