@@ -410,9 +410,9 @@ func TestOIDCZitadelRP(t *testing.T) {
 // verifies with the JWKS that also holds the ID tokens' keys. With types:
 // [at+jwt] (RFC 9068 §4, as docs/oauth2.md advises) it takes the access
 // token and refuses the ID token; with audience set to the API it refuses
-// it too (an ID token's aud is the client). Without either the ID token
-// passes: the jwt policy accepts any typ by default, as Express Gateway's
-// did, so this is a configuration the docs spell out.
+// it too (an ID token's aud is the client). Without either the policy
+// still refuses it, by its ID-token claims (at_hash, nonce); only
+// acceptIdTokens: true lets it through.
 func TestOIDCIDTokenRefusedByJWTPolicy(t *testing.T) {
 	g := startOAuth(t, "accessTokens:\n  tokenType: jwt\n")
 	const redirect = "http://127.0.0.1:1/rp/callback"
@@ -432,7 +432,8 @@ func TestOIDCIDTokenRefusedByJWTPolicy(t *testing.T) {
 	}{
 		{"types at+jwt", "types: [at+jwt]", false},
 		{"audience", "audience: '" + g.base + "'", false},
-		{"neither", "", true},
+		{"neither", "", false},
+		{"acceptIdTokens", "acceptIdTokens: true", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			extra := ""

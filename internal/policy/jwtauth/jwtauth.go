@@ -90,6 +90,10 @@ type Options struct {
 	// (RFC 7515 §4.1.9). A token without typ is accepted only when "JWT"
 	// or "" is listed. Unset accepts any typ (Express Gateway).
 	Types config.StringList `yaml:"types"`
+	// AcceptIDTokens lets OpenID Connect ID tokens through as access
+	// tokens. By default a token with a claim only ID tokens carry is
+	// refused (see idTokenClaims).
+	AcceptIDTokens bool `yaml:"acceptIdTokens"`
 }
 
 type claimHeader struct {
@@ -201,6 +205,7 @@ func verifierConfig(o Options, action policyenv.Decoder, env *policyenv.Env) (Co
 		RequiredClaims: o.RequiredClaims, AllowMissingExp: o.RequireExp != nil && !*o.RequireExp,
 		ScopeClaim: o.ScopeClaim, MaxTokenBytes: o.MaxTokenBytes, ClockTolerance: DefaultClockTolerance, Now: env.Now,
 		CacheLookups: env.Metrics.Cache("jwt"), CacheSize: o.CacheSize, CacheBytes: o.CacheBytes,
+		AcceptIDTokens: o.AcceptIDTokens,
 	}
 	if env.Metrics != nil {
 		name := policyenv.CacheName("jwt", action)

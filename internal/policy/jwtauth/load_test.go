@@ -29,7 +29,7 @@ func TestLoadErrors(t *testing.T) {
 		{"key and jwksUri", "jwksUri: https://idp.test/jwks\n" + s, env,
 			"gateway.config.yml:2: action.secretOrPublicKey: only one of secretOrPublicKey, secretOrPublicKeyFile and jwksUri may be given (found jwksUri and secretOrPublicKey)"},
 		{"unknown option", s + "secret: x\n", env,
-			"gateway.config.yml:2: action.secret: unknown key (expected one of: passThrough, secretOrPublicKey, secretOrPublicKeyFile, jwtExtractor, jwtExtractorField, audience, issuer, checkCredentialExistence, algorithms, jwksUri, discover, openidConfigurationUrl, jwksRefreshInterval, jwksCooldown, clockTolerance, maxAge, requiredClaims, requireExp, checkScopes, scopeClaim, claimsToHeaders, maxTokenBytes, cacheSize, cacheBytes, stripCredentials, types)"},
+			"gateway.config.yml:2: action.secret: unknown key (expected one of: passThrough, secretOrPublicKey, secretOrPublicKeyFile, jwtExtractor, jwtExtractorField, audience, issuer, checkCredentialExistence, algorithms, jwksUri, discover, openidConfigurationUrl, jwksRefreshInterval, jwksCooldown, clockTolerance, maxAge, requiredClaims, requireExp, checkScopes, scopeClaim, claimsToHeaders, maxTokenBytes, cacheSize, cacheBytes, stripCredentials, types, acceptIdTokens)"},
 		{"unknown extractor", s + "jwtExtractor: cookie\n", env,
 			`gateway.config.yml:2: action.jwtExtractor: must be one of authBearer, authScheme, header, query; got "cookie"`},
 		{"header extractor without field", s + "jwtExtractor: header\n", env,

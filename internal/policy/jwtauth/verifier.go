@@ -89,6 +89,9 @@ type Config struct {
 	// matches only "" or "JWT" (RFC 7519 §5.1: the type a JWT without typ
 	// has); a typ that is not a string matches nothing.
 	Types []string
+	// AcceptIDTokens accepts tokens that carry a claim only OpenID Connect
+	// ID tokens have (idTokenClaims); by default they are refused.
+	AcceptIDTokens bool
 	// ClockTolerance is the leeway on exp, nbf and maxAge.
 	ClockTolerance time.Duration
 	// MaxAge refuses tokens issued (iat) longer ago; it requires iat.
@@ -164,6 +167,7 @@ type Verifier struct {
 	audiences []string
 	issuers   []string
 	types     []string
+	idTokens  bool // accept ID tokens (Config.AcceptIDTokens)
 	required  []string
 	leeway    time.Duration
 	maxAge    time.Duration
@@ -216,7 +220,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 		audiences: slices.Clone(c.Audiences), issuers: slices.Clone(c.Issuers),
 		leeway: c.ClockTolerance, maxAge: c.MaxAge, scopeAt: c.ScopeClaim,
 		maxBytes: c.MaxTokenBytes, now: c.Now, epochOf: func() uint64 { return 0 },
-		lookups: c.CacheLookups, sizes: c.CacheSizes,
+		lookups: c.CacheLookups, sizes: c.CacheSizes, idTokens: c.AcceptIDTokens,
 	}
 	if v.maxBytes == 0 {
 		v.maxBytes = DefaultMaxTokenBytes
@@ -440,7 +444,23 @@ func (v *Verifier) classify(t *jwt.Token, err error) *Error {
 // checkClaims checks the verified payload: required claims, exp and nbf
 // with leeway, aud (any match), iss, maxAge; and reads the identity
 // claims. It returns how long the result may be cached.
+// idTokenClaims are claims of OpenID Connect ID tokens that access tokens
+// do not carry: nonce (Core §2), at_hash and c_hash (§3.1.3.6, §3.3.2.11),
+// s_hash (FAPI 1.0 Advanced §5.1). An ID token is for the client that
+// asked for it, about the sign-in; presented to an API as a bearer token it
+// is a token confusion (RFC 9068 §4, RFC 8725 §2.8): the client's own
+// audience, often no scope check, and it leaks through the client. The
+// authorization server's ID tokens always carry at_hash.
+var idTokenClaims = [...]string{"nonce", "at_hash", "c_hash", "s_hash"}
+
 func (v *Verifier) checkClaims(mc jwt.MapClaims, now time.Time) (*Claims, time.Time, *Error) {
+	if !v.idTokens {
+		for _, name := range idTokenClaims {
+			if _, ok := mc[name]; ok {
+				return nil, time.Time{}, refusal(ReasonTokenTypeMismatch, "the token is an OpenID Connect ID token (it has %q), not an access token; this API accepts ID tokens only with acceptIdTokens: true", name)
+			}
+		}
+	}
 	for _, name := range v.required {
 		if mc[name] == nil {
 			return nil, time.Time{}, refusal(ReasonMissingClaim, "the token has no %q claim, which is required", name)
