@@ -113,7 +113,12 @@ func publicKeys(t *testing.T, srv *Server) map[string]any {
 		case "RSA":
 			out[k.KID] = &rsa.PublicKey{N: new(big.Int).SetBytes(dec(k.N)), E: int(new(big.Int).SetBytes(dec(k.E)).Int64())}
 		case "EC":
-			out[k.KID] = &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(dec(k.X)), Y: new(big.Int).SetBytes(dec(k.Y))}
+			// The uncompressed point, 0x04 || X || Y (SEC 1 §2.3.3).
+			pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, dec(k.X)...), dec(k.Y)...))
+			if err != nil {
+				t.Fatalf("JWKS EC key %s: %v", k.KID, err)
+			}
+			out[k.KID] = pub
 		case "OKP":
 			out[k.KID] = ed25519.PublicKey(dec(k.X))
 		default:

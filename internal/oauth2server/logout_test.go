@@ -244,7 +244,7 @@ func TestBackchannelLogout(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &set); err != nil {
 		t.Fatal(err)
 	}
-	sig, err := jose.ParseSigned(told.tokens[0], []jose.SignatureAlgorithm{jose.RS256})
+	sig, err := jose.ParseSignedCompact(told.tokens[0], []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -147,17 +146,6 @@ func (srv *Server) hintNamesUser(ctx context.Context, ar *authRequest, userID st
 		}
 	}
 	return false, nil
-}
-
-// scopesWithin reports whether every scope asked for is among the granted
-// ones.
-func scopesWithin(asked, granted []string) bool {
-	for _, s := range asked {
-		if !slices.Contains(granted, s) {
-			return false
-		}
-	}
-	return true
 }
 
 // canonicalRequest is a request URI with its query in canonical order and
