@@ -186,6 +186,15 @@ func (srv *Server) authorizedApps(ctx context.Context, userID string) ([]account
 // the user is revoked, whole grants at a time (RFC 7009 §2.1: with a
 // refresh token go the access tokens of its grant, JWTs included).
 func (srv *Server) accountRevoke(w http.ResponseWriter, r *http.Request) {
+	srv.revokeFromPage(w, r, accountPath)
+}
+
+// revokeFromPage is the revoke button of the account and consents pages:
+// the signed-in user's consent for the form's client_id is forgotten (the
+// pages say the application has to ask again) and its tokens revoked; the
+// browser goes back to the page at back with a 303, which it follows with a
+// GET (RFC 9110 §15.4.4).
+func (srv *Server) revokeFromPage(w http.ResponseWriter, r *http.Request, back string) {
 	ctx := r.Context()
 	sess, _, ok := srv.signedInForm(w, r)
 	if !ok {
@@ -196,14 +205,11 @@ func (srv *Server) accountRevoke(w http.ResponseWriter, r *http.Request) {
 		srv.renderError(w, http.StatusBadRequest, "Invalid request", "Missing required parameter: client_id")
 		return
 	}
-	// The consent goes too: the page says the application has to ask
-	// again.
 	if err := srv.revokeConsent(ctx, sess.UserID, client); err != nil {
 		srv.serverError(w, err)
 		return
 	}
-	// 303: the browser follows with a GET (RFC 9110 §15.4.4).
-	w.Header().Set("Location", accountPath+"?revoked="+url.QueryEscape(client))
+	w.Header().Set("Location", back+"?revoked="+url.QueryEscape(client))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusSeeOther)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -134,25 +133,9 @@ func (srv *Server) consentsPage(w http.ResponseWriter, r *http.Request) {
 
 // consentsRevoke is POST /oauth2/account/consents/revoke: the consent is
 // forgotten, so the client has to ask again, and the client's tokens for
-// the user are revoked with it.
+// the user are revoked with it; back to the consents page.
 func (srv *Server) consentsRevoke(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	sess, _, ok := srv.signedInForm(w, r)
-	if !ok {
-		return
-	}
-	client := r.PostForm.Get("client_id")
-	if client == "" {
-		srv.renderError(w, http.StatusBadRequest, "Invalid request", "Missing required parameter: client_id")
-		return
-	}
-	if err := srv.revokeConsent(ctx, sess.UserID, client); err != nil {
-		srv.serverError(w, err)
-		return
-	}
-	w.Header().Set("Location", consentsPath+"?revoked="+url.QueryEscape(client))
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusSeeOther)
+	srv.revokeFromPage(w, r, consentsPath)
 }
 
 // revokeConsent takes back what the user allowed a client: its tokens for
