@@ -270,25 +270,16 @@ func (b *browser) login(user, pass string) (int, string, string) {
 // authURL, log in when sent to /login, come back. It returns the page.
 func (b *browser) consent(authURL, user, pass string) string {
 	b.t.Helper()
-	st, loc, page := b.get(authURL)
-	if st == http.StatusFound && loc == "/login" {
-		st, loc, page = b.login(user, pass)
-		if st != http.StatusFound || !strings.HasPrefix(loc, "/oauth2/authorize?") {
-			b.t.Fatalf("login = %d Location %q, want 302 back to the authorization request\n%s", st, loc, page)
-		}
-		st, loc, page = b.get(loc)
-	}
+	st, loc, page := b.signInFor(authURL, user, pass)
 	if st != 200 {
 		b.t.Fatalf("authorization request = %d (Location %q)\n%s", st, loc, page)
 	}
 	return page
 }
 
-// allow drives an authorization request to the client's redirect: through
-// the sign-in and consent pages (Allow), or straight back when the user's
-// consent is remembered (an OpenID Connect request, OpenID Connect Core
-// 1.0 §3.1.2.4). It returns the redirect as decide does.
-func (b *browser) allow(authURL, user, pass string) (int, *url.URL, string) {
+// signInFor sends the authorization request authURL, signs in when sent
+// to /login and comes back: the authorization endpoint's last answer.
+func (b *browser) signInFor(authURL, user, pass string) (int, string, string) {
 	b.t.Helper()
 	st, loc, page := b.get(authURL)
 	if st == http.StatusFound && loc == "/login" {
@@ -298,6 +289,16 @@ func (b *browser) allow(authURL, user, pass string) (int, *url.URL, string) {
 		}
 		st, loc, page = b.get(loc)
 	}
+	return st, loc, page
+}
+
+// allow drives an authorization request to the client's redirect: through
+// the sign-in and consent pages (Allow), or straight back when the user's
+// consent is remembered (an OpenID Connect request, OpenID Connect Core
+// 1.0 §3.1.2.4). It returns the redirect as decide does.
+func (b *browser) allow(authURL, user, pass string) (int, *url.URL, string) {
+	b.t.Helper()
+	st, loc, page := b.signInFor(authURL, user, pass)
 	if st == http.StatusFound {
 		u, _ := url.Parse(loc)
 		return st, u, page

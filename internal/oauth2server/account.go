@@ -92,26 +92,8 @@ func (srv *Server) signedIn(ctx context.Context, w http.ResponseWriter, r *http.
 // accountPage is GET /oauth2/account.
 func (srv *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sess, sid, err := srv.loadSession(ctx, r)
-	if err != nil {
-		srv.serverError(w, err)
-		return
-	}
-	if sess == nil || sess.UserID == "" {
-		if sess != nil {
-			sess.Client = "" // no application asks any more
-		}
-		if err := srv.toLogin(ctx, w, r, sess, sid, accountPath); err != nil {
-			srv.serverError(w, err)
-		}
-		return
-	}
-	user, err := srv.signedIn(ctx, w, r, sess, sid)
-	if err != nil {
-		srv.serverError(w, err)
-		return
-	}
-	if user == nil {
+	sess, user, ok := srv.pageUser(w, r, accountPath)
+	if !ok {
 		return
 	}
 	apps, err := srv.authorizedApps(ctx, user.ID)
@@ -119,14 +101,48 @@ func (srv *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 		srv.serverError(w, err)
 		return
 	}
-	data := accountData{Title: "Your account", CSRF: sess.CSRF, User: user, Apps: apps}
+	data := accountData{Title: "Your account", CSRF: sess.CSRF, User: user, Apps: apps, Revoked: srv.revokedName(r)}
+	srv.render(w, http.StatusOK, "account", data)
+}
+
+// pageUser is the signed-in user of a page of the sign-in UI at path, and
+// the session: a browser without a signed-in session goes to the sign-in
+// page, which brings it back to path; ok is false when the answer has been
+// written (that redirect, a signed-out page or an error).
+func (srv *Server) pageUser(w http.ResponseWriter, r *http.Request, path string) (*session, *store.User, bool) {
+	ctx := r.Context()
+	sess, sid, err := srv.loadSession(ctx, r)
+	if err != nil {
+		srv.serverError(w, err)
+		return nil, nil, false
+	}
+	if sess == nil || sess.UserID == "" {
+		if sess != nil {
+			sess.Client = "" // no application asks any more
+		}
+		if err := srv.toLogin(ctx, w, r, sess, sid, path); err != nil {
+			srv.serverError(w, err)
+		}
+		return nil, nil, false
+	}
+	user, err := srv.signedIn(ctx, w, r, sess, sid)
+	if err != nil {
+		srv.serverError(w, err)
+		return nil, nil, false
+	}
+	return sess, user, user != nil
+}
+
+// revokedName is the name of the client a revoke button just took back
+// (?revoked=<id>, after revokeFromPage), for the page to say so. Only an
+// id travels in the URL; the name shown is the store's.
+func (srv *Server) revokedName(r *http.Request) string {
 	if id := r.URL.Query().Get("revoked"); id != "" {
-		// Only an id travels in the URL; the name shown is the store's.
-		if c, err := srv.s.GetConsumer(ctx, id, false); err == nil {
-			data.Revoked = c.Name()
+		if c, err := srv.s.GetConsumer(r.Context(), id, false); err == nil {
+			return c.Name()
 		}
 	}
-	srv.render(w, http.StatusOK, "account", data)
+	return ""
 }
 
 // authorizedApps groups the user's live tokens by application.

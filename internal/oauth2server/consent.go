@@ -76,26 +76,8 @@ type consentItem struct {
 // consents, each with a revoke button.
 func (srv *Server) consentsPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sess, sid, err := srv.loadSession(ctx, r)
-	if err != nil {
-		srv.serverError(w, err)
-		return
-	}
-	if sess == nil || sess.UserID == "" {
-		if sess != nil {
-			sess.Client = ""
-		}
-		if err := srv.toLogin(ctx, w, r, sess, sid, consentsPath); err != nil {
-			srv.serverError(w, err)
-		}
-		return
-	}
-	user, err := srv.signedIn(ctx, w, r, sess, sid)
-	if err != nil {
-		srv.serverError(w, err)
-		return
-	}
-	if user == nil {
+	sess, user, ok := srv.pageUser(w, r, consentsPath)
+	if !ok {
 		return
 	}
 	list, err := srv.s.ListConsents(ctx, store.ConsentFilter{UserID: user.ID})
@@ -123,11 +105,7 @@ func (srv *Server) consentsPage(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(data.Consents, func(a, b consentItem) int {
 		return strings.Compare(strings.ToLower(a.ClientName), strings.ToLower(b.ClientName))
 	})
-	if id := r.URL.Query().Get("revoked"); id != "" {
-		if c, err := srv.s.GetConsumer(ctx, id, false); err == nil {
-			data.Revoked = c.Name()
-		}
-	}
+	data.Revoked = srv.revokedName(r)
 	srv.render(w, http.StatusOK, "consents", data)
 }
 

@@ -374,10 +374,8 @@ func (srv *Server) serverMetadata(r *http.Request) map[string]any {
 		"backchannel_logout_session_supported":  true,
 		"frontchannel_logout_supported":         false,
 		"frontchannel_logout_session_supported": false,
-	}
-	if srv.endSessionPath != "" {
 		// RP-Initiated Logout 1.0 §2.1.
-		m["end_session_endpoint"] = iss + srv.endSessionPath
+		"end_session_endpoint": iss + endSessionPath,
 	}
 	return m
 }

@@ -324,18 +324,26 @@ func (op *benchOP) consent(b *testing.B, br *benchBrowser, scope string) tokens 
 	if err != nil {
 		b.Fatal(err)
 	}
-	code, err := fl.callback(op.rp, status, loc)
+	t, err := op.finish(br, fl, status, loc)
 	if err != nil {
-		b.Fatal(err)
-	}
-	t, err := op.redeem(br.c, fl, code)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := op.checkIDToken(t, fl); err != nil {
 		b.Fatal(err)
 	}
 	return t
+}
+
+// finish is the relying party's side of a flow once the authorization
+// endpoint answered (status, loc): the code read from the redirect, the
+// token request, and the ID token checked.
+func (op *benchOP) finish(br *benchBrowser, fl flow, status int, loc string) (tokens, error) {
+	code, err := fl.callback(op.rp, status, loc)
+	if err != nil {
+		return tokens{}, err
+	}
+	t, err := op.redeem(br.c, fl, code)
+	if err != nil {
+		return tokens{}, err
+	}
+	return t, op.checkIDToken(t, fl)
 }
 
 const benchScope = "openid profile email"
@@ -373,15 +381,7 @@ func BenchmarkOIDCCodeRoundTrip(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				code, err := fl.callback(op.rp, status, loc)
-				if err != nil {
-					b.Fatal(err)
-				}
-				t, err := op.redeem(br.c, fl, code)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := op.checkIDToken(t, fl); err != nil {
+				if _, err := op.finish(br, fl, status, loc); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -428,15 +428,7 @@ func BenchmarkOIDCCodeRoundTrip(b *testing.B) {
 				if status, loc, _, err = br.get(loc); err != nil {
 					b.Fatal(err)
 				}
-				code, err := fl.callback(op.rp, status, loc)
-				if err != nil {
-					b.Fatal(err)
-				}
-				t, err := op.redeem(br.c, fl, code)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := op.checkIDToken(t, fl); err != nil {
+				if _, err := op.finish(br, fl, status, loc); err != nil {
 					b.Fatal(err)
 				}
 			}

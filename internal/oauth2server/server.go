@@ -119,9 +119,6 @@ type Server struct {
 	keys    *keyring
 	// oidc signs ID tokens, in every mode (idtoken.go).
 	oidc *oidcProvider
-	// endSessionPath is the RP-Initiated Logout 1.0 end_session_endpoint
-	// (logout.go) the metadata names; "" until it is served.
-	endSessionPath string
 	// backchannel delivers Back-Channel Logout 1.0 logout tokens
 	// (backchannel.go).
 	backchannel *backchannel
@@ -245,7 +242,6 @@ func (srv *Server) routes() {
 	// RP-Initiated Logout 1.0 §2: GET and POST.
 	m.HandleFunc("GET "+endSessionPath, srv.endSession)
 	m.HandleFunc("POST "+endSessionPath, srv.endSession)
-	srv.endSessionPath = endSessionPath
 	m.HandleFunc("GET "+accountPath, srv.accountPage)
 	m.HandleFunc("POST "+accountRevokePath, srv.accountRevoke)
 	m.HandleFunc("GET "+consentsPath, srv.consentsPage)
